@@ -1,0 +1,4 @@
+"""``python -m facemood``."""
+from facemood.cli import main
+
+main()

@@ -1,0 +1,229 @@
+"""The model bundle: write, verify, load and predict with onnxruntime.
+
+A bundle is a folder ``models/<run_id>/`` (in the model bucket or on disk) holding
+``model.onnx`` and its artifacts, with ``manifest.json`` written last: it records the
+sha256 of every other file, so a bundle whose manifest is missing is incomplete and a
+file whose hash differs has been tampered with. ``models/latest.json`` names the bundle
+the app serves and the sha256 of its manifest. Nothing here unpickles or executes code
+from the bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facemood import storage
+from facemood.emotions import EMOTIONS, IMAGE_SIDE
+from facemood.errors import BundleIntegrityError, StorageError
+
+FORMAT_VERSION = 1
+MODELS_PREFIX = "models"
+LATEST_NAME = "latest.json"
+MANIFEST_NAME = "manifest.json"
+MODEL_NAME = "model.onnx"
+INPUT_SPEC = {
+    "name": "faces",
+    "shape": [None, 1, IMAGE_SIDE, IMAGE_SIDE],
+    "dtype": "float32",
+    "scale": "grayscale pixel / 255, in [0, 1]",
+    "preprocessing": "facemood.faces: detect, crop with margin, grayscale, resize to 48x48",
+}
+OUTPUT_SPEC = {"name": "probabilities", "shape": [None, len(EMOTIONS)], "labels": list(EMOTIONS)}
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _join(root: str, *parts: str) -> str:
+    """Join URI parts with '/' (S3) or the OS separator (local)."""
+    if root.startswith("s3://"):
+        return "/".join([root.rstrip("/"), *[p.strip("/") for p in parts]])
+    return str(Path(root, *parts))
+
+
+def bundle_uri(root: str, run_id: str) -> str:
+    """URI of the bundle folder ``models/<run_id>`` under a store root."""
+    return _join(root, MODELS_PREFIX, run_id)
+
+
+def latest_uri(root: str) -> str:
+    """URI of ``models/latest.json`` under a store root."""
+    return _join(root, MODELS_PREFIX, LATEST_NAME)
+
+
+def write_bundle(folder: Path, root: str, run_id: str, manifest: dict[str, Any], client: Any = None) -> dict[str, Any]:
+    """Publish every file of the local ``folder`` to ``root/models/<run_id>/``, manifest last.
+
+    ``manifest`` is completed with the format version, labels, I/O spec and file hashes
+    and returned as written.
+    """
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != MANIFEST_NAME)
+    if not any(p.name == MODEL_NAME for p in files):
+        raise BundleIntegrityError(f"{folder} holds no {MODEL_NAME}")
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "run_id": run_id,
+        "labels": list(EMOTIONS),
+        "input": INPUT_SPEC,
+        "output": OUTPUT_SPEC,
+        **manifest,
+        "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files},
+    }
+    target = bundle_uri(root, run_id)
+    for path in files:
+        storage.copy_file_to(_join(target, path.name), path, client, _content_type(path.name))
+    payload = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    (folder / MANIFEST_NAME).write_bytes(payload)
+    storage.write_bytes(_join(target, MANIFEST_NAME), payload, client, "application/json")
+    return manifest
+
+
+def point_latest(root: str, run_id: str, client: Any = None) -> dict[str, Any]:
+    """Make ``models/latest.json`` name the (complete, verified) bundle ``run_id``."""
+    manifest_bytes = storage.read_bytes(_join(bundle_uri(root, run_id), MANIFEST_NAME), client)
+    pointer = {
+        "run_id": run_id,
+        "bundle": f"{MODELS_PREFIX}/{run_id}/",
+        "manifest_sha256": sha256_bytes(manifest_bytes),
+        "published": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    storage.write_bytes(latest_uri(root), json.dumps(pointer, indent=2).encode(), client, "application/json")
+    return pointer
+
+
+def _content_type(name: str) -> str:
+    return {".json": "application/json", ".png": "image/png", ".md": "text/markdown"}.get(
+        Path(name).suffix, "application/octet-stream")
+
+
+def read_latest(root: str, client: Any = None) -> dict[str, Any] | None:
+    """The ``models/latest.json`` pointer under ``root``, or None when nothing is published."""
+    try:
+        return json.loads(storage.read_bytes(latest_uri(root), client))
+    except StorageError:
+        return None
+    except json.JSONDecodeError as exc:
+        raise BundleIntegrityError(f"{latest_uri(root)} is not valid JSON") from exc
+
+
+@dataclass
+class Bundle:
+    """A verified bundle, ready to predict."""
+
+    uri: str
+    manifest: dict[str, Any]
+    session: Any  # onnxruntime.InferenceSession
+
+    @property
+    def run_id(self) -> str:
+        """The training run that produced this bundle."""
+        return str(self.manifest.get("run_id", ""))
+
+    def predict_proba(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Probabilities (n,7) for (n,48,48) uint8 faces (or one (48,48) face)."""
+        faces = np.asarray(faces)
+        if faces.ndim == 2:
+            faces = faces[None]
+        if faces.dtype != np.uint8 or faces.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+            raise ValueError(f"faces must be uint8 of shape (n,{IMAGE_SIDE},{IMAGE_SIDE}); got {faces.dtype} {faces.shape}")
+        out = [np.zeros((0, len(EMOTIONS)), dtype=np.float32)]
+        name = self.session.get_inputs()[0].name
+        for start in range(0, len(faces), batch_size):
+            x = faces[start:start + batch_size, None].astype(np.float32) / np.float32(255.0)
+            out.append(self.session.run(None, {name: x})[0])
+        return np.concatenate(out)
+
+
+def _resolve(uri: str, client: Any) -> tuple[str, str | None]:
+    """Turn a store root, a latest.json or a bundle folder into (bundle folder, expected manifest hash)."""
+    uri = uri.rstrip("/")
+    if uri.endswith(LATEST_NAME):
+        root = uri[: -len(f"/{MODELS_PREFIX}/{LATEST_NAME}")]
+    elif _exists(_join(uri, MANIFEST_NAME), client):
+        return uri, None
+    else:
+        root = uri
+    pointer = read_latest(root, client)
+    if pointer is None:
+        raise StorageError(f"no published model under {uri} (no {MODELS_PREFIX}/{LATEST_NAME} and no {MANIFEST_NAME})")
+    return _join(root, pointer["bundle"]), pointer.get("manifest_sha256")
+
+
+def _exists(uri: str, client: Any) -> bool:
+    location = storage.parse_s3_uri(uri)
+    if location is None:
+        return Path(uri).is_file()
+    return storage.head_object(client, location) is not None
+
+
+def load_bundle(uri: str, client: Any = None, threads: int = 1) -> Bundle:
+    """Load and verify a bundle from a folder, a ``latest.json`` or a store root.
+
+    Raises BundleIntegrityError for a missing file, a hash mismatch, a newer format or a
+    model that onnxruntime cannot read; StorageError when nothing is there.
+    """
+    folder, expected_manifest = _resolve(uri, client)
+    try:
+        manifest_bytes = storage.read_bytes(_join(folder, MANIFEST_NAME), client)
+    except StorageError as exc:
+        raise BundleIntegrityError(f"{folder} is incomplete: no {MANIFEST_NAME}") from exc
+    if expected_manifest and sha256_bytes(manifest_bytes) != expected_manifest:
+        raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} does not match the hash in {LATEST_NAME}")
+    try:
+        manifest = json.loads(manifest_bytes)
+        version = int(manifest["format_version"])
+        files = dict(manifest["files"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} is not a valid manifest: {exc}") from exc
+    if version > FORMAT_VERSION:
+        raise BundleIntegrityError(
+            f"{folder} has bundle format {version}; this code reads up to {FORMAT_VERSION}: upgrade facemood")
+    if MODEL_NAME not in files:
+        raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} lists no {MODEL_NAME}")
+    model_bytes = b""
+    for name, entry in sorted(files.items()):
+        try:
+            data = storage.read_bytes(_join(folder, name), client)
+        except StorageError as exc:
+            raise BundleIntegrityError(f"{folder} is incomplete: {name} is missing") from exc
+        if sha256_bytes(data) != entry.get("sha256"):
+            raise BundleIntegrityError(f"{folder}/{name} fails its sha256 check: the bundle was altered")
+        if name == MODEL_NAME:
+            model_bytes = data
+    return Bundle(uri=folder, manifest=manifest, session=onnx_session(model_bytes, threads, f"{folder}/{MODEL_NAME}"))
+
+
+def onnx_session(model: bytes, threads: int = 1, name: str = MODEL_NAME) -> Any:
+    """An onnxruntime CPU session for ``model`` bytes, limited to ``threads`` threads."""
+    import onnxruntime  # pylint: disable=import-outside-toplevel
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise BundleIntegrityError(f"{name} cannot be loaded by onnxruntime: {exc}") from exc
+
+
+def load_onnx_file(path: Path, threads: int = 1) -> Bundle:
+    """A Bundle around a bare ``model.onnx`` (no manifest): used while a bundle is being built."""
+    return Bundle(uri=str(path), manifest={}, session=onnx_session(Path(path).read_bytes(), threads, str(path)))

@@ -1,0 +1,137 @@
+"""Typed settings from ``config/*.yaml``, overridable by environment variables.
+
+Precedence, highest first: an explicit argument (a CLI option), then the environment
+variables named in :data:`ENV`, then the YAML file. YAML maps onto frozen dataclasses;
+an unknown key, a missing key or a wrong type is a :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from facemood.errors import ConfigError
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "config"
+
+# Every environment variable the project reads, named once.
+ENV = types.SimpleNamespace(
+    ENDPOINT="AWS_ENDPOINT_URL",
+    REGION="AWS_DEFAULT_REGION",
+    RAW_BUCKET="FACEMOOD_RAW_BUCKET",
+    REFINED_BUCKET="FACEMOOD_REFINED_BUCKET",
+    MODEL_BUCKET="FACEMOOD_MODEL_BUCKET",
+    CONFIG_DIR="FACEMOOD_CONFIG_DIR",
+    LOG_FORMAT="FACEMOOD_LOG_FORMAT",
+    LOG_LEVEL="FACEMOOD_LOG_LEVEL",
+    FACE_FUNCTION="FACEMOOD_FACE_FUNCTION",
+    MODEL_URI="FACEMOOD_MODEL_URI",
+)
+
+
+def config_path(name: str) -> Path:
+    """Return the path of ``config/<name>``, honouring ``FACEMOOD_CONFIG_DIR``."""
+    base = Path(os.environ.get(ENV.CONFIG_DIR, CONFIG_DIR))
+    return base / name
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping from ``path``; a missing file or non-mapping is a ConfigError."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return data
+
+
+def _check_scalar(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a scalar type hint, allowing int where float is expected."""
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got a boolean")
+    if isinstance(hint, type) and not isinstance(value, hint):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    """Convert a YAML value to the type ``hint`` describes, or raise ConfigError."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        others = [a for a in args if a is not type(None)]
+        return _convert(value, others[0], where)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping")
+        return from_mapping(hint, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list")
+        inner = args[0] if args else Any
+        return tuple(_convert(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping")
+        return {str(k): _convert(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if value is None:
+        raise ConfigError(f"{where}: a value is required")
+    return _check_scalar(value, hint, where)
+
+
+def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; unknown or missing keys raise ConfigError."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; known keys: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for name, field in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], key)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing config key {key}")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+
+
+def load(cls: type[T], path: str | Path) -> T:
+    """Load dataclass ``cls`` from the YAML file at ``path``, naming the file on errors."""
+    try:
+        return from_mapping(cls, read_yaml(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def env_override(value: T, variable: str) -> T | str:
+    """Return the environment variable ``variable`` when set and non-empty, else ``value``."""
+    found = os.environ.get(variable)
+    return found if found else value

@@ -1,0 +1,31 @@
+"""Classification metrics with scikit-learn: accuracy, macro-F1, per class, confusion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from facemood.emotions import EMOTIONS, NUM_CLASSES
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+    """Metrics of ``probabilities`` (n,7) against true ``labels`` (n,), as plain JSON types."""
+    from sklearn.metrics import (  # pylint: disable=import-outside-toplevel
+        accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support)
+
+    predicted = probabilities.argmax(axis=1)
+    classes = list(range(NUM_CLASSES))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=classes, zero_division=0)
+    return {
+        "count": int(len(labels)),
+        "accuracy": round(float(accuracy_score(labels, predicted)), 4),
+        "macro_f1": round(float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)), 4),
+        "per_class": {
+            name: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4),
+                   "support": int(s)}
+            for name, p, r, f, s in zip(EMOTIONS, precision, recall, f1, support)
+        },
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=classes).tolist(),
+    }

@@ -1,0 +1,285 @@
+"""S3 through boto3: URIs, streaming reads, multipart uploads, error translation.
+
+The endpoint comes from ``AWS_ENDPOINT_URL`` (boto3 reads it itself), so the same code
+talks to AWS and to the local moto server. Core functions take the client as a
+parameter; only :func:`s3_client` builds one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from facemood.config import ENV
+from facemood.errors import StorageError
+
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+MULTIPART_CHUNK = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A bucket and a key (the key may be a prefix, or empty)."""
+
+    bucket: str
+    key: str = ""
+
+    @property
+    def uri(self) -> str:
+        """The ``s3://bucket/key`` form."""
+        return f"s3://{self.bucket}/{self.key}" if self.key else f"s3://{self.bucket}"
+
+    def child(self, *parts: str) -> "S3Location":
+        """Return the location of ``parts`` joined under this key."""
+        key = "/".join(p.strip("/") for p in (self.key, *parts) if p.strip("/"))
+        return S3Location(self.bucket, key)
+
+
+def parse_s3_uri(uri: str) -> S3Location | None:
+    """Return the S3Location of an ``s3://`` URI, or None for a local path."""
+    if not uri.startswith("s3://"):
+        return None
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise StorageError(f"{uri!r} names no bucket")
+    return S3Location(bucket, key)
+
+
+def s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
+    """Build a boto3 S3 client; endpoint and region default to the environment."""
+    import boto3  # pylint: disable=import-outside-toplevel
+    from botocore.config import Config  # pylint: disable=import-outside-toplevel
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url or os.environ.get(ENV.ENDPOINT) or None,
+        region_name=region or os.environ.get(ENV.REGION) or "us-east-1",
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+    )
+
+
+def _translate(exc: Exception, location: S3Location) -> StorageError:
+    """Turn a botocore error into a StorageError that names the object."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    if code in ("NoSuchBucket",):
+        return StorageError(f"bucket {location.bucket!r} does not exist")
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return StorageError(f"{location.uri} does not exist")
+    if code in ("AccessDenied", "403"):
+        return StorageError(f"access denied to {location.uri}")
+    return StorageError(f"{location.uri}: {exc}")
+
+
+@contextlib.contextmanager
+def open_uri(uri: str, client: Any = None) -> Iterator[IO[bytes]]:
+    """Open an ``s3://`` object or a local file for streaming binary reads."""
+    location = parse_s3_uri(uri)
+    if location is None:
+        try:
+            with open(uri, "rb") as handle:
+                yield handle
+        except FileNotFoundError as exc:
+            raise StorageError(f"{uri} does not exist") from exc
+        return
+    body = get_object(client, location)["Body"]
+    try:
+        yield body
+    finally:
+        body.close()
+
+
+def get_object(client: Any, location: S3Location, **kwargs: Any) -> dict[str, Any]:
+    """``GetObject`` with errors translated; the Body streams."""
+    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+
+    try:
+        return client.get_object(Bucket=location.bucket, Key=location.key, **kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise _translate(exc, location) from exc
+
+
+def head_object(client: Any, location: S3Location) -> dict[str, Any] | None:
+    """``HeadObject``; None when the object does not exist."""
+    from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
+
+    try:
+        return client.head_object(Bucket=location.bucket, Key=location.key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise _translate(exc, location) from exc
+
+
+def read_bytes(uri: str, client: Any = None) -> bytes:
+    """Read a whole (small) object or file."""
+    with open_uri(uri, client) as handle:
+        return handle.read()
+
+
+def upload_stream(client: Any, stream: IO[bytes], location: S3Location,
+                  content_type: str = "application/octet-stream", **extra: Any) -> None:
+    """Upload a binary stream; multipart above 16 MiB, so the object appears only when complete."""
+    from boto3.s3.transfer import TransferConfig  # pylint: disable=import-outside-toplevel
+    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+
+    transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
+                              use_threads=False)
+    try:
+        client.upload_fileobj(stream, location.bucket, location.key,
+                              ExtraArgs={"ContentType": content_type, **extra}, Config=transfer)
+    except (ClientError, BotoCoreError) as exc:
+        raise _translate(exc, location) from exc
+
+
+def write_bytes(uri: str, data: bytes, client: Any = None, content_type: str = "application/octet-stream") -> None:
+    """Write ``data`` to an ``s3://`` URI or a local path (atomically, via a temporary file)."""
+    location = parse_s3_uri(uri)
+    if location is None:
+        path = Path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(data)
+        partial.replace(path)
+        return
+    upload_stream(client, io.BytesIO(data), location, content_type)
+
+
+def copy_file_to(uri: str, source: Path, client: Any = None, content_type: str = "application/octet-stream") -> None:
+    """Copy the local file ``source`` to an ``s3://`` URI or a local path."""
+    location = parse_s3_uri(uri)
+    if location is None:
+        target = Path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+        return
+    with open(source, "rb") as handle:
+        upload_stream(client, handle, location, content_type)
+
+
+def list_objects(client: Any, location: S3Location) -> list[dict[str, Any]]:
+    """Every object under ``location.key`` (a prefix), following pagination."""
+    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+
+    try:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.key)
+        return [obj for page in pages for obj in page.get("Contents", [])]
+    except (ClientError, BotoCoreError) as exc:
+        raise _translate(exc, location) from exc
+
+
+def ensure_bucket(client: Any, bucket: str) -> None:
+    """Create ``bucket`` unless it exists (the local stack and tests use this)."""
+    from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
+
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError:
+        client.create_bucket(Bucket=bucket)
+
+
+class _MultipartWriter(io.RawIOBase):
+    """A writable stream that uploads S3 multipart parts as they fill.
+
+    The object exists only after :meth:`commit` completes the upload; :meth:`abort`
+    discards the parts, so a failed step never leaves a partial object behind.
+    """
+
+    def __init__(self, client: Any, location: S3Location, content_type: str, part_size: int) -> None:
+        super().__init__()
+        self._client, self._location, self._part_size = client, location, part_size
+        self._buffer = bytearray()
+        self._parts: list[dict[str, Any]] = []
+        self._upload_id = client.create_multipart_upload(
+            Bucket=location.bucket, Key=location.key, ContentType=content_type)["UploadId"]
+        self.bytes_written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._buffer += data
+        self.bytes_written += len(data)
+        while len(self._buffer) >= self._part_size:
+            self._upload(bytes(self._buffer[: self._part_size]))
+            del self._buffer[: self._part_size]
+        return len(data)
+
+    def _upload(self, data: bytes) -> None:
+        number = len(self._parts) + 1
+        response = self._client.upload_part(Bucket=self._location.bucket, Key=self._location.key,
+                                            UploadId=self._upload_id, PartNumber=number, Body=data)
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+    def commit(self) -> None:
+        """Upload the last part and complete the upload: the object appears whole."""
+        if self._buffer or not self._parts:
+            self._upload(bytes(self._buffer))
+            self._buffer.clear()
+        self._client.complete_multipart_upload(Bucket=self._location.bucket, Key=self._location.key,
+                                               UploadId=self._upload_id, MultipartUpload={"Parts": self._parts})
+
+    def abort(self) -> None:
+        """Discard every uploaded part."""
+        self._client.abort_multipart_upload(Bucket=self._location.bucket, Key=self._location.key,
+                                            UploadId=self._upload_id)
+
+
+class _LocalWriter(io.FileIO):
+    """A local file written under a temporary name and renamed into place on commit."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.target = path
+        self.partial = path.with_name(path.name + ".partial")
+        super().__init__(self.partial, "wb")
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written so far."""
+        return self.tell()
+
+    def commit(self) -> None:
+        """Close and move the file into place."""
+        self.close()
+        self.partial.replace(self.target)
+
+    def abort(self) -> None:
+        """Close and delete the partial file."""
+        self.close()
+        self.partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def open_write(uri: str, client: Any = None, content_type: str = "application/octet-stream",
+               part_size: int = MULTIPART_CHUNK) -> Iterator[Any]:
+    """A binary writer for an ``s3://`` URI or a local path that appears only when complete.
+
+    On S3 it is a streaming multipart upload (memory bounded by ``part_size``); locally a
+    temporary file renamed into place. If the block raises, nothing is left behind.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+
+    location = parse_s3_uri(uri)
+    try:
+        writer = _LocalWriter(Path(uri)) if location is None else _MultipartWriter(
+            client, location, content_type, part_size)
+    except (ClientError, BotoCoreError) as exc:
+        raise _translate(exc, location) from exc  # type: ignore[arg-type]
+    try:
+        yield writer
+    except BaseException:
+        writer.abort()
+        raise
+    try:
+        writer.commit()
+    except (ClientError, BotoCoreError) as exc:
+        writer.abort()
+        raise _translate(exc, location) from exc  # type: ignore[arg-type]

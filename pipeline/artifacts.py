@@ -1,0 +1,112 @@
+"""Bundle artifacts: confusion-matrix and training-curve plots, the model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facemood.emotions import EMOTIONS
+
+
+def _pyplot():
+    import matplotlib  # pylint: disable=import-outside-toplevel
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    return plt
+
+
+def plot_confusion(matrix: list[list[int]], title: str, path: Path) -> None:
+    """Save a row-normalised confusion matrix with counts to ``path``."""
+    plt = _pyplot()
+    counts = np.asarray(matrix)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
+    ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(len(EMOTIONS)):
+        for j in range(len(EMOTIONS)):
+            ax.text(j, i, f"{rates[i, j]:.2f}\n{counts[i, j]}", ha="center", va="center", fontsize=7,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_curves(history: dict[str, Any], path: Path) -> None:
+    """Save loss and accuracy per epoch (training and validation) to ``path``."""
+    plt = _pyplot()
+    epochs = range(1, len(history["train_loss"]) + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, history["train_loss"], label="training")
+    left.plot(epochs, history["validation_loss"], label="validation")
+    left.set_title("loss")
+    right.plot(epochs, history["train_accuracy"], label="training (augmented)")
+    right.plot(epochs, history["validation_accuracy"], label="validation")
+    right.axvline(history["best_epoch"], color="grey", linestyle=":", label="selected epoch")
+    right.set_title("accuracy")
+    for ax in (left, right):
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _metrics_table(metrics: dict[str, Any]) -> str:
+    rows = ["| emotion | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
+    for name, entry in metrics["per_class"].items():
+        rows.append(f"| {name} | {entry['precision']:.3f} | {entry['recall']:.3f} | {entry['f1']:.3f} "
+                    f"| {entry['support']} |")
+    return "\n".join(rows)
+
+
+def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]]) -> str:
+    """The model card (Markdown): data, splits, metrics, intended use, limitations."""
+    data = manifest["data"]
+    training = manifest["training"]
+    sections = [
+        f"# FaceMood emotion model `{manifest['run_id']}`",
+        "A small convolutional network that reads a 48x48 grayscale face and gives the "
+        "probability of each of seven expressions: " + ", ".join(EMOTIONS) + ".",
+        "## Data",
+        f"- Source: `{data['uri']}` (sha256 of the loaded arrays `{data['fingerprint'][:16]}...`).",
+        f"- Training rows: {data['train_rows']}; {data['validation_name']} rows (selection and early "
+        f"stopping): {data['validation_rows']}"
+        + (f"; {data['test_name']} rows (scored once): {data['test_rows']}" if data.get("test_rows") else "") + ".",
+        f"- Training class counts: {dict(zip(EMOTIONS, data['train_class_counts']))}.",
+        "## Training",
+        f"- {training['epochs_run']} epochs run, weights of epoch {training['best_epoch']} kept "
+        f"(best {data['validation_name']} accuracy), {training['seconds']:.0f} s on {training['threads']} CPU threads.",
+        "- Augmentation on the fly (flip, rotation, scale, shift, erasing); class-weighted, label-smoothed "
+        "cross-entropy; one-cycle SGD. Predictions average the face and its mirror image.",
+        "## Metrics",
+    ]
+    for name, metrics in evaluations.items():
+        sections += [f"### {name}", f"Accuracy **{metrics['accuracy']:.4f}**, macro-F1 **{metrics['macro_f1']:.4f}** "
+                     f"on {metrics['count']} faces.", "", _metrics_table(metrics)]
+    gate = manifest["gate"]
+    sections += [
+        "## Quality gate",
+        ("Passed" if gate["passed"] else "**Rejected**: " + "; ".join(gate["reasons"])) + f" (thresholds: {gate['thresholds']}).",
+        "## Intended use",
+        "A well-being check-in for students: the app shows how a face photo reads and, when it reads as "
+        "distressed, points to counselling resources. It is **not a diagnosis** of mood or mental health, "
+        "and must not be used to make decisions about a person.",
+        "## Limitations",
+        "- FER2013 faces were collected by web image search: mostly posed or staged expressions, "
+        "skewed towards younger, lighter-skinned adults; accuracy on other groups is not measured here.",
+        "- About a third of FER2013 labels disagree with crowd re-annotation (FER+); human agreement "
+        "on this data is about 65%.",
+        "- Disgust is rare (about 1.5% of training faces), so its recall is the least reliable.",
+        "- An expression is not a feeling: people mask, perform and differ in how they show emotion.",
+    ]
+    return "\n\n".join(sections) + "\n"

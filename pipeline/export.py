@@ -1,0 +1,46 @@
+"""Export to ONNX and check the export against PyTorch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from facemood.errors import TrainingError
+from pipeline.model import ServingModel
+
+log = logging.getLogger(__name__)
+PARITY_TOLERANCE = 1e-4
+
+
+def export_onnx(net: nn.Module, path: Path, flip_tta: bool) -> ServingModel:
+    """Write ``net`` wrapped as the serving model (softmax, optional flip TTA) to ``path``."""
+    serving = ServingModel(net, flip_tta).eval()
+    example = torch.rand(2, 1, 48, 48)
+    torch.onnx.export(
+        serving, (example,), str(path), input_names=["faces"], output_names=["probabilities"],
+        dynamic_axes={"faces": {0: "n"}, "probabilities": {0: "n"}}, opset_version=17, dynamo=False,
+    )
+    return serving
+
+
+def check_parity(serving: nn.Module, path: Path, faces: np.ndarray) -> float:
+    """Compare ONNX Runtime's probabilities with PyTorch's on ``faces``; raise if they differ.
+
+    Returns the largest absolute difference.
+    """
+    import onnxruntime  # pylint: disable=import-outside-toplevel
+
+    x = faces[:, None].astype(np.float32) / np.float32(255.0)
+    with torch.no_grad():
+        expected = serving.eval()(torch.from_numpy(x)).numpy()
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    actual = session.run(None, {"faces": x})[0]
+    difference = float(np.abs(actual - expected).max())
+    if difference > PARITY_TOLERANCE:
+        raise TrainingError(f"ONNX export differs from PyTorch by {difference:.2e} (> {PARITY_TOLERANCE:g})")
+    log.info("ONNX parity on %d faces: max |difference| %.2e", len(faces), difference)
+    return difference

@@ -1,0 +1,158 @@
+"""The training task end to end: load, split, train, export, evaluate, publish."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import facemood
+from facemood import bundle, storage
+from facemood.dataset import load_faces
+from facemood.errors import TrainingError
+from facemood.faceset import FaceSet
+from facemood.metrics import classification_metrics
+from pipeline import artifacts
+from pipeline.export import check_parity, export_onnx
+from pipeline.model import EmotionCNN
+from pipeline.settings import PipelineSettings
+from pipeline.splits import make_splits
+from pipeline.train import History, fit
+
+log = logging.getLogger(__name__)
+CHECKPOINT_NAME = "checkpoint.pt"
+PARITY_BATCH = 64
+
+
+def resolve_data_uri(settings: PipelineSettings, client: Any) -> str:
+    """The configured data URI, or the newest refined CSV in the refined bucket."""
+    if settings.data.uri:
+        return settings.data.uri
+    prefix = storage.S3Location(settings.buckets.refined, settings.data.refined_prefix)
+    candidates = [o for o in storage.list_objects(client, prefix) if o["Key"].endswith((".csv", ".csv.gz"))]
+    if not candidates:
+        raise TrainingError(f"no refined data under {prefix.uri}: upload a CSV to the raw bucket first, "
+                            "or pass --data URI")
+    newest = max(candidates, key=lambda o: (o["LastModified"], o["Key"]))
+    return storage.S3Location(settings.buckets.refined, newest["Key"]).uri
+
+
+def fingerprint(faces: FaceSet) -> str:
+    """sha256 over the pixels, labels and splits: identifies the training data exactly."""
+    digest = hashlib.sha256(faces.pixels.tobytes())
+    digest.update(faces.labels.astype(np.int64).tobytes())
+    if faces.usage is not None:
+        digest.update("\n".join(faces.usage.tolist()).encode())
+    return digest.hexdigest()
+
+
+def new_run_id(data_fingerprint: str) -> str:
+    """A sortable, unique run id: UTC time plus a short hash."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return f"{stamp}-{hashlib.sha256(f'{stamp}{data_fingerprint}{time.time_ns()}'.encode()).hexdigest()[:6]}"
+
+
+def build_model(settings: PipelineSettings) -> EmotionCNN:
+    """The network the settings describe."""
+    return EmotionCNN(settings.model.widths, settings.model.convs_per_block, settings.model.dropout)
+
+
+def apply_gate(settings: PipelineSettings, validation: dict[str, Any]) -> dict[str, Any]:
+    """Check the quality gate against the validation metrics."""
+    gate = settings.gate
+    reasons = []
+    if validation["accuracy"] < gate.min_validation_accuracy:
+        reasons.append(f"validation accuracy {validation['accuracy']:.4f} < {gate.min_validation_accuracy}")
+    if validation["macro_f1"] < gate.min_macro_f1:
+        reasons.append(f"validation macro-F1 {validation['macro_f1']:.4f} < {gate.min_macro_f1}")
+    return {"passed": not reasons, "reasons": reasons, "thresholds": asdict(gate)}
+
+
+def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = None,
+        from_checkpoint: Path | None = None) -> dict[str, Any]:
+    """Train (or reload a checkpoint), evaluate and publish; returns a summary for the CLI."""
+    torch.set_num_threads(settings.training.threads)
+    data_uri = resolve_data_uri(settings, client)
+    started = time.monotonic()
+    faces = load_faces(data_uri, client, settings.data.max_rows)
+    log.info("loaded %d faces from %s in %.1f s", len(faces), data_uri, time.monotonic() - started)
+    splits = make_splits(faces, settings.data.validation_fraction, settings.training.seed)
+    data_fingerprint = fingerprint(faces)
+    del faces
+    run_id = new_run_id(data_fingerprint)
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="facemood-train-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    model = build_model(settings)
+    if from_checkpoint:
+        state = torch.load(from_checkpoint, weights_only=True)
+        model.load_state_dict(state["model"])
+        history = History(**json.loads(state["history"]))
+        log.info("reloaded %s (best epoch %d)", from_checkpoint, history.best_epoch)
+    else:
+        log.info("run %s: training on %d rows, validating on %d %s rows", run_id, len(splits.train),
+                 len(splits.validation), splits.validation_name)
+        history = fit(model, splits.train, splits.validation, settings.training, settings.augmentation,
+                      settings.model.flip_tta)
+        torch.save({"model": model.state_dict(), "history": json.dumps(asdict(history))}, workdir / CHECKPOINT_NAME)
+    bundle_dir = workdir / "bundle"
+    bundle_dir.mkdir(exist_ok=True)
+    return publish(settings, client, model, history, splits, data_uri, data_fingerprint, run_id, bundle_dir)
+
+
+def publish(settings: PipelineSettings, client: Any, model: EmotionCNN, history: History, splits,
+            data_uri: str, data_fingerprint: str, run_id: str, bundle_dir: Path) -> dict[str, Any]:
+    """Export, evaluate through ONNX Runtime, write the artifacts and publish the bundle."""
+    model_path = bundle_dir / bundle.MODEL_NAME
+    serving = export_onnx(model.eval(), model_path, settings.model.flip_tta)
+    parity = check_parity(serving, model_path, splits.validation.pixels[:PARITY_BATCH])
+    onnx_model = bundle.load_onnx_file(model_path, settings.training.threads)
+    evaluations = {splits.validation_name: classification_metrics(
+        splits.validation.labels, onnx_model.predict_proba(splits.validation.pixels))}
+    if splits.test is not None:
+        evaluations[splits.test_name] = classification_metrics(
+            splits.test.labels, onnx_model.predict_proba(splits.test.pixels))
+    validation = evaluations[splits.validation_name]
+    gate = apply_gate(settings, validation)
+    history_dict = asdict(history)
+    manifest = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code_version": facemood.__version__,
+        "status": "accepted" if gate["passed"] else "rejected",
+        "gate": gate,
+        "data": {
+            "uri": data_uri, "fingerprint": data_fingerprint,
+            "train_rows": len(splits.train), "validation_rows": len(splits.validation),
+            "test_rows": 0 if splits.test is None else len(splits.test),
+            "validation_name": splits.validation_name, "test_name": splits.test_name,
+            "train_class_counts": splits.train.class_counts().tolist(),
+        },
+        "training": {"epochs_run": len(history.train_loss), "best_epoch": history.best_epoch,
+                     "stopped_early": history.stopped_early, "seconds": history.seconds,
+                     "threads": settings.training.threads, "onnx_parity_max_difference": parity},
+        "config": json.loads(json.dumps(asdict(settings))),
+        "metrics": {name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]} for name, m in evaluations.items()},
+    }
+    (bundle_dir / "metrics.json").write_text(json.dumps({"evaluations": evaluations, "history": history_dict},
+                                                        indent=2))
+    artifacts.plot_confusion(validation["confusion_matrix"], f"{splits.validation_name} (accuracy "
+                             f"{validation['accuracy']:.3f})", bundle_dir / "confusion_matrix.png")
+    artifacts.plot_curves(history_dict, bundle_dir / "training_curves.png")
+    (bundle_dir / "model_card.md").write_text(artifacts.model_card({**manifest, "run_id": run_id}, evaluations))
+    root = settings.output_uri
+    bundle.write_bundle(bundle_dir, root, run_id, manifest, client)
+    if gate["passed"]:
+        bundle.point_latest(root, run_id, client)
+        log.info("published %s and moved %s", bundle.bundle_uri(root, run_id), bundle.latest_uri(root))
+    else:
+        log.warning("run %s rejected by the quality gate (%s); latest.json left as it was",
+                    run_id, "; ".join(gate["reasons"]))
+    return {"run_id": run_id, "bundle": bundle.bundle_uri(root, run_id), "status": manifest["status"],
+            "gate": gate, "metrics": manifest["metrics"]}

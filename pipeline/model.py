@@ -1,0 +1,64 @@
+"""The convolutional network: VGG-style blocks sized for 48x48 faces on a CPU budget."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _conv_bn(in_ch: int, out_ch: int) -> list[nn.Module]:
+    """A 3x3 convolution, batch norm and ReLU."""
+    return [nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+
+
+class EmotionCNN(nn.Module):
+    """Blocks of 3x3 convolutions, each block halving the resolution.
+
+    ``widths[i]`` is the channel count of block ``i``; ``convs_per_block[i]`` how many
+    convolutions it has. Global average pooling, dropout and one linear layer give logits.
+    """
+
+    def __init__(
+        self,
+        widths: tuple[int, ...] = (32, 64, 128, 256),
+        convs_per_block: tuple[int, ...] = (1, 2, 2, 2),
+        dropout: float = 0.3,
+        num_classes: int = 7,
+    ) -> None:
+        super().__init__()
+        if len(widths) != len(convs_per_block):
+            raise ValueError("widths and convs_per_block must have the same length")
+        layers: list[nn.Module] = []
+        in_ch = 1
+        for width, convs in zip(widths, convs_per_block):
+            for _ in range(convs):
+                layers += _conv_bn(in_ch, width)
+                in_ch = width
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(in_ch, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map float (n,1,48,48) faces in [0,1] to (n,num_classes) logits."""
+        return self.head(self.features(x - 0.5))
+
+
+class ServingModel(nn.Module):
+    """What the bundle exports: probabilities averaged over the face and its mirror image.
+
+    Test-time augmentation lives in the exported graph so every caller gets it.
+    """
+
+    def __init__(self, net: nn.Module, flip_tta: bool = True) -> None:
+        super().__init__()
+        self.net = net
+        self.flip_tta = flip_tta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map float (n,1,48,48) faces in [0,1] to (n,7) probabilities."""
+        probs = torch.softmax(self.net(x), dim=1)
+        if self.flip_tta:
+            probs = (probs + torch.softmax(self.net(torch.flip(x, dims=[3])), dim=1)) / 2
+        return probs

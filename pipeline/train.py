@@ -1,0 +1,212 @@
+"""The training loop: on-the-fly augmentation, one-cycle SGD, selection on validation."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facemood.faceset import FaceSet
+from pipeline.settings import AugmentSettings, TrainingSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class History:
+    """Per-epoch figures, for the curves plot and the manifest."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    validation_loss: list[float] = field(default_factory=list)
+    validation_accuracy: list[float] = field(default_factory=list)
+    learning_rate: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """(n,48,48) uint8 -> float (n,1,48,48) in [0,1]."""
+    return torch.from_numpy(pixels).unsqueeze(1).float().div_(255.0)
+
+
+def augment_batch(x: torch.Tensor, settings: AugmentSettings, generator: torch.Generator) -> torch.Tensor:
+    """Randomly flip, rotate, scale, shift and erase a float (n,1,48,48) batch.
+
+    One affine warp per batch (grid_sample, edges replicated) keeps it vectorised.
+    """
+    n = x.shape[0]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return torch.rand(n, generator=generator) * (high - low) + low
+
+    angle = uniform(-settings.max_rotation_deg, settings.max_rotation_deg) * math.pi / 180
+    scale = uniform(settings.scale_min, settings.scale_max)
+    shift = uniform(-settings.max_shift, settings.max_shift), uniform(-settings.max_shift, settings.max_shift)
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0) if settings.flip else torch.ones(n)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([
+        torch.stack([cos * flip, -sin, shift[0] * 2], dim=1),
+        torch.stack([sin * flip, cos, shift[1] * 2], dim=1),
+    ], dim=1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if settings.erasing_probability > 0:
+        out = _random_erase(out, settings.erasing_probability, generator)
+    return out
+
+
+def _random_erase(x: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """Blank one random rectangle (up to a quarter of the side... half) in some images."""
+    n, _, h, w = x.shape
+    erase = torch.rand(n, generator=generator) < probability
+    eh = (torch.rand(n, generator=generator) * 0.3 + 0.1) * h
+    ew = (torch.rand(n, generator=generator) * 0.3 + 0.1) * w
+    top = torch.rand(n, generator=generator) * (h - eh)
+    left = torch.rand(n, generator=generator) * (w - ew)
+    rows = torch.arange(h).view(1, h, 1)
+    cols = torch.arange(w).view(1, 1, w)
+    mask = ((rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
+            & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1)) & erase.view(n, 1, 1))
+    noise = torch.rand(x.shape, generator=generator)
+    return torch.where(mask.unsqueeze(1), noise, x)
+
+
+def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
+    """Loss weights (n_max / n_class) ** power; absent classes get weight 0."""
+    counts = counts.astype(np.float64)
+    weights = np.where(counts > 0, (counts.max() / np.maximum(counts, 1)) ** power, 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def train_one_epoch(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor,
+                    optimizer: torch.optim.Optimizer, scheduler, criterion: nn.Module,
+                    settings: TrainingSettings, augment: AugmentSettings,
+                    generator: torch.Generator) -> tuple[float, float]:
+    """One pass over the shuffled training set; returns (mean loss, accuracy)."""
+    model.train()
+    order = torch.randperm(len(labels), generator=generator)
+    batches = math.ceil(len(order) / settings.batch_size)
+    if settings.max_batches_per_epoch:
+        batches = min(batches, settings.max_batches_per_epoch)
+    total_loss, correct, seen = 0.0, 0, 0
+    for b in range(batches):
+        index = order[b * settings.batch_size:(b + 1) * settings.batch_size]
+        if len(index) < 2:  # batch norm needs two samples
+            continue
+        x = augment_batch(pixels[index], augment, generator).contiguous(memory_format=torch.channels_last)
+        y = labels[index]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
+            logits = model(x)
+        loss = criterion(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler.last_epoch + 1 < scheduler.total_steps:
+            scheduler.step()
+        total_loss += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+    return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, pixels: np.ndarray, flip_tta: bool, bf16: bool = False,
+                  batch_size: int = 512) -> np.ndarray:
+    """Probabilities (n,7) for uint8 faces, averaged with the mirror image when flip_tta."""
+    model.eval()
+    out = []
+    for start in range(0, len(pixels), batch_size):
+        x = to_tensor(pixels[start:start + batch_size]).contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            probs = torch.softmax(model(x).float(), dim=1)
+            if flip_tta:
+                probs = (probs + torch.softmax(model(torch.flip(x, dims=[3])).float(), dim=1)) / 2
+        out.append(probs.float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 7), dtype=np.float32)
+
+
+def evaluate(model: nn.Module, faces: FaceSet, flip_tta: bool, bf16: bool) -> tuple[float, float]:
+    """Return (cross-entropy loss, accuracy) of ``model`` on ``faces``."""
+    probs = predict_proba(model, faces.pixels, flip_tta, bf16)
+    picked = probs[np.arange(len(faces)), faces.labels]
+    loss = float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
+    return loss, float((probs.argmax(1) == faces.labels).mean())
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: TrainingSettings,
+        augment: AugmentSettings, flip_tta: bool) -> History:
+    """Train ``model`` in place and leave it holding the best-on-validation weights."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    model.to(memory_format=torch.channels_last)
+    pixels, labels = to_tensor(train.pixels), torch.from_numpy(train.labels)
+    criterion = nn.CrossEntropyLoss(weight=class_weights(train.class_counts(), settings.class_weight_power),
+                                    label_smoothing=settings.label_smoothing)
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings.learning_rate, momentum=settings.momentum,
+                                nesterov=True, weight_decay=settings.weight_decay)
+    steps = math.ceil(len(labels) / settings.batch_size)
+    if settings.max_batches_per_epoch:
+        steps = min(steps, settings.max_batches_per_epoch)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.learning_rate,
+                                                    total_steps=max(steps * settings.epochs, 2))
+    history, best_state, best_accuracy = History(), None, -1.0
+    start = time.monotonic()
+    bar = _progress_bar(settings.epochs)
+    for epoch in range(1, settings.epochs + 1):
+        lr = optimizer.param_groups[0]["lr"]
+        loss, accuracy = train_one_epoch(model, pixels, labels, optimizer, scheduler, criterion,
+                                         settings, augment, generator)
+        val_loss, val_accuracy = evaluate(model, validation, flip_tta, settings.bf16)
+        for name, value in (("train_loss", loss), ("train_accuracy", accuracy), ("validation_loss", val_loss),
+                            ("validation_accuracy", val_accuracy), ("learning_rate", lr)):
+            getattr(history, name).append(round(value, 5))
+        if val_accuracy > best_accuracy:
+            best_accuracy, history.best_epoch = val_accuracy, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elapsed = time.monotonic() - start
+        eta = elapsed / epoch * (settings.epochs - epoch)
+        log.info("epoch %d/%d loss %.4f train_acc %.4f val_loss %.4f val_acc %.4f best %.4f@%d lr %.4f "
+                 "elapsed %s eta %s", epoch, settings.epochs, loss, accuracy, val_loss, val_accuracy,
+                 best_accuracy, history.best_epoch, lr, _clock(elapsed), _clock(eta))
+        if bar:
+            bar(epoch, val_accuracy)
+        if epoch - history.best_epoch >= settings.early_stopping_patience:
+            history.stopped_early = True
+            log.info("early stop: no validation gain for %d epochs", settings.early_stopping_patience)
+            break
+    history.seconds = round(time.monotonic() - start, 1)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.to(memory_format=torch.contiguous_format)
+    return history
+
+
+def _progress_bar(total: int):
+    """A live one-line bar on a TTY (stderr); None in CloudWatch and CI, where logs suffice."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(epoch: int, accuracy: float) -> None:
+        filled = int(30 * epoch / total)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {epoch}/{total} val_acc {accuracy:.3f}")
+        if epoch == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show

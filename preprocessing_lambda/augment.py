@@ -1,0 +1,52 @@
+"""S3-triggered Lambda: each raw CSV that lands is validated, augmented and refined.
+
+An adapter only: unpack every record of the S3 event, call the core, return a summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import unquote_plus
+
+from facemood import refine, storage
+from facemood.errors import FaceMoodError
+from facemood.logs import setup_logging
+
+setup_logging()
+log = logging.getLogger("facemood.lambda.augment")
+SETTINGS = refine.load_settings()
+S3 = storage.s3_client()
+
+
+def records(event: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """(bucket, unquoted key, version id) of every S3 record in ``event``."""
+    found = []
+    for record in event.get("Records", []):
+        s3 = record.get("s3", {})
+        obj = s3.get("object", {})
+        found.append((s3.get("bucket", {}).get("name", ""), unquote_plus(obj.get("key", "")), obj.get("versionId")))
+    return found
+
+
+def handler(event: dict[str, Any], context: Any = None, client: Any = None,
+            settings: refine.RefineSettings | None = None) -> dict[str, Any]:
+    """Process every record; a failing record is logged and re-raised after the others ran."""
+    client, settings = client or S3, settings or SETTINGS
+    results, failures = [], []
+    for bucket, key, version in records(event):
+        if not refine.is_csv_key(key):
+            log.info("skipped: not a .csv or .csv.gz key", extra={"bucket": bucket, "key": key})
+            results.append({"key": key, "status": "skipped", "reason": "not a .csv or .csv.gz key"})
+            continue
+        try:
+            report = refine.refine_s3_object(client, settings, bucket, key, version)
+            results.append({"key": key, "status": report.status, "output": report.output,
+                            "rows_written": report.rows_written, "rejected": report.rejected_count})
+        except FaceMoodError as exc:
+            log.error("failed", extra={"bucket": bucket, "key": key, "error": str(exc)})
+            failures.append(exc)
+            results.append({"key": key, "status": "error", "error": str(exc)})
+    if failures:  # let Lambda retry the event; finished records are idempotent
+        raise failures[0]
+    return {"results": results}

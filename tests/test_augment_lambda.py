@@ -1,0 +1,193 @@
+"""The augmentation Lambda end to end through the moto S3 server."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import numpy as np
+import pytest
+
+from facemood import dataset, refine
+from facemood.errors import StorageError
+from preprocessing_lambda import augment as augment_lambda
+from tests.conftest import csv_text, load_event
+
+RAW, REFINED = "facemood-raw", "facemood-refined"
+RNG = np.random.default_rng(5)
+PIXELS = RNG.integers(0, 256, size=(8, 48, 48), dtype=np.uint8)
+LABELS = np.array([0, 1, 2, 3, 4, 5, 6, 3])
+USAGE = ["Training"] * 5 + ["PublicTest", "PrivateTest", "Training"]
+SETTINGS = refine.RefineSettings(refine.BucketNames(RAW, REFINED))
+
+
+@pytest.fixture
+def buckets(s3):
+    for name in (RAW, REFINED):
+        s3.create_bucket(Bucket=name)
+    return s3
+
+
+def upload(s3, key: str, body: bytes) -> str:
+    s3.put_object(Bucket=RAW, Key=key, Body=body)
+    return s3.head_object(Bucket=RAW, Key=key)["ETag"].strip('"')
+
+
+def event_for(key_in_event: str, etag: str = "x") -> dict:
+    return load_event("s3_put.json", bucket=RAW, key=key_in_event, etag=etag)
+
+
+def keys(s3, bucket: str) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def read_report(s3, key: str) -> dict:
+    return json.loads(s3.get_object(Bucket=REFINED, Key=key)["Body"].read())
+
+
+def test_event_in_refined_object_and_report_out(buckets):
+    s3 = buckets
+    etag = upload(s3, "uploads/fer.csv", csv_text(LABELS, PIXELS, USAGE).encode())
+    result = augment_lambda.handler(event_for("uploads/fer.csv", etag), None, client=s3, settings=SETTINGS)
+    data_key, report_key = refine.output_keys("uploads/fer.csv", etag, "refined/")
+    assert keys(s3, REFINED) == sorted([data_key, report_key])
+    assert result["results"][0]["status"] == "complete"
+    body = s3.get_object(Bucket=REFINED, Key=data_key)["Body"].read()
+    faces, rejections = dataset.read_faceset(io.BytesIO(body))
+    assert rejections == []
+    training = 6
+    assert len(faces) == 8 + 3 * training
+    # evaluation rows pass through unchanged and are never augmented
+    for usage in ("PublicTest", "PrivateTest"):
+        picked = faces.usage == usage
+        assert picked.sum() == 1
+        np.testing.assert_array_equal(faces.pixels[picked][0], PIXELS[USAGE.index(usage)])
+    # every copy names its source row (line 2 is the first data row)
+    assert sorted(set(faces.source.tolist())) == list(range(2, 10))
+    header = gzip.decompress(body).split(b"\n", 1)[0]
+    assert header == b"emotion,pixels,Usage,augmentation,source"
+    report = read_report(s3, report_key)
+    assert report["status"] == "complete" and report["input"]["etag"] == etag
+    assert report["rows_valid"] == 8 and report["rows_written"] == 26
+    assert report["by_split"]["Training"]["angry"] == 1 and report["by_split"]["PublicTest"]["surprise"] == 1
+    assert report["written_by_augmentation"] == {"original": 8, "flip+affine+color": 18}
+    assert keys(s3, RAW) == ["uploads/fer.csv"]  # the raw bucket is never written
+
+
+def test_retried_event_rewrites_the_same_keys(buckets):
+    s3 = buckets
+    etag = upload(s3, "fer.csv", csv_text(LABELS, PIXELS, USAGE).encode())
+    augment_lambda.handler(event_for("fer.csv", etag), None, client=s3, settings=SETTINGS)
+    first = keys(s3, REFINED)
+    data_key = refine.output_keys("fer.csv", etag, "refined/")[0]
+    body = s3.get_object(Bucket=REFINED, Key=data_key)["Body"].read()
+    augment_lambda.handler(event_for("fer.csv", etag), None, client=s3, settings=SETTINGS)
+    assert keys(s3, REFINED) == first and len(first) == 2
+    assert s3.get_object(Bucket=REFINED, Key=data_key)["Body"].read() == body
+
+
+def test_reupload_with_new_content_gets_new_keys(buckets):
+    s3 = buckets
+    etag1 = upload(s3, "fer.csv", csv_text(LABELS, PIXELS, USAGE).encode())
+    augment_lambda.handler(event_for("fer.csv", etag1), None, client=s3, settings=SETTINGS)
+    etag2 = upload(s3, "fer.csv", csv_text(LABELS[:4], PIXELS[:4], USAGE[:4]).encode())
+    augment_lambda.handler(event_for("fer.csv", etag2), None, client=s3, settings=SETTINGS)
+    assert etag1 != etag2 and len(keys(s3, REFINED)) == 4
+
+
+def test_url_encoded_key_is_unquoted(buckets):
+    s3 = buckets
+    etag = upload(s3, "my data(1).csv", csv_text(LABELS, PIXELS, USAGE).encode())
+    result = augment_lambda.handler(event_for("my+data%281%29.csv", etag), None, client=s3, settings=SETTINGS)
+    assert result["results"][0]["key"] == "my data(1).csv"
+    assert refine.output_keys("my data(1).csv", etag, "refined/")[0] in keys(s3, REFINED)
+
+
+def test_non_csv_key_is_skipped_with_a_reason(buckets, caplog):
+    s3 = buckets
+    upload(s3, "photo.png", b"\x89PNG....")
+    with caplog.at_level("INFO"):
+        result = augment_lambda.handler(event_for("photo.png"), None, client=s3, settings=SETTINGS)
+    assert result["results"] == [{"key": "photo.png", "status": "skipped", "reason": "not a .csv or .csv.gz key"}]
+    assert keys(s3, REFINED) == []
+    assert "skipped: not a .csv or .csv.gz key" in caplog.text
+
+
+def test_invalid_file_gets_a_report_and_no_data(buckets):
+    s3 = buckets
+    etag = upload(s3, "oops.csv", b"\x89PNG\r\n\x1a\n" + bytes(64))
+    result = augment_lambda.handler(event_for("oops.csv", etag), None, client=s3, settings=SETTINGS)
+    data_key, report_key = refine.output_keys("oops.csv", etag, "refined/")
+    assert keys(s3, REFINED) == [report_key]
+    report = read_report(s3, report_key)
+    assert report["status"] == "invalid_file" and report["error"] == "the file is a PNG image, not a FER2013 CSV"
+    assert result["results"][0]["status"] == "invalid_file" and data_key not in keys(s3, REFINED)
+
+
+def test_file_with_no_valid_row_gets_a_report_saying_why(buckets):
+    s3 = buckets
+    text = "emotion,pixels\n9," + " ".join(["1"] * 2304) + "\n3,1 2 3\n"
+    etag = upload(s3, "bad.csv", text.encode())
+    augment_lambda.handler(event_for("bad.csv", etag), None, client=s3, settings=SETTINGS)
+    report_key = refine.output_keys("bad.csv", etag, "refined/")[1]
+    assert keys(s3, REFINED) == [report_key]
+    report = read_report(s3, report_key)
+    assert report["status"] == "no_valid_rows"
+    assert report["error"] == "no valid rows: all 2 data rows were rejected"
+    assert report["rejected"] == [{"line": 2, "reason": "emotion 9 is outside 0..6"},
+                                  {"line": 3, "reason": "pixels has 3 values, expected 2304 (48x48)"}]
+
+
+def test_file_with_some_bad_rows_keeps_the_good_ones_and_lists_the_bad(buckets):
+    s3 = buckets
+    lines = csv_text(LABELS, PIXELS, USAGE).splitlines()
+    lines.insert(3, "7," + " ".join(["1"] * 2304) + ",Training")  # becomes line 4
+    lines.append("2,1 2,Training")  # line 11
+    etag = upload(s3, "gz/mixed.csv.gz", gzip.compress(("\n".join(lines) + "\n").encode()))
+    augment_lambda.handler(event_for("gz/mixed.csv.gz", etag), None, client=s3, settings=SETTINGS)
+    data_key, report_key = refine.output_keys("gz/mixed.csv.gz", etag, "refined/")
+    report = read_report(s3, report_key)
+    assert report["rows_read"] == 10 and report["rows_valid"] == 8 and report["rejected_count"] == 2
+    assert [r["line"] for r in report["rejected"]] == [4, 11]
+    faces, _ = dataset.read_faceset(io.BytesIO(s3.get_object(Bucket=REFINED, Key=data_key)["Body"].read()))
+    assert len(faces) == 26
+
+
+def test_missing_object_fails_the_invocation_so_lambda_retries(buckets):
+    with pytest.raises(StorageError, match="does not exist"):
+        augment_lambda.handler(event_for("gone.csv"), None, client=buckets, settings=SETTINGS)
+    assert keys(buckets, REFINED) == []
+
+
+def test_every_record_of_an_event_is_processed(buckets):
+    s3 = buckets
+    event = {"Records": []}
+    for name in ("a.csv", "b.csv"):
+        etag = upload(s3, name, csv_text(LABELS, PIXELS, USAGE).encode())
+        event["Records"] += event_for(name, etag)["Records"]
+    result = augment_lambda.handler(event, None, client=s3, settings=SETTINGS)
+    assert [r["status"] for r in result["results"]] == ["complete", "complete"]
+    assert len(keys(s3, REFINED)) == 4
+
+
+def test_failed_step_leaves_no_partial_object(buckets, monkeypatch):
+    s3 = buckets
+    etag = upload(s3, "fer.csv", csv_text(LABELS, PIXELS, USAGE).encode())
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(refine.dataset, "format_rows", explode)
+    with pytest.raises(RuntimeError):
+        augment_lambda.handler(event_for("fer.csv", etag), None, client=s3, settings=SETTINGS)
+    assert keys(s3, REFINED) == []
+    assert s3.list_multipart_uploads(Bucket=REFINED).get("Uploads", []) == []
+
+
+def test_refusing_to_write_into_the_triggering_bucket(buckets):
+    etag = upload(buckets, "fer.csv", b"emotion,pixels\n")
+    same = refine.RefineSettings(refine.BucketNames(RAW, RAW))
+    with pytest.raises(StorageError, match="refusing to write into the bucket that triggered"):
+        refine.refine_s3_object(buckets, same, RAW, "fer.csv", None)
+    assert etag

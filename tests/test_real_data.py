@@ -1,0 +1,43 @@
+"""Real FER2013 faces through the data path (skipped when ../shared/data is absent)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from facemood import augment, dataset, refine
+from facemood.augment import AugmentSettings
+from tests.conftest import csv_text
+
+
+def test_real_faces_round_trip_through_refinement(real_faces, tmp_path):
+    source = tmp_path / "fer.csv"
+    source.write_text(csv_text(real_faces["emotion"], real_faces["pixels"], real_faces["usage"]))
+    settings = refine.RefineSettings(refine.BucketNames("raw", "refined"))
+    report = refine.refine_file(str(source), str(tmp_path / "out.csv.gz"), settings)
+    assert report.status == "complete" and report.rejected_count == 0
+    faces, rejections = dataset.read_faceset(open(tmp_path / "out.csv.gz", "rb"))
+    assert rejections == []
+    assert len(faces) == 400 + 3 * 300
+    originals = faces.subset(np.arange(len(faces))[: len(faces)])
+    public = originals.split("PublicTest")
+    np.testing.assert_array_equal(np.sort(public.pixels.reshape(100, -1), axis=0),
+                                  np.sort(real_faces["pixels"][300:].reshape(100, -1), axis=0))
+    assert report.by_split["Training"]["happy"] == int((real_faces["emotion"][:300] == 3).sum())
+
+
+def test_augmented_real_faces_still_resemble_their_source(real_faces):
+    faces = real_faces["pixels"][:100]
+    copy = augment.augment_batch(faces, AugmentSettings(flip=False, brightness=0, contrast=0), 0)[0]
+    own = np.array([np.corrcoef(copy[i].ravel(), faces[i].ravel())[0, 1] for i in range(100)])
+    other = np.array([np.corrcoef(copy[i].ravel(), faces[(i + 1) % 100].ravel())[0, 1] for i in range(100)])
+    assert np.median(own) > 0.6 and np.median(own) > np.median(other) + 0.3
+
+
+def test_real_csv_reads_back_bit_exact(real_faces):
+    text = csv_text(real_faces["emotion"], real_faces["pixels"], real_faces["usage"]).encode()
+    faces, rejections = dataset.read_faceset(io.BytesIO(text), batch_rows=64)
+    assert rejections == []
+    np.testing.assert_array_equal(faces.pixels, real_faces["pixels"])
+    np.testing.assert_array_equal(faces.labels, real_faces["emotion"])
