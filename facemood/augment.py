@@ -139,7 +139,14 @@ def augment_copy(faces: np.ndarray, settings: AugmentSettings, rng: np.random.Ge
     return out
 
 
+WARP_CHUNK = 256  # faces warped at once: keeps float32 temporaries small and in cache
+
+
 def augment_batch(faces: np.ndarray, settings: AugmentSettings, batch_seed: int) -> list[np.ndarray]:
     """``settings.copies`` augmented copies of ``faces``, deterministic for (seed, batch_seed)."""
     rng = np.random.default_rng([settings.seed, batch_seed])
-    return [augment_copy(faces, settings, rng) for _ in range(settings.copies)]
+    copies = []
+    for _ in range(settings.copies):
+        parts = [augment_copy(faces[i:i + WARP_CHUNK], settings, rng) for i in range(0, len(faces), WARP_CHUNK)]
+        copies.append(np.concatenate(parts) if parts else faces.copy())
+    return copies

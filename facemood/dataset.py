@@ -164,27 +164,25 @@ def parse_pixel_fields(fields: list[str]) -> tuple[np.ndarray, np.ndarray]:
     buf = np.frombuffer(("\n".join(fields) + "\n").encode("ascii", errors="replace"), dtype=np.uint8)
     newline = buf == 10
     digit = (buf >= 48) & (buf <= 57)
-    bad_char = ~(digit | newline | (buf == 32))
-    row_of_byte = np.cumsum(newline) - newline  # newline byte belongs to the row it ends
-    ok = np.bincount(row_of_byte[bad_char], minlength=b) == 0
-    prev_digit = np.concatenate(([False], digit[:-1]))
-    next_digit = np.concatenate((digit[1:], [False]))
-    starts = np.flatnonzero(digit & ~prev_digit)
-    ends = np.flatnonzero(digit & ~next_digit)
+    line_ends = np.flatnonzero(newline)  # b entries: where each row's text ends
+    bad_bytes = np.flatnonzero(~(digit | newline | (buf == 32)))
+    ok = np.bincount(np.searchsorted(line_ends, bad_bytes), minlength=b) == 0
+    edges = np.diff(digit.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1).astype(np.int32)  # first digit of each token
+    ends = np.flatnonzero(edges == -1).astype(np.int32) - 1  # last digit of each token
     lengths = ends - starts + 1
-    token_row = row_of_byte[starts]
+    token_row = np.searchsorted(line_ends, starts).astype(np.int32)
     counts = np.bincount(token_row, minlength=b)
     ok &= counts == IMAGE_PIXELS
     # Token value from up to its last 3 digits; longer tokens are out of range unless zero-padded.
-    value = np.zeros(len(starts), dtype=np.int64)
-    for offset, weight in ((0, 1), (1, 10), (2, 100)):
-        pos = ends - offset
+    value = buf[ends].astype(np.int32) - 48
+    for offset, weight in ((1, 10), (2, 100)):
         has = lengths > offset
-        value += np.where(has, buf[np.where(has, pos, 0)].astype(np.int64) - 48, 0) * weight
+        value += np.where(has, buf[np.where(has, ends - offset, 0)].astype(np.int32) - 48, 0) * weight
     too_long = lengths > 3
     if too_long.any():  # zero-padded values such as 0012 are fine; anything else is too big
         for t in np.flatnonzero(too_long):
-            value[t] = int(buf[starts[t]:ends[t] + 1].tobytes())
+            value[t] = min(int(buf[starts[t]:ends[t] + 1].tobytes()), 1 << 30)
     ok &= np.bincount(token_row[value > 255], minlength=b) == 0
     pixels = np.zeros((b, IMAGE_PIXELS), np.uint8)
     good_tokens = ok[token_row]

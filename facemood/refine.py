@@ -7,7 +7,6 @@ S3-triggered Lambda and ``facemood augment`` on local files.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+from isal import igzip
 
 from facemood import config as cfg
 from facemood import dataset, storage
@@ -51,8 +51,8 @@ class RefineSettings:
     augmentation: AugmentSettings = field(default_factory=AugmentSettings)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.gzip_level <= 9:
-            raise ValueError("gzip_level must be in 1..9")
+        if not 0 <= self.gzip_level <= 3:
+            raise ValueError("gzip_level must be in 0..3 (ISA-L levels)")
         if self.batch_rows < 1:
             raise ValueError("batch_rows must be >= 1")
 
@@ -108,7 +108,8 @@ def refine_stream(source: IO[bytes], sink: IO[bytes] | None, settings: RefineSet
     report.augmentation = {**asdict(aug), "copy_name": aug.copy_name()}
     gz = sink
     if sink is not None and compress:
-        gz = gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=settings.gzip_level, mtime=0)
+        # ISA-L's gzip is about 4x faster than zlib at level 1, with a smaller output.
+        gz = igzip.IGzipFile(fileobj=sink, mode="wb", compresslevel=settings.gzip_level, mtime=0)
     header_written = False
     spent = Counter()
     copy_name = aug.copy_name()

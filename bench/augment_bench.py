@@ -1,0 +1,138 @@
+"""Benchmark: a FER2013-sized CSV through the augmentation Lambda handler on one core.
+
+Builds a 35,887-row CSV (about 290 MB) from ../shared/data/fer2013.npz, starts moto's S3
+server in its own process, then in a fresh child process pinned to one core runs
+(1) the handler with the default augmentation and (2) a straightforward reference.
+Prints wall time, peak RSS and the ratio. Targets: <= 60 s, <= 512 MiB.
+
+    python bench/augment_bench.py [--rows 35887] [--skip-reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+FER2013 = REPO.parent / "shared" / "data" / "fer2013.npz"
+RAW, REFINED = "bench-raw", "bench-refined"
+
+
+def build_csv(path: Path, rows: int) -> None:
+    """FER2013-shaped CSV: Training, PublicTest, and PublicTest faces again as PrivateTest to reach ``rows``."""
+    from facemood import dataset  # pylint: disable=import-outside-toplevel
+
+    with np.load(FER2013) as archive:
+        pixels, labels, usage = archive["pixels"], archive["emotion"].astype(np.int64), archive["usage"]
+    index = np.resize(np.arange(len(labels)), rows)
+    split = usage[index].astype(object)
+    split[len(labels):] = "PrivateTest"
+    with open(path, "wb") as out:
+        out.write(dataset.csv_header(True, refined=False))
+        for start in range(0, rows, 4096):
+            part = index[start:start + 4096]
+            out.write(dataset.format_rows(labels[part], pixels[part], list(split[start:start + len(part)])))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def measure(mode: str, endpoint: str, key: str) -> dict:
+    """Run one implementation in this (fresh, one-core) process; return its figures."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    from facemood import refine, storage  # pylint: disable=import-outside-toplevel
+
+    client = storage.s3_client(endpoint_url=endpoint)
+    started = time.perf_counter()
+    if mode == "handler":
+        from preprocessing_lambda import augment  # pylint: disable=import-outside-toplevel
+
+        settings = refine.RefineSettings(refine.BucketNames(RAW, REFINED))
+        etag = client.head_object(Bucket=RAW, Key=key)["ETag"]
+        event = {"Records": [{"s3": {"bucket": {"name": RAW}, "object": {"key": key, "eTag": etag}}}]}
+        result = augment.handler(event, None, client=client, settings=settings)["results"][0]
+        rows = result["rows_written"]
+    else:
+        from bench.reference_augment import reference_refine  # pylint: disable=import-outside-toplevel
+
+        rows = reference_refine(client, RAW, key, REFINED, "reference/out.csv.gz")
+    wall = time.perf_counter() - started
+    return {"mode": mode, "wall_s": round(wall, 2), "rows_written": rows,
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=35_887)
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--measure", choices=["handler", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.endpoint, args.key)))
+        return
+    if not FER2013.exists():
+        sys.exit(f"needs {FER2013}")
+    work = REPO / "runs" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    csv_path = work / f"fer2013-{args.rows}.csv"
+    if not csv_path.exists():
+        build_csv(csv_path, args.rows)
+    size_mb = csv_path.stat().st_size / 1e6
+    port = free_port()
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                       "AWS_DEFAULT_REGION": "us-east-1"})
+    env = dict(os.environ)
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        from facemood import storage  # pylint: disable=import-outside-toplevel
+
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        client = storage.s3_client(endpoint_url=endpoint)
+        for bucket in (RAW, REFINED):
+            client.create_bucket(Bucket=bucket)
+        key = csv_path.name
+        client.upload_file(str(csv_path), RAW, key)
+        figures = {}
+        for mode in ["handler"] + ([] if args.skip_reference else ["reference"]):
+            out = subprocess.run([sys.executable, __file__, "--measure", mode, "--endpoint", endpoint, "--key", key],
+                                 check=True, capture_output=True, text=True, env=env, cwd=REPO)
+            figures[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        server.terminate()
+        server.wait()
+    handler = figures["handler"]
+    print(f"input: {args.rows} rows, {size_mb:.0f} MB CSV; default augmentation (original + 3 copies of Training)")
+    print(f"handler:   {handler['wall_s']:7.2f} s wall on one core, peak RSS {handler['peak_rss_mib']:6.1f} MiB, "
+          f"{handler['rows_written']} rows written  (targets: <= 60 s, <= 512 MiB)")
+    if "reference" in figures:
+        ref = figures["reference"]
+        print(f"reference: {ref['wall_s']:7.2f} s wall on one core, peak RSS {ref['peak_rss_mib']:6.1f} MiB, "
+              f"{ref['rows_written']} rows written")
+        print(f"speed-up: {ref['wall_s'] / handler['wall_s']:.1f}x, memory: {ref['peak_rss_mib'] / handler['peak_rss_mib']:.1f}x less")
+
+
+if __name__ == "__main__":
+    main()
