@@ -46,14 +46,17 @@ def cli() -> None:
               help="Keep the checkpoint and bundle files here (default: a temporary folder).")
 @click.option("--from-checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Skip training: export, evaluate and publish this checkpoint.")
+@click.option("--dry-run", is_flag=True, help="One epoch of one batch: checks the whole path quickly.")
 def train(config_file: str | None, data_uri: str | None, output: str | None, workdir: Path | None,
-          from_checkpoint: Path | None) -> None:
+          from_checkpoint: Path | None, dry_run: bool) -> None:
     """Train, evaluate and publish a model bundle (what the ECS task runs)."""
     from facemood import storage  # pylint: disable=import-outside-toplevel
     from pipeline.main import run  # pylint: disable=import-outside-toplevel
-    from pipeline.settings import load_settings  # pylint: disable=import-outside-toplevel
+    from pipeline.settings import dry_run_settings, load_settings  # pylint: disable=import-outside-toplevel
 
     settings = load_settings(config_file, data_uri, output)
+    if dry_run:
+        settings = dry_run_settings(settings)
     summary = run(settings, storage.s3_client(), workdir, from_checkpoint)
     _print_json(summary)
     if summary["status"] != "accepted":
@@ -74,6 +77,26 @@ def augment(source: str, target: str, config_file: str | None) -> None:
     if report.status != "complete":
         click.echo(f"Error: {report.error}", err=True)
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--model", "model_uri", required=True,
+              help="A bundle folder, a models/latest.json, or a store root (s3://bucket or a folder).")
+@click.argument("data")
+def evaluate(model_uri: str, data: str) -> None:
+    """Print accuracy, macro-F1, per-class metrics and the confusion matrix of a bundle on DATA (JSON).
+
+    DATA is a labelled FER2013 CSV(.gz) or an .npz with pixels and emotion arrays.
+    """
+    from facemood import bundle, storage  # pylint: disable=import-outside-toplevel
+    from facemood.dataset import load_faces  # pylint: disable=import-outside-toplevel
+    from facemood.metrics import classification_metrics  # pylint: disable=import-outside-toplevel
+
+    client = storage.s3_client()
+    model = bundle.load_bundle(model_uri, client)
+    faces = load_faces(data, client)
+    metrics = classification_metrics(faces.labels, model.predict_proba(faces.pixels))
+    _print_json({"model": model.uri, "run_id": model.run_id, "data": data, **metrics})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ REQUIRED_COLUMNS = ("emotion", "pixels")
 OPTIONAL_COLUMNS = ("usage", "augmentation", "source")
 DEFAULT_BATCH_ROWS = 1024
 MAX_FIELD_BYTES = 64 * 1024  # a FER2013 pixels field is at most 2304 * 4 bytes
+ORIGINAL = "original"  # the augmentation column's value for an unaugmented face
 _SNIFF_BYTES = 8
 _MAGIC = {
     b"\x89PNG": "a PNG image",
@@ -390,14 +391,18 @@ def read_faceset(stream: IO[bytes], batch_rows: int = DEFAULT_BATCH_ROWS,
         if max_rows is not None and total >= max_rows:
             break
     if total == 0:
+        if not rejections:
+            raise NoValidRows("no valid rows: the file has no data rows after the header")
         shown = "; ".join(str(r) for r in rejections[:3])
-        raise NoValidRows(f"no valid rows ({len(rejections)} rejected{': ' + shown if shown else ''})")
+        raise NoValidRows(f"no valid rows: all {len(rejections)} data rows were rejected ({shown})")
     has_usage = parts[0].usage is not None
     faces = FaceSet(
         pixels=np.concatenate([p.pixels for p in parts]),
         labels=np.concatenate([p.labels for p in parts]),
         usage=np.concatenate([p.usage for p in parts]) if has_usage else None,
         source=np.concatenate([p.source for p in parts]),
+        augmented=(np.concatenate([p.augmentation != ORIGINAL for p in parts])
+                   if parts[0].augmentation is not None else None),
     )
     if max_rows is not None and len(faces) > max_rows:
         faces = faces.subset(np.arange(max_rows))

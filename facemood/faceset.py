@@ -22,6 +22,7 @@ class FaceSet:
     labels: np.ndarray  # (n,) int64 in 0..6
     usage: np.ndarray | None = None  # (n,) str
     source: np.ndarray | None = None  # (n,) int64
+    augmented: np.ndarray | None = None  # (n,) bool: True for augmented copies (refined files)
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -49,6 +50,7 @@ class FaceSet:
             labels=self.labels[index],
             usage=None if self.usage is None else self.usage[index],
             source=None if self.source is None else self.source[index],
+            augmented=None if self.augmented is None else self.augmented[index],
         )
 
     def split(self, usage: str) -> "FaceSet":

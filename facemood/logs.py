@@ -48,5 +48,5 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("botocore", "boto3", "s3transfer", "urllib3", "matplotlib", "PIL"):
+    for noisy in ("botocore", "boto3", "s3transfer", "urllib3", "matplotlib", "PIL", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -28,7 +28,7 @@ from facemood.errors import InvalidDataset, StorageError
 log = logging.getLogger(__name__)
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
-ORIGINAL = "original"
+ORIGINAL = dataset.ORIGINAL
 MAX_REPORTED_REJECTIONS = 10_000
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,13 @@ def export_onnx(net: nn.Module, path: Path, flip_tta: bool) -> ServingModel:
     """Write ``net`` wrapped as the serving model (softmax, optional flip TTA) to ``path``."""
     serving = ServingModel(net, flip_tta).eval()
     example = torch.rand(2, 1, 48, 48)
-    torch.onnx.export(
-        serving, (example,), str(path), input_names=["faces"], output_names=["probabilities"],
-        dynamic_axes={"faces": {0: "n"}, "probabilities": {0: "n"}}, opset_version=17, dynamo=False,
-    )
+    # The TorchScript exporter: deterministic and enough for a plain CNN (no control flow).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            serving, (example,), str(path), input_names=["faces"], output_names=["probabilities"],
+            dynamic_axes={"faces": {0: "n"}, "probabilities": {0: "n"}}, opset_version=17, dynamo=False,
+        )
     return serving
 
 

@@ -123,3 +123,8 @@ def load_settings(path: str | Path | None = None, data_uri: str | None = None,
     if not settings.buckets.model and not settings.output:
         raise ConfigError("no model bucket: set buckets.model or FACEMOOD_MODEL_BUCKET")
     return settings
+
+
+def dry_run_settings(settings: PipelineSettings) -> PipelineSettings:
+    """One epoch of one batch, no early stop: exercises the whole task in seconds."""
+    return replace(settings, training=replace(settings.training, epochs=1, max_batches_per_epoch=1))

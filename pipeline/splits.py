@@ -59,8 +59,9 @@ def make_splits(faces: FaceSet, validation_fraction: float, seed: int) -> Splits
     else:
         groups = faces.source if faces.source is not None else np.arange(len(faces))
         mask = grouped_stratified_split(faces.labels, groups, validation_fraction, seed)
-        # The held-out side keeps only original faces when augmented copies are marked.
-        splits = Splits(faces.subset(~mask), faces.subset(mask), None, "held-out validation", None)
+        held_out = mask if faces.augmented is None else mask & ~faces.augmented
+        # Augmented twins of held-out faces are dropped, never trained on; only originals validate.
+        splits = Splits(faces.subset(~mask), faces.subset(held_out), None, "held-out validation", None)
         log.info("no Usage column: held out %d of %d rows, grouped by source row",
                  len(splits.validation), len(faces))
     if len(splits.train) == 0:

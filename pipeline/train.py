@@ -34,9 +34,10 @@ class History:
     seconds: float = 0.0
 
 
-def to_tensor(pixels: np.ndarray) -> torch.Tensor:
+def to_tensor(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
     """(n,48,48) uint8 -> float (n,1,48,48) in [0,1]."""
-    return torch.from_numpy(pixels).unsqueeze(1).float().div_(255.0)
+    pixels = torch.from_numpy(pixels) if isinstance(pixels, np.ndarray) else pixels
+    return pixels.unsqueeze(1).float().div_(255.0)
 
 
 def augment_batch(x: torch.Tensor, settings: AugmentSettings, generator: torch.Generator) -> torch.Tensor:
@@ -103,7 +104,7 @@ def train_one_epoch(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor
         index = order[b * settings.batch_size:(b + 1) * settings.batch_size]
         if len(index) < 2:  # batch norm needs two samples
             continue
-        x = augment_batch(pixels[index], augment, generator).contiguous(memory_format=torch.channels_last)
+        x = augment_batch(to_tensor(pixels[index]), augment, generator).contiguous(memory_format=torch.channels_last)
         y = labels[index]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
             logits = model(x)
@@ -155,7 +156,8 @@ def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: Trainin
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     model.to(memory_format=torch.channels_last)
-    pixels, labels = to_tensor(train.pixels), torch.from_numpy(train.labels)
+    # Faces stay uint8 (a quarter of float32's memory) and become floats one batch at a time.
+    pixels, labels = torch.from_numpy(train.pixels), torch.from_numpy(train.labels)
     criterion = nn.CrossEntropyLoss(weight=class_weights(train.class_counts(), settings.class_weight_power),
                                     label_smoothing=settings.label_smoothing)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.learning_rate, momentum=settings.momentum,

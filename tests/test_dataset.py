@@ -162,5 +162,5 @@ def test_writer_round_trips_extreme_values():
 
 
 def test_read_faceset_with_no_valid_row_says_why():
-    with pytest.raises(NoValidRows, match="line 2: emotion 9 is outside 0..6"):
+    with pytest.raises(NoValidRows, match=r"all 1 data rows were rejected \(line 2: emotion 9 is outside 0..6\)"):
         dataset.read_faceset(io.BytesIO(("emotion,pixels\n" + "9," + " ".join(["1"] * 2304) + "\n").encode()))
