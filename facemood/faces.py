@@ -26,7 +26,7 @@ from facemood.errors import InvalidImage
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # bytes of a synchronous invocation's request
 PAD_FRACTION = 0.15  # border added around the downscaled photo before detection
-FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,9 @@ def decode_photo(data: bytes, settings: FaceSettings) -> np.ndarray:
             return _to_rgb(image)
     except InvalidImage:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImage(f"the photo is too large to decode safely (a possible decompression bomb): {exc}") from exc
+    except UnidentifiedImageError as exc:
         raise InvalidImage(f"the file is not a photo this service can read (JPEG, PNG or WebP): {exc}") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidImage(f"the photo is damaged or truncated: {exc}") from exc

@@ -1,0 +1,189 @@
+"""Face preprocessing: defensive decoding, detection, cropping, and the face Lambda."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facemood import faces
+from facemood.errors import InvalidImage
+from facemood.faces import FacePreprocessor, FaceSettings, decode_photo
+from tests.photos import encode, encode_jpeg, event_for, make_photo, upscaled
+
+SETTINGS = faces.load_settings()
+GRADIENT = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))  # 64 wide, 48 tall
+
+
+@pytest.fixture(scope="module")
+def preprocessor():
+    return FacePreprocessor(SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def training_faces(fer2013):
+    """Training faces (never PublicTest) for detection tests."""
+    picked = np.flatnonzero(fer2013["usage"] == "Training")[::997][:24]
+    return fer2013["pixels"][picked]
+
+
+def test_exif_orientation_is_applied():
+    image = Image.fromarray(np.repeat(GRADIENT[..., None], 3, axis=2))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    rgb = decode_photo(encode(image, "JPEG", exif=exif.tobytes()), SETTINGS)
+    assert rgb.shape == (64, 48, 3)  # width and height swapped: upright
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "P", "RGBA", "LA", "L", "I;16"])
+def test_unusual_modes_become_rgb(mode):
+    base = Image.fromarray(GRADIENT)
+    image = base.convert(mode) if mode != "I;16" else Image.fromarray((GRADIENT.astype(np.uint16) * 257))
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    rgb = decode_photo(encode(image, fmt), SETTINGS)
+    assert rgb.dtype == np.uint8 and rgb.shape == (48, 64, 3)
+    assert abs(int(rgb[:, -1].mean()) - 255) < 20 and rgb[:, 0].mean() < 20  # the gradient survived
+
+
+def test_transparent_pixels_become_white():
+    rgba = np.zeros((48, 64, 4), np.uint8)
+    rgba[..., 3] = 0
+    rgb = decode_photo(encode(Image.fromarray(rgba, "RGBA"), "PNG"), SETTINGS)
+    assert (rgb == 255).all()
+
+
+def test_animated_images_use_the_first_frame():
+    frames = [Image.fromarray(np.full((48, 64), v, np.uint8)).convert("P") for v in (10, 240)]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    assert decode_photo(data, SETTINGS).mean() < 30
+
+
+def test_webp_is_read():
+    assert decode_photo(encode(Image.fromarray(GRADIENT), "WEBP"), SETTINGS).shape == (48, 64, 3)
+
+
+def test_too_many_megapixels_is_refused_before_decoding():
+    data = encode(Image.new("L", (7000, 6000)), "PNG")  # 42 MP, a few KB compressed
+    with pytest.raises(InvalidImage, match=r"7000x6000 = 42.0 megapixels; the limit is 40"):
+        decode_photo(data, SETTINGS)
+
+
+def test_decompression_bomb_is_refused():
+    data = encode(Image.new("L", (20000, 20000)), "PNG")  # 400 MP
+    with pytest.raises(InvalidImage, match="too large to decode safely"):  # PIL's own guard, whatever our limit
+        decode_photo(data, FaceSettings(max_megapixels=1000.0))
+
+
+def test_oversized_request_is_refused():
+    with pytest.raises(InvalidImage, match=r"the photo is 7.0 MB; the limit is 6.3 MB"):
+        decode_photo(b"\xff" * 7_000_000, SETTINGS)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "the photo is empty"),
+    (b"emotion,pixels\n3,1 2 3", "not a photo this service can read"),
+    (encode(Image.fromarray(GRADIENT), "PNG")[:60], "damaged or truncated"),
+])
+def test_bad_files_get_clear_errors(data, message):
+    with pytest.raises(InvalidImage, match=message):
+        decode_photo(data, SETTINGS)
+
+
+def test_tight_upscaled_fer_crop_is_found(preprocessor, training_faces):
+    hits = sum(bool(preprocessor.faces_in_array(upscaled(face, 192))) for face in training_faces[:12])
+    assert hits >= 10
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.2, 0.8])
+def test_faces_covering_5_to_80_percent_of_the_frame_are_found(preprocessor, training_faces, fraction):
+    width, height = 600, 600
+    side = int((fraction * width * height) ** 0.5)
+    hits = 0
+    for face in training_faces[:10]:
+        photo = np.full((height, width, 3), 128, np.uint8)
+        x, y = (width - side) // 2, (height - side) // 2
+        photo[y:y + side, x:x + side] = upscaled(face, side)
+        found = preprocessor.faces_in_array(photo)
+        hits += any(x <= f.box[0] + f.box[2] / 2 <= x + side for f in found)
+    assert hits >= 9
+
+
+def test_two_faces_are_both_returned_largest_first(preprocessor, training_faces):
+    photo = np.full((480, 640, 3), 90, np.uint8)
+    photo[40:240, 20:220] = upscaled(training_faces[0], 200)
+    photo[250:390, 400:540] = upscaled(training_faces[1], 140)
+    found = preprocessor.faces_in_array(photo)
+    assert len(found) == 2, [f.box for f in found]
+    areas = [f.box[2] * f.box[3] for f in found]
+    assert areas[0] >= areas[1]
+    centres = sorted(f.box[0] + f.box[2] / 2 for f in found)
+    assert 20 <= centres[0] <= 220 and 400 <= centres[1] <= 540
+
+
+def test_the_face_cap_is_applied(training_faces):
+    photo = np.full((480, 960, 3), 90, np.uint8)
+    for i in range(3):
+        photo[100:300, 20 + 320 * i:220 + 320 * i] = upscaled(training_faces[i], 200)
+    capped = FacePreprocessor(FaceSettings(max_faces=2)).faces_in_array(photo)
+    assert len(capped) == 2
+
+
+def test_no_face_is_an_empty_result_not_a_guess(preprocessor):
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    assert not preprocessor.faces_in_array(np.full((480, 640, 3), 200, np.uint8))
+    assert len(preprocessor.faces_in_array(noise)) == 0
+
+
+def test_crops_match_fer2013_framing(preprocessor, training_faces):
+    """A face pasted at any size crops back to (nearly) the original 48x48 face."""
+    rng = np.random.default_rng(2)
+    own, other = [], []
+    for i, face in enumerate(training_faces[:16]):
+        photo, _ = make_photo(rng, [face], (640, 480))
+        found = preprocessor.faces_in_array(photo)
+        if found:
+            crop = found[0].crop.ravel().astype(float)
+            assert found[0].crop.shape == (48, 48) and found[0].crop.dtype == np.uint8
+            own.append(np.corrcoef(crop, face.ravel().astype(float))[0, 1])
+            other.append(np.corrcoef(crop, training_faces[(i + 5) % 16].ravel().astype(float))[0, 1])
+    # FER2013's own framing varies from face to face, so a crop matches its source only roughly.
+    assert len(own) >= 14 and np.median(own) > 0.5 and np.median(own) > np.median(other) + 0.3
+
+
+def test_face_lambda_returns_boxes_and_crops(training_faces):
+    from preprocessing_lambda import face as face_lambda  # pylint: disable=import-outside-toplevel
+
+    photo, boxes = make_photo(np.random.default_rng(3), [training_faces[2]], (640, 480))
+    response = face_lambda.handler(event_for(encode_jpeg(photo)), None)
+    assert response["ok"] is True and response["image_size"] == [640, 480]
+    assert len(response["faces"]) == 1
+    crop = faces.decode_png(response["faces"][0]["crop_png"])
+    assert crop.shape == (48, 48)
+    x, y, side = boxes[0]
+    bx, by, bw, bh = response["faces"][0]["box"]
+    assert x <= bx + bw / 2 <= x + side and y <= by + bh / 2 <= y + side
+    assert len(json.dumps(response)) < 100_000
+
+
+@pytest.mark.parametrize("event, error", [
+    ({}, 'the request must be {"image": "<base64 JPEG, PNG or WebP>"}'),
+    ({"image": "not base64!!"}, "the image is not valid base64"),
+    ({"image": base64.b64encode(b"hello").decode()}, "not a photo this service can read"),
+    ({"image": "A" * 7_000_000}, "the request is 7.0 MB; Lambda's limit is 6.3 MB"),
+])
+def test_face_lambda_errors_are_structured(event, error):
+    from preprocessing_lambda import face as face_lambda  # pylint: disable=import-outside-toplevel
+
+    response = face_lambda.handler(event, None)
+    assert response["ok"] is False and error in response["error"]
+
+
+def test_face_lambda_says_no_face_found():
+    from preprocessing_lambda import face as face_lambda  # pylint: disable=import-outside-toplevel
+
+    response = face_lambda.handler(event_for(encode_jpeg(np.full((480, 640, 3), 180, np.uint8))), None)
+    assert response == {"ok": True, "image_size": [640, 480], "faces": [], "message": "no face found"}
