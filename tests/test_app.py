@@ -1,0 +1,175 @@
+"""The Streamlit page, driven headlessly with AppTest: every state a student can meet."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+import yaml
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from facemood import bundle
+from pipeline import main as pipeline_main
+from pipeline.settings import load_settings
+from tests.photos import encode, encode_jpeg, make_photo
+from tests.test_training import TINY
+
+APP = str(Path(__file__).resolve().parent.parent / "app" / "app.py")
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+
+
+@pytest.fixture(scope="module")
+def model_store(tmp_path_factory, real_faces):
+    """A local model store holding two tiny published bundles; latest points at the first."""
+    root = tmp_path_factory.mktemp("models")
+    data = root / "faces.npz"
+    np.savez(data, pixels=real_faces["pixels"], emotion=real_faces["emotion"], usage=real_faces["usage"])
+    config = root / "tiny.yaml"
+    config.write_text(TINY)
+    runs = [pipeline_main.run(load_settings(config, str(data), str(root)))["run_id"] for _ in range(2)]
+    bundle.point_latest(str(root), runs[0])
+    return root, runs
+
+
+@pytest.fixture(scope="module")
+def photos(fer2013):
+    """JPEG photos of Training faces: one face, two faces, none."""
+    picked = fer2013["pixels"][np.flatnonzero(fer2013["usage"] == "Training")[::1009][:4]]
+    rng = np.random.default_rng(4)
+    one, _ = make_photo(rng, [picked[0]], (640, 480))
+    two, _ = make_photo(rng, [picked[1], picked[2]], (800, 480))
+    return {"one": encode_jpeg(one), "two": encode_jpeg(two), "none": encode_jpeg(np.full((480, 640, 3), 170, np.uint8))}
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, model_store):
+    """An AppTest factory with config/app.yaml overridden by ``changes``."""
+    root, _ = model_store
+
+    def make(**changes) -> AppTest:
+        settings = yaml.safe_load((CONFIG / "app.yaml").read_text())
+        settings.update({"model_uri": str(root), "model_refresh_seconds": 0.0, **changes})
+        config_dir = tmp_path / "config"
+        config_dir.mkdir(exist_ok=True)
+        (config_dir / "app.yaml").write_text(yaml.safe_dump(settings))
+        monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config_dir))
+        st.cache_resource.clear()
+        test = AppTest.from_file(APP, default_timeout=60)
+        test.run()
+        return test
+
+    return make
+
+
+def upload(test: AppTest, data: bytes, name: str = "me.jpg", mime: str = "image/jpeg") -> AppTest:
+    test.file_uploader(key="upload").upload(name, data, mime)
+    test.run()
+    assert not test.exception, test.exception
+    return test
+
+
+def texts(test: AppTest, kind: str) -> list[str]:
+    return [element.value for element in getattr(test, kind)]
+
+
+def test_first_view_invites_a_photo_and_says_photos_are_not_stored(app):
+    test = app()
+    assert not test.exception
+    assert "Upload or take a photo of your face to check in." in texts(test, "markdown")
+    assert any("never stored" in c for c in texts(test, "caption"))
+    assert test.toggle(key="use_camera").value is False
+
+
+def test_one_face_shows_the_emotion_and_all_seven_probabilities(app, photos, model_store):
+    test = upload(app(), photos["one"])
+    headers = texts(test, "subheader")
+    assert len(headers) == 1 and headers[0].split(" (")[0].lower() in bundle.EMOTIONS
+    assert len(test.get("vega_lite_chart")) == 2  # the probabilities and the session history
+    assert any(f"Model {model_store[1][0]}" in c for c in texts(test, "caption"))
+    assert any("never stored" in c for c in texts(test, "caption"))
+    assert texts(test, "error") == [] and texts(test, "warning") == []
+
+
+def test_two_faces_are_each_shown(app, photos):
+    test = upload(app(), photos["two"])
+    assert "2 faces found; each is shown below, largest first." in texts(test, "info")
+    headers = texts(test, "subheader")
+    assert [h.split(":")[0] for h in headers] == ["Face 1", "Face 2"]
+
+
+def test_no_face_says_so(app, photos):
+    test = upload(app(), photos["none"])
+    assert texts(test, "warning") == ["No face found. Try a well-lit photo where your face is clearly visible "
+                                      "and faces the camera."]
+    assert texts(test, "subheader") == []
+
+
+def test_a_file_that_is_not_an_image_gets_a_clear_error(app):
+    test = upload(app(), b"emotion,pixels\n1,2 3\n", "data.png", "image/png")
+    errors = texts(test, "error")
+    assert len(errors) == 1 and errors[0].startswith("That file can't be used: the file is not a photo")
+
+
+def test_an_oversized_photo_gets_a_clear_error(app):
+    test = upload(app(), encode(Image.new("L", (7000, 6000)), "PNG"), "huge.png", "image/png")
+    assert texts(test, "error") == ["That file can't be used: the photo is 7000x6000 = 42.0 megapixels; "
+                                    "the limit is 40"]
+
+
+def test_distress_shows_the_counselling_resources_gently(app, photos):
+    test = upload(app(distress={"emotions": list(bundle.EMOTIONS), "threshold": 0.0}), photos["one"])
+    info = " ".join(texts(test, "info"))
+    assert "988 Suicide & Crisis Lifeline" in info and "Call or text 988" in info
+    assert "this is not a diagnosis" in info
+
+
+def test_no_distress_shows_no_resources(app, photos):
+    test = upload(app(distress={"emotions": ["sad"], "threshold": 1.0}), photos["one"])
+    assert not any("988" in i for i in texts(test, "info"))
+
+
+def test_no_published_model_is_explained(app, photos, tmp_path):
+    empty = tmp_path / "empty-store"
+    empty.mkdir()
+    test = upload(app(model_uri=str(empty)), photos["one"])
+    assert texts(test, "warning")[0].startswith("No emotion model is available yet")
+    assert texts(test, "subheader") == []
+
+
+def test_a_newly_published_model_is_picked_up_without_a_restart(app, photos, model_store):
+    root, runs = model_store
+    test = upload(app(), photos["one"])
+    assert any(f"Model {runs[0]}" in c for c in texts(test, "caption"))
+    bundle.point_latest(str(root), runs[1])
+    try:
+        test.run()
+        assert any(f"Model {runs[1]}" in c for c in texts(test, "caption"))
+    finally:
+        bundle.point_latest(str(root), runs[0])
+
+
+def test_a_failing_face_lambda_gets_a_message_not_a_stack_trace(app, photos, s3_server):
+    test = upload(app(face_function="facemood-face-missing", face_timeout_seconds=2.0), photos["one"])
+    errors = texts(test, "error")
+    assert len(errors) == 1 and errors[0].startswith("The face service is not answering right now")
+
+
+def test_the_session_keeps_a_mood_history(app, photos):
+    test = upload(app(), photos["one"])
+    upload(test, photos["two"], "two.jpg")
+    assert any("Your check-ins this session (2)" in c for c in texts(test, "caption"))
+
+
+def test_a_tampered_model_is_refused_with_a_message(app, photos, tmp_path, model_store):
+    root, runs = model_store
+    copy = tmp_path / "store"
+    shutil.copytree(root, copy)
+    model = copy / "models" / runs[0] / "model.onnx"
+    model.write_bytes(model.read_bytes()[:-5] + b"xxxxx")
+    test = upload(app(model_uri=str(copy)), photos["one"])
+    assert texts(test, "warning")[0].startswith("No emotion model is available yet")
+    assert any("sha256" in c for c in texts(test, "caption"))
