@@ -80,7 +80,7 @@ def face_ui(number: int, result: service.FaceResult, total: int) -> None:
         st.subheader(f"{'Face ' + str(number) + ': ' if total > 1 else ''}{result.top.capitalize()} "
                      f"({confidence:.0%})")
         chart = pd.DataFrame({"emotion": list(EMOTIONS), "probability": [result.probabilities[e] for e in EMOTIONS]})
-        st.bar_chart(chart, x="emotion", y="probability", height=220)
+        st.bar_chart(chart, x="emotion", y="probability", height=220, sort=False)
 
 
 def distress_ui(settings: service.AppSettings) -> None:
@@ -99,8 +99,9 @@ def history_ui() -> None:
         return
     st.divider()
     st.caption(f"Your check-ins this session ({len(history)}); kept only in this browser session")
-    frame = pd.DataFrame([{"check-in": i, **entry["probabilities"]} for i, entry in enumerate(history, start=1)])
-    st.line_chart(frame, x="check-in", y=list(EMOTIONS), height=200)
+    frame = pd.DataFrame([{"check-in": str(i), "emotion": entry["top"], "confidence": entry["probabilities"][entry["top"]]}
+                          for i, entry in enumerate(history, start=1)])
+    st.bar_chart(frame, x="check-in", y="confidence", color="emotion", height=200, sort=False)
 
 
 def remember(photo: bytes, result: service.FaceResult) -> None:

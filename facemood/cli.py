@@ -99,6 +99,102 @@ def evaluate(model_uri: str, data: str) -> None:
     _print_json({"model": model.uri, "run_id": model.run_id, "data": data, **metrics})
 
 
+@cli.command()
+@click.option("--model", "model_uri", default=None,
+              help="A bundle folder, a models/latest.json, or a store root (default: config/app.yaml's model_uri).")
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
+    """Print the faces, boxes and emotion probabilities of each IMAGE (JSON)."""
+    from facemood import bundle, service, storage  # pylint: disable=import-outside-toplevel
+    from facemood.faces import FacePreprocessor  # pylint: disable=import-outside-toplevel
+
+    settings = service.load_app_settings()
+    model = bundle.load_bundle(model_uri or settings.model_uri, storage.s3_client())
+    preprocessor = FacePreprocessor(settings.faces)
+    results = []
+    for path in images:
+        found, size = preprocessor(Path(path).read_bytes())
+        predictions = service.predict_faces(found, model, settings.distress)
+        results.append({
+            "image": path, "image_size": list(size),
+            "faces": [{"box": list(r.face.box), "emotion": r.top, "distress": r.distress,
+                       "probabilities": {k: round(v, 4) for k, v in r.probabilities.items()}} for r in predictions],
+            **({} if predictions else {"message": service.NO_FACE}),
+        })
+    _print_json({"model": model.uri, "run_id": model.run_id, "results": results})
+
+
+@cli.group()
+def local() -> None:
+    """The local stack: moto's S3 server on loopback, the buckets, the event relay."""
+
+
+@local.command("up")
+def local_up() -> None:
+    """Start the local stack in the foreground (Ctrl-C or `facemood local down` stops it)."""
+    import signal  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+
+    from facemood.local import LocalStack, load_stack_settings, read_state  # pylint: disable=import-outside-toplevel
+
+    if read_state() is not None:
+        raise FaceMoodError("a local stack is already running: see `facemood local status`")
+    stack = LocalStack(load_stack_settings()).start()
+    stack.write_state()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    buckets = stack.settings.buckets
+    click.echo(f"S3 endpoint: {stack.endpoint}  (export AWS_ENDPOINT_URL={stack.endpoint})")
+    click.echo(f"buckets: raw={buckets.raw} refined={buckets.refined} model={buckets.model}")
+    if stack.seeded:
+        click.echo(f"model bucket seeded with the shipped model {stack.seeded}")
+    click.echo(f"Upload a FER2013 CSV to s3://{buckets.raw}/ and the augmentation runs. Ctrl-C stops.")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        stack.stop()
+
+
+@local.command("status")
+def local_status() -> None:
+    """Print what the running local stack holds (JSON)."""
+    from facemood.local import read_state, status  # pylint: disable=import-outside-toplevel
+
+    state = read_state()
+    _print_json(status(state) if state else {"running": False})
+
+
+@local.command("down")
+def local_down() -> None:
+    """Stop the running local stack."""
+    from facemood.local import read_state, stop_running  # pylint: disable=import-outside-toplevel
+
+    state = read_state()
+    if state is None:
+        click.echo("no local stack is running")
+        return
+    if not stop_running(state):
+        raise FaceMoodError(f"the local stack (pid {state['pid']}) did not stop")
+    click.echo("stopped")
+
+
+@cli.command()
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A FER2013 CSV(.gz): uploaded to raw, augmented, trained on, published.")
+@click.option("--config", "config_file", default=None, help="Training config for the demo run.")
+def demo(data: Path | None, config_file: str | None) -> None:
+    """The main job, locally: stack up, data in, augment, train (or the shipped model), app served."""
+    from facemood.demo import run_demo  # pylint: disable=import-outside-toplevel
+    from facemood.local import load_stack_settings  # pylint: disable=import-outside-toplevel
+
+    try:
+        run_demo(load_stack_settings(), data, click.echo, config_path=config_file)
+    except KeyboardInterrupt:
+        click.echo("\nstopped: app, event relay and S3 server are down")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``facemood`` console script and ``python -m facemood``."""
     cli.main(args=argv, prog_name="facemood")
