@@ -47,9 +47,19 @@ def cli() -> None:
 @click.option("--from-checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Skip training: export, evaluate and publish this checkpoint.")
 @click.option("--dry-run", is_flag=True, help="One epoch of one batch: checks the whole path quickly.")
+@click.option("--remote", is_flag=True, help="Start the training task on ECS Fargate instead of here.")
+@click.option("--stack", default="facemood", show_default=True, help="The deployed stack (with --remote).")
 def train(config_file: str | None, data_uri: str | None, output: str | None, workdir: Path | None,
-          from_checkpoint: Path | None, dry_run: bool) -> None:
+          from_checkpoint: Path | None, dry_run: bool, remote: bool, stack: str) -> None:
     """Train, evaluate and publish a model bundle (what the ECS task runs)."""
+    if remote:
+        import boto3  # pylint: disable=import-outside-toplevel
+
+        from pipeline.remote import run_training_task, stack_outputs  # pylint: disable=import-outside-toplevel
+
+        outputs = stack_outputs(boto3.client("cloudformation"), stack)
+        _print_json(run_training_task(boto3.client("ecs"), outputs, data_uri))
+        return
     from facemood import storage  # pylint: disable=import-outside-toplevel
     from pipeline.main import run  # pylint: disable=import-outside-toplevel
     from pipeline.settings import dry_run_settings, load_settings  # pylint: disable=import-outside-toplevel

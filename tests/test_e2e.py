@@ -1,0 +1,83 @@
+"""The whole chain on one machine, as `facemood demo --data` runs it: CSV upload, S3 event,
+augmentation, refined output, one-epoch training, latest.json, the app in Chromium."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from facemood import bundle, demo
+from facemood.emotions import EMOTIONS
+from facemood.local import load_stack_settings
+from tests.browser import chromium_page, free_port, upload_and_read_emotion
+from tests.conftest import csv_text
+from tests.photos import encode_jpeg, make_photo
+
+E2E_PIPELINE = """
+buckets: {refined: facemood-refined, model: facemood-models}
+data: {uri: null, refined_prefix: refined/, validation_fraction: 0.1, max_rows: null}
+output: null
+model: {widths: [32, 64, 128, 256], convs_per_block: [1, 2, 2, 2], dropout: 0.3, flip_tta: true}
+augmentation: {flip: true, max_rotation_deg: 10.0, max_shift: 0.1, scale_min: 0.9, scale_max: 1.1,
+               erasing_probability: 0.25}
+training: {epochs: 1, batch_size: 128, learning_rate: 0.05, momentum: 0.9, weight_decay: 0.0005,
+           label_smoothing: 0.1, class_weight_power: 0.3, early_stopping_patience: 3, seed: 1, threads: 2,
+           bf16: true, max_batches_per_epoch: null}
+gate: {min_validation_accuracy: 0.0, min_macro_f1: 0.0}
+"""
+
+
+@pytest.fixture
+def restored_environment():
+    """The stack points this process's environment at itself; put it back afterwards."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.mark.slow
+def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path, restored_environment):
+    rng = np.random.default_rng(21)
+    train = rng.choice(np.flatnonzero(fer2013["usage"] == "Training"), 1700, replace=False)
+    test = rng.choice(np.flatnonzero(fer2013["usage"] == "PublicTest"), 300, replace=False)
+    index = np.concatenate([train, test])
+    data = tmp_path / "fer2013-slice.csv"
+    data.write_text(csv_text(fer2013["emotion"][index], fer2013["pixels"][index], fer2013["usage"][index]))
+    config = tmp_path / "pipeline-e2e.yaml"
+    config.write_text(E2E_PIPELINE)
+    empty_seed = tmp_path / "no-shipped-model"
+    empty_seed.mkdir()
+    settings = replace(load_stack_settings(), port=0, app_port=free_port(), seed_models=str(empty_seed),
+                       relay_interval_seconds=0.2)
+    messages: list[str] = []
+    stack = demo.LocalStack(settings)
+    app = None
+    try:
+        stack.start()
+        refined = demo.upload_and_refine(stack, data, messages.append)
+        assert refined.startswith("s3://facemood-refined/refined/uploads/fer2013-slice.")
+        summary = demo.train(stack, refined, messages.append, str(config))
+        assert summary["status"] == "accepted"
+        served = bundle.load_bundle("s3://facemood-models", stack.client)
+        assert served.run_id == summary["run_id"]
+        assert served.manifest["data"]["train_rows"] == 1700 * 4
+        assert any("rows in s3://facemood-refined/" in m for m in messages)
+        photo, _ = make_photo(rng, [fer2013["pixels"][test[0]]], (640, 480))
+        photo_path = tmp_path / "photo.jpg"
+        photo_path.write_bytes(encode_jpeg(photo))
+        url = f"http://127.0.0.1:{settings.app_port}"
+        app = demo.start_app(stack, settings.app_port)
+        demo.wait_for_app(url, app)
+        with chromium_page() as page:
+            heading = upload_and_read_emotion(page, url, str(photo_path))
+            assert heading.split(" (")[0].lower() in EMOTIONS
+            assert f"Model {summary['run_id']}" in page.content()
+    finally:
+        if app is not None:
+            app.terminate()
+            app.wait(timeout=10)
+        stack.stop()

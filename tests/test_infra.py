@@ -1,0 +1,204 @@
+"""Infrastructure as code, checked without an AWS account: SAM translation, cfn-lint,
+hadolint, the translated stack created in moto's CloudFormation, and the properties moto
+drops asserted on the template itself."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO / "infra" / "template.yaml"
+BIN = Path(sys.executable).parent
+DOCKERFILES = sorted((REPO / "dockerfiles").glob("Dockerfile-*"))
+
+
+@pytest.fixture(scope="module")
+def translated(tmp_path_factory) -> dict:
+    """The template after the SAM transform (what CloudFormation deploys)."""
+    from samtranslator.translator.transform import transform  # pylint: disable=import-outside-toplevel
+    from samtranslator.yaml_helper import yaml_parse  # pylint: disable=import-outside-toplevel
+
+    class NoManagedPolicies:
+        def load(self) -> dict:
+            return {}
+
+    import os  # pylint: disable=import-outside-toplevel
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(yaml_parse(TEMPLATE.read_text()), {}, NoManagedPolicies())
+
+
+def resources(template: dict, kind: str) -> dict:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_cfn_lint_passes_on_the_template_and_its_translation(translated, tmp_path):
+    out = tmp_path / "translated.json"
+    out.write_text(json.dumps(translated))
+    for path in (TEMPLATE, out):
+        result = subprocess.run([str(BIN / "cfn-lint"), str(path)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_passes(dockerfile):
+    result = subprocess.run([str(BIN / "hadolint"), str(dockerfile)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_dockerfile_copies_paths_that_exist():
+    for dockerfile in DOCKERFILES:
+        for line in dockerfile.read_text().splitlines():
+            if line.startswith("COPY "):
+                for source in line.split()[1:-1]:
+                    assert (REPO / source).exists(), f"{dockerfile.name}: {source} does not exist"
+
+
+def test_every_handler_the_template_names_exists(translated):
+    functions = resources(translated, "AWS::Lambda::Function")
+    assert len(functions) == 2
+    for name, function in functions.items():
+        (handler,) = function["Properties"]["ImageConfig"]["Command"]
+        module, attribute = handler.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), attribute)), name
+
+
+def test_the_raw_bucket_triggers_the_augment_lambda_on_csv_and_csv_gz(translated):
+    notifications = translated["Resources"]["RawBucket"]["Properties"]["NotificationConfiguration"]
+    suffixes = set()
+    for entry in notifications["LambdaConfigurations"]:
+        config = entry["Fn::If"][1]
+        assert config["Function"] == {"Fn::GetAtt": ["AugmentFunction", "Arn"]}
+        assert config["Event"] == "s3:ObjectCreated:*"
+        suffixes |= {rule["Value"] for rule in config["Filter"]["S3Key"]["Rules"] if rule["Name"] == "suffix"}
+    assert suffixes == {".csv", ".csv.gz"}
+
+
+def test_buckets_are_private_encrypted_and_configured(translated):
+    buckets = resources(translated, "AWS::S3::Bucket")
+    assert set(buckets) == {"RawBucket", "RefinedBucket", "ModelBucket"}
+    for bucket in buckets.values():
+        props = bucket["Properties"]
+        assert all(props["PublicAccessBlockConfiguration"].values())
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert buckets["ModelBucket"]["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
+    rules = buckets["RefinedBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert any(rule.get("ExpirationInDays") for rule in rules)
+
+
+def test_lambda_sizes_come_from_parameters(translated):
+    augment = translated["Resources"]["AugmentFunction"]["Properties"]
+    assert augment["MemorySize"] == {"Ref": "AugmentMemoryMB"} and augment["Timeout"] == {"Ref": "AugmentTimeoutSeconds"}
+    assert augment["EphemeralStorage"] == {"Size": {"Ref": "AugmentEphemeralStorageMB"}}
+    assert augment["PackageType"] == "Image"
+
+
+def test_fargate_tasks_and_the_https_app_behind_the_load_balancer(translated):
+    tasks = resources(translated, "AWS::ECS::TaskDefinition")
+    for task in tasks.values():
+        props = task["Properties"]
+        assert props["RequiresCompatibilities"] == ["FARGATE"] and props["NetworkMode"] == "awsvpc"
+    assert tasks["TrainTaskDefinition"]["Properties"]["Cpu"] == {"Ref": "TrainCpu"}
+    assert tasks["TrainTaskDefinition"]["Properties"]["Memory"] == {"Ref": "TrainMemory"}
+    target = translated["Resources"]["AppTargetGroup"]["Properties"]
+    assert target["HealthCheckPath"] == "/_stcore/health"
+    attributes = {a["Key"]: a["Value"] for a in target["TargetGroupAttributes"]}
+    assert attributes["stickiness.enabled"] == "true" and attributes["stickiness.type"] == "lb_cookie"
+    https = translated["Resources"]["HttpsListener"]["Properties"]
+    assert https["Protocol"] == "HTTPS" and https["Certificates"] == [{"CertificateArn": {"Ref": "CertificateArn"}}]
+    redirect = translated["Resources"]["HttpRedirectListener"]["Properties"]["DefaultActions"][0]
+    assert redirect["Type"] == "redirect" and redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    service = translated["Resources"]["AppService"]["Properties"]
+    assert service["LaunchType"] == "FARGATE" and service["LoadBalancers"][0]["ContainerPort"] == 8501
+
+
+def test_every_log_group_has_a_retention(translated):
+    groups = resources(translated, "AWS::Logs::LogGroup")
+    assert len(groups) == 4
+    assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values())
+
+
+def _statements(role: dict) -> list[dict]:
+    return [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+
+
+def test_roles_have_least_privilege(translated):
+    roles = resources(translated, "AWS::IAM::Role")
+    for name, role in roles.items():
+        for statement in _statements(role):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not any(a.endswith(":*") or a == "*" for a in actions), (name, actions)
+            assert statement.get("Resource") != "*", name
+    face_role = roles["FaceFunctionRole"]
+    assert _statements(face_role) == []  # the face step touches no bucket
+    augment = json.dumps(_statements(roles["AugmentFunctionRole"]))
+    assert "raw-${AWS::AccountId}/*" in augment and "s3:PutObject" in augment
+    assert '"s3:PutObject"' not in json.dumps([s for s in _statements(roles["AugmentFunctionRole"])
+                                                if "raw" in json.dumps(s["Resource"])])
+    app = json.dumps(_statements(roles["AppTaskRole"]))
+    assert "lambda:InvokeFunction" in app and "s3:PutObject" not in app
+    train = json.dumps(_statements(roles["TrainTaskRole"]))
+    assert "RefinedBucket" in train and "ModelBucket" in train and "lambda" not in train
+
+
+def test_the_stack_creates_in_moto_cloudformation(translated, s3_server):
+    region = "us-east-1"
+    session = {"endpoint_url": s3_server.endpoint, "region_name": region}
+    ec2 = boto3.client("ec2", **session)
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{region}{z}")["Subnet"]["SubnetId"]
+               for i, z in ((1, "a"), (2, "b"))]
+    certificate = boto3.client("acm", **session).request_certificate(DomainName="facemood.example.edu")
+    cloudformation = boto3.client("cloudformation", **session)
+    parameters = {"ImagesReady": "true", "VpcId": vpc, "PublicSubnetIds": ",".join(subnets), "ImageTag": "test",
+                  "CertificateArn": certificate["CertificateArn"]}
+    cloudformation.create_stack(StackName="facemood", TemplateBody=json.dumps(translated),
+                                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+                                Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    stack = cloudformation.describe_stacks(StackName="facemood")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    created = {r["LogicalResourceId"]: r for r in
+               cloudformation.list_stack_resources(StackName="facemood")["StackResourceSummaries"]}
+    for name in ("RawBucket", "RefinedBucket", "ModelBucket", "AugmentFunction", "FaceFunction", "Cluster",
+                 "TrainTaskDefinition", "AppTaskDefinition", "AppService", "LoadBalancer", "AppTargetGroup",
+                 "HttpsListener", "HttpRedirectListener", "LambdaRepository", "PipelineRepository", "AppRepository",
+                 "AugmentFunctionRole", "FaceFunctionRole", "TrainTaskRole", "AppTaskRole"):
+        assert name in created, name
+    s3 = boto3.client("s3", **session)
+    names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert {"facemood-raw-123456789012", "facemood-refined-123456789012", "facemood-models-123456789012"} <= names
+    functions = {f["FunctionName"] for f in boto3.client("lambda", **session).list_functions()["Functions"]}
+    assert {"facemood-augment", "facemood-face"} <= functions
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["AppUrl"].startswith("https://")
+    assert outputs["RunTrainingCommand"].startswith("aws ecs run-task --cluster")
+    assert {"ClusterName", "TrainTaskDefinitionArn", "TaskSubnetIds", "TasksSecurityGroupId"} <= set(outputs)
+
+
+def test_train_remote_starts_the_task_with_the_stacks_network_settings():
+    """moto cannot run Fargate tasks, so the ECS API boundary is checked with botocore's Stubber."""
+    from botocore.stub import Stubber  # pylint: disable=import-outside-toplevel
+
+    from pipeline.remote import run_training_task  # pylint: disable=import-outside-toplevel
+
+    outputs = {"ClusterName": "facemood", "TrainTaskDefinitionArn": "arn:aws:ecs:us-east-1:1:task-definition/t:1",
+               "TaskSubnetIds": "subnet-a,subnet-b", "TasksSecurityGroupId": "sg-1"}
+    ecs = boto3.client("ecs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(ecs) as stub:
+        stub.add_response("run_task", {"tasks": [{"taskArn": "arn:aws:ecs:us-east-1:1:task/facemood/abc"}],
+                                       "failures": []}, {
+            "cluster": "facemood", "launchType": "FARGATE", "count": 1,
+            "taskDefinition": outputs["TrainTaskDefinitionArn"],
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-a", "subnet-b"],
+                                                             "securityGroups": ["sg-1"], "assignPublicIp": "ENABLED"}},
+            "overrides": {"containerOverrides": [{"name": "train", "command": [
+                "--config", "config/pipeline.yaml", "--data", "s3://refined/x.csv.gz"]}]}})
+        started = run_training_task(ecs, outputs, "s3://refined/x.csv.gz")
+    assert started["task"] == "arn:aws:ecs:us-east-1:1:task/facemood/abc"
