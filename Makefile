@@ -25,11 +25,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.dev-installed
 	$(BIN)/facemood demo $(if $(DATA),--data $(DATA))
 
-test: $(VENV)/.dev-installed
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/pylint facemood pipeline preprocessing_lambda app tests bench
+	$(BIN)/pylint facemood pipeline preprocessing_lambda app/app.py tests bench
 	$(BIN)/ruff check .
 
 bench: $(VENV)/.dev-installed

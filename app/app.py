@@ -99,8 +99,9 @@ def history_ui() -> None:
         return
     st.divider()
     st.caption(f"Your check-ins this session ({len(history)}); kept only in this browser session")
-    frame = pd.DataFrame([{"check-in": str(i), "emotion": entry["top"], "confidence": entry["probabilities"][entry["top"]]}
-                          for i, entry in enumerate(history, start=1)])
+    frame = pd.DataFrame([
+        {"check-in": str(i), "emotion": entry["top"], "confidence": entry["probabilities"][entry["top"]]}
+        for i, entry in enumerate(history, start=1)])
     st.bar_chart(frame, x="check-in", y="confidence", color="emotion", height=200, sort=False)
 
 

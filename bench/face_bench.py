@@ -53,6 +53,7 @@ def make_photo(rng: np.random.Generator, faces: list[np.ndarray], size: tuple[in
 
 
 def encode_jpeg(rgb: np.ndarray) -> bytes:
+    """JPEG bytes (quality 92) of an RGB array, as a phone would send."""
     from PIL import Image  # pylint: disable=import-outside-toplevel
 
     buffer = io.BytesIO()
@@ -71,6 +72,7 @@ def match(true_box, found_boxes) -> int | None:
 
 
 def build_set(pixels, labels, count, seed, size=(640, 480), two_face_share=0.2):
+    """``count`` photos of the given faces; about ``two_face_share`` of them hold two faces."""
     rng = np.random.default_rng(seed)
     photos = []
     order = rng.permutation(len(labels))
@@ -85,6 +87,7 @@ def build_set(pixels, labels, count, seed, size=(640, 480), two_face_share=0.2):
 
 
 def haar_candidate():
+    """OpenCV's Haar cascade, the detector of the `fer` package, for comparison."""
     import cv2  # pylint: disable=import-outside-toplevel
 
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
@@ -97,6 +100,7 @@ def haar_candidate():
 
 
 def main() -> None:
+    """Build the photo set and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=400)
     parser.add_argument("--model", default=str(REPO / "models" / "latest.json"))
@@ -106,7 +110,9 @@ def main() -> None:
     from facemood import bundle, faces  # pylint: disable=import-outside-toplevel
 
     with np.load(FER2013) as archive:
-        usage, pixels, labels = archive["usage"], archive["pixels"], archive["emotion"].astype(np.int64)
+        usage = np.asarray(archive["usage"])
+        pixels = np.asarray(archive["pixels"])
+        labels = np.asarray(archive["emotion"], dtype=np.int64)
     settings = faces.load_settings()
     if args.calibrate:
         calibrate(pixels[usage == "Training"], labels[usage == "Training"], settings, args.photos)
@@ -126,8 +132,8 @@ def main() -> None:
             got = detect(photo)
             times.append(time.perf_counter() - start)
             found += sum(match(b, got) is not None for b in boxes)
-        print(f"  {name:36s} found {found / total_faces:6.1%} of faces, detection {statistics.median(times) * 1e3:5.1f} ms"
-              " median per photo")
+        print(f"  {name:36s} found {found / total_faces:6.1%} of faces, "
+              f"detection {statistics.median(times) * 1e3:5.1f} ms median per photo")
     model = bundle.load_bundle(args.model, threads=1)
     raw_pred = model.predict_proba(test_pixels).argmax(1)
     on_photo, on_raw, latencies = [], [], []
@@ -171,8 +177,8 @@ def calibrate(pixels, labels, settings, count) -> None:
         hit = match(boxes[0], got)
         if hit is None:
             continue
-        x, y, side = boxes[0]
-        bx, by, bw, bh = got[hit]
+        _, y, side = boxes[0]
+        _, by, bw, bh = got[hit]
         scale.append(side / bw)
         shift.append(((y + side / 2) - (by + bh / 2)) / side)
     print(f"{len(scale)} faces: crop_scale {statistics.median(scale):.3f}, crop_shift_y {statistics.median(shift):.3f}")

@@ -84,8 +84,8 @@ def affine_warp(faces: np.ndarray, angle_deg: np.ndarray, scale: np.ndarray, shi
     cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
     mirror = np.where(flip, -1.0, 1.0).astype(np.float32) if flip is not None else np.ones(n, np.float32)
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    ys, xs = ys - cy, xs - cx
+    grid = np.indices((h, w), dtype=np.float32)
+    ys, xs = grid[0] - cy, grid[1] - cx
     # Inverse map: for each output pixel, where to read in the input.
     px = ((cos[:, None, None] * xs + sin[:, None, None] * ys) * mirror[:, None, None]
           + cx - shift_x[:, None, None] * mirror[:, None, None])

@@ -143,7 +143,8 @@ class Bundle:
         if faces.ndim == 2:
             faces = faces[None]
         if faces.dtype != np.uint8 or faces.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-            raise ValueError(f"faces must be uint8 of shape (n,{IMAGE_SIDE},{IMAGE_SIDE}); got {faces.dtype} {faces.shape}")
+            raise ValueError(f"faces must be uint8 of shape (n,{IMAGE_SIDE},{IMAGE_SIDE}); "
+                             f"got {faces.dtype} {faces.shape}")
         out = [np.zeros((0, len(EMOTIONS)), dtype=np.float32)]
         name = self.session.get_inputs()[0].name
         for start in range(0, len(faces), batch_size):

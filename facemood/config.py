@@ -19,6 +19,7 @@ import yaml
 from facemood.errors import ConfigError
 
 T = TypeVar("T")
+_NoneType = type(None)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "config"
@@ -78,9 +79,9 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
+        if value is None and _NoneType in args:
             return None
-        others = [a for a in args if a is not type(None)]
+        others = [a for a in args if a is not _NoneType]
         return _convert(value, others[0], where)
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):

@@ -131,7 +131,7 @@ class Header:
     source: int | None
 
     @classmethod
-    def parse(cls, row: list[str]) -> "Header":
+    def parse(cls, row: list[str]) -> Header:
         """Match column names case- and space-insensitively; raise InvalidDataset if unusable."""
         names = tuple(name.strip().lower() for name in row)
         missing = [c for c in REQUIRED_COLUMNS if c not in names]

@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from facemood import config as cfg
 from facemood import refine, storage
@@ -26,7 +27,7 @@ class Stage:
     def __init__(self, echo: Echo, title: str) -> None:
         self.echo, self.title, self.started = echo, title, 0.0
 
-    def __enter__(self) -> "Stage":
+    def __enter__(self) -> Stage:
         self.started = time.monotonic()
         self.echo(f"==> {self.title}")
         return self
@@ -79,16 +80,16 @@ def train(stack: LocalStack, data_uri: str, echo: Echo, config_path: str | None 
     return summary
 
 
-def app_environment(stack: LocalStack) -> dict[str, str]:
-    """The environment the app process needs to use the local stack."""
+def app_environment() -> dict[str, str]:
+    """The environment the app process needs: this process's (pointed at the local stack) and the config."""
     return {**os.environ, "FACEMOOD_CONFIG_DIR": str(cfg.config_path("").resolve())}
 
 
-def start_app(stack: LocalStack, port: int, address: str = "127.0.0.1") -> subprocess.Popen:
+def start_app(port: int, address: str = "127.0.0.1") -> subprocess.Popen:
     """Serve the Streamlit app (its cwd is app/, so app/.streamlit/config.toml applies)."""
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.address", address, "--server.headless", "true"]
-    return subprocess.Popen(command, cwd=APP_DIR, env=app_environment(stack),
+    return subprocess.Popen(command, cwd=APP_DIR, env=app_environment(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -128,7 +129,7 @@ def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool
             return summary
         url = f"http://localhost:{settings.app_port}"
         with Stage(echo, "Streamlit app") as stage:
-            app = start_app(stack, settings.app_port)
+            app = start_app(settings.app_port)
             wait_for_app(url, app)
             stack.write_state({"app": url})
             stage.done(f"serving at {url}")

@@ -71,7 +71,7 @@ class Face:
         return {"box": list(self.box), "score": round(self.score, 4), "crop_png": encode_png(self.crop)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Face":
+    def from_json(cls, data: dict[str, Any]) -> Face:
         """Inverse of :meth:`to_json`."""
         return cls(tuple(int(v) for v in data["box"]), float(data["score"]), decode_png(data["crop_png"]))
 
@@ -120,8 +120,6 @@ def decode_photo(data: bytes, settings: FaceSettings) -> np.ndarray:
             image.seek(0)  # first frame of an animated GIF/WebP
             image = ImageOps.exif_transpose(image)
             return _to_rgb(image)
-    except InvalidImage:
-        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidImage(f"the photo is too large to decode safely (a possible decompression bomb): {exc}") from exc
     except UnidentifiedImageError as exc:

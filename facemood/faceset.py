@@ -43,7 +43,7 @@ class FaceSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index: np.ndarray) -> "FaceSet":
+    def subset(self, index: np.ndarray) -> FaceSet:
         """Return the faces selected by ``index`` (a boolean mask or integer indices)."""
         return FaceSet(
             pixels=self.pixels[index],
@@ -53,7 +53,7 @@ class FaceSet:
             augmented=None if self.augmented is None else self.augmented[index],
         )
 
-    def split(self, usage: str) -> "FaceSet":
+    def split(self, usage: str) -> FaceSet:
         """Return the faces whose Usage is ``usage`` (empty when there is no Usage column)."""
         if self.usage is None:
             return self.subset(np.zeros(len(self), dtype=bool))
@@ -75,9 +75,9 @@ def load_npz(stream) -> FaceSet:
             if missing:
                 raise InvalidDataset(f"npz lacks the array(s) {', '.join(sorted(missing))}")
             pixels = np.ascontiguousarray(archive["pixels"])
-            labels = archive["emotion"].astype(np.int64)
-            usage = archive["usage"].astype(str) if "usage" in archive.files else None
-            source = archive["source"].astype(np.int64) if "source" in archive.files else None
+            labels = np.asarray(archive["emotion"], dtype=np.int64)
+            usage = np.asarray(archive["usage"], dtype=str) if "usage" in archive.files else None
+            source = np.asarray(archive["source"], dtype=np.int64) if "source" in archive.files else None
     except (ValueError, OSError) as exc:
         raise InvalidDataset(f"not a readable npz archive: {exc}") from exc
     if pixels.ndim == 2 and pixels.shape[1] == IMAGE_SIDE * IMAGE_SIDE:

@@ -12,9 +12,10 @@ import socket
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote_plus
 
 from facemood import bundle, storage
@@ -133,7 +134,8 @@ class EventRelay(threading.Thread):
     def __init__(self, client: Any, bucket: str, deliver: Callable[[dict[str, Any]], Any], interval: float,
                  suffixes: tuple[str, ...] = (".csv", ".csv.gz")) -> None:
         super().__init__(name="s3-event-relay", daemon=True)
-        self.client, self.bucket, self.deliver, self.interval, self.suffixes = client, bucket, deliver, interval, suffixes
+        self.client, self.bucket, self.deliver = client, bucket, deliver
+        self.interval, self.suffixes = interval, suffixes
         self._stop_event = threading.Event()
         self._seen: set[tuple[str, str]] = set()
         self.delivered = 0
@@ -210,7 +212,7 @@ class LocalStack:
         assert self.server is not None
         return self.server.endpoint
 
-    def start(self, relay: bool = True) -> "LocalStack":
+    def start(self, relay: bool = True) -> LocalStack:
         """Start serving; set this process's environment so every part uses the local stack."""
         settings = self.settings
         port = settings.port if settings.port and port_is_free(settings.host, settings.port) else 0

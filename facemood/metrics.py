@@ -11,8 +11,7 @@ from facemood.emotions import EMOTIONS, NUM_CLASSES
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
     """Metrics of ``probabilities`` (n,7) against true ``labels`` (n,), as plain JSON types."""
-    from sklearn.metrics import (  # pylint: disable=import-outside-toplevel
-        accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support)
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support  # pylint: disable=import-outside-toplevel
 
     predicted = probabilities.argmax(axis=1)
     classes = list(range(NUM_CLASSES))

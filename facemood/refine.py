@@ -120,7 +120,7 @@ def refine_stream(source: IO[bytes], sink: IO[bytes] | None, settings: RefineSet
         report.rejected_count += len(batch.rejections)
         room = MAX_REPORTED_REJECTIONS - len(report.rejected)
         report.rejected.extend({"line": r.line, "reason": r.reason} for r in batch.rejections[:max(room, 0)])
-        if not len(batch):
+        if len(batch) == 0:
             continue
         _count(report, batch)
         has_usage = batch.usage is not None

@@ -35,7 +35,7 @@ class S3Location:
         """The ``s3://bucket/key`` form."""
         return f"s3://{self.bucket}/{self.key}" if self.key else f"s3://{self.bucket}"
 
-    def child(self, *parts: str) -> "S3Location":
+    def child(self, *parts: str) -> S3Location:
         """Return the location of ``parts`` joined under this key."""
         key = "/".join(p.strip("/") for p in (self.key, *parts) if p.strip("/"))
         return S3Location(self.bucket, key)

@@ -96,7 +96,8 @@ def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]])
     gate = manifest["gate"]
     sections += [
         "## Quality gate",
-        ("Passed" if gate["passed"] else "**Rejected**: " + "; ".join(gate["reasons"])) + f" (thresholds: {gate['thresholds']}).",
+        ("Passed" if gate["passed"] else "**Rejected**: " + "; ".join(gate["reasons"]))
+        + f" (thresholds: {gate['thresholds']}).",
         "## Intended use",
         "A well-being check-in for students: the app shows how a face photo reads and, when it reads as "
         "distressed, points to counselling resources. It is **not a diagnosis** of mood or mental health, "

@@ -169,7 +169,7 @@ def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: Trainin
                                                     total_steps=max(steps * settings.epochs, 2))
     history, best_state, best_accuracy = History(), None, -1.0
     start = time.monotonic()
-    bar = _progress_bar(settings.epochs)
+    progress = _progress_bar(settings.epochs)
     for epoch in range(1, settings.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         loss, accuracy = train_one_epoch(model, pixels, labels, optimizer, scheduler, criterion,
@@ -186,8 +186,8 @@ def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: Trainin
         log.info("epoch %d/%d loss %.4f train_acc %.4f val_loss %.4f val_acc %.4f best %.4f@%d lr %.4f "
                  "elapsed %s eta %s", epoch, settings.epochs, loss, accuracy, val_loss, val_accuracy,
                  best_accuracy, history.best_epoch, lr, _clock(elapsed), _clock(eta))
-        if bar:
-            bar(epoch, val_accuracy)
+        if progress:
+            progress(epoch, val_accuracy)
         if epoch - history.best_epoch >= settings.early_stopping_patience:
             history.stopped_early = True
             log.info("early stop: no validation gain for %d epochs", settings.early_stopping_patience)

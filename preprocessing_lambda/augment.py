@@ -29,7 +29,7 @@ def records(event: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     return found
 
 
-def handler(event: dict[str, Any], context: Any = None, client: Any = None,
+def handler(event: dict[str, Any], _context: Any = None, client: Any = None,
             settings: refine.RefineSettings | None = None) -> dict[str, Any]:
     """Process every record; a failing record is logged and re-raised after the others ran."""
     client, settings = client or S3, settings or SETTINGS

@@ -18,7 +18,7 @@ log = logging.getLogger("facemood.lambda.face")
 PREPROCESSOR = FacePreprocessor()
 
 
-def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     """Detect and crop the faces of one photo; errors come back as ``{"ok": false, "error": ...}``."""
     response = face_response(PREPROCESSOR, event)
     log.info("faces", extra={"ok": response["ok"], "faces": len(response.get("faces", [])),

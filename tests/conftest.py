@@ -1,4 +1,6 @@
 """Shared fixtures: a real moto S3 server on a free loopback port, real FER2013 faces."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
 """The Streamlit page, driven headlessly with AppTest: every state a student can meet."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ def photos(fer2013):
     rng = np.random.default_rng(4)
     one, _ = make_photo(rng, [picked[0]], (640, 480))
     two, _ = make_photo(rng, [picked[1], picked[2]], (800, 480))
-    return {"one": encode_jpeg(one), "two": encode_jpeg(two), "none": encode_jpeg(np.full((480, 640, 3), 170, np.uint8))}
+    blank = np.full((480, 640, 3), 170, np.uint8)
+    return {"one": encode_jpeg(one), "two": encode_jpeg(two), "none": encode_jpeg(blank)}
 
 
 @pytest.fixture
@@ -66,6 +69,7 @@ def app(tmp_path, monkeypatch, model_store):
 
 
 def upload(test: AppTest, data: bytes, name: str = "me.jpg", mime: str = "image/jpeg") -> AppTest:
+    """Upload a file through the page's uploader and rerun; the page must not raise."""
     test.file_uploader(key="upload").upload(name, data, mime)
     test.run()
     assert not test.exception, test.exception
@@ -73,6 +77,7 @@ def upload(test: AppTest, data: bytes, name: str = "me.jpg", mime: str = "image/
 
 
 def texts(test: AppTest, kind: str) -> list[str]:
+    """The values of every element of one kind on the page."""
     return [element.value for element in getattr(test, kind)]
 
 
@@ -152,7 +157,8 @@ def test_a_newly_published_model_is_picked_up_without_a_restart(app, photos, mod
         bundle.point_latest(str(root), runs[0])
 
 
-def test_a_failing_face_lambda_gets_a_message_not_a_stack_trace(app, photos, s3_server):
+@pytest.mark.usefixtures("s3_server")  # the Lambda API endpoint: moto has no such function
+def test_a_failing_face_lambda_gets_a_message_not_a_stack_trace(app, photos):
     test = upload(app(face_function="facemood-face-missing", face_timeout_seconds=2.0), photos["one"])
     errors = texts(test, "error")
     assert len(errors) == 1 and errors[0].startswith("The face service is not answering right now")

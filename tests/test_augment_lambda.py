@@ -1,4 +1,6 @@
 """The augmentation Lambda end to end through the moto S3 server."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 
@@ -24,25 +26,30 @@ SETTINGS = refine.RefineSettings(refine.BucketNames(RAW, REFINED))
 
 @pytest.fixture
 def buckets(s3):
+    """The raw and refined buckets on the moto server."""
     for name in (RAW, REFINED):
         s3.create_bucket(Bucket=name)
     return s3
 
 
 def upload(s3, key: str, body: bytes) -> str:
+    """Put an object in the raw bucket; return its ETag."""
     s3.put_object(Bucket=RAW, Key=key, Body=body)
     return s3.head_object(Bucket=RAW, Key=key)["ETag"].strip('"')
 
 
 def event_for(key_in_event: str, etag: str = "x") -> dict:
+    """A genuine S3 put event for a key as S3 encodes it."""
     return load_event("s3_put.json", bucket=RAW, key=key_in_event, etag=etag)
 
 
 def keys(s3, bucket: str) -> list[str]:
+    """Every key in a bucket."""
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
 
 
 def read_report(s3, key: str) -> dict:
+    """A report from the refined bucket."""
     return json.loads(s3.get_object(Bucket=REFINED, Key=key)["Body"].read())
 
 
@@ -55,7 +62,7 @@ def test_event_in_refined_object_and_report_out(buckets):
     assert result["results"][0]["status"] == "complete"
     body = s3.get_object(Bucket=REFINED, Key=data_key)["Body"].read()
     faces, rejections = dataset.read_faceset(io.BytesIO(body))
-    assert rejections == []
+    assert not rejections
     training = 6
     assert len(faces) == 8 + 3 * training
     # evaluation rows pass through unchanged and are never augmented

@@ -28,17 +28,19 @@ def read_all(data: bytes, batch_rows: int = 1024):
 
 
 def valid_csv() -> str:
+    """Six valid rows."""
     return csv_text(LABELS, PIXELS, USAGE)
 
 
 def row(label="3", pixels=None, usage="Training") -> str:
+    """One CSV row with the given fields."""
     values = " ".join(str(v) for v in (PIXELS[0].ravel() if pixels is None else pixels))
     return f"{label},{values},{usage}"
 
 
 def test_reads_valid_rows_exactly():
     batches, pixels, labels, rejections = read_all(valid_csv().encode())
-    assert rejections == []
+    assert not rejections
     np.testing.assert_array_equal(pixels, PIXELS)
     np.testing.assert_array_equal(labels, LABELS)
     assert batches[0].usage.tolist() == USAGE
@@ -53,7 +55,7 @@ def test_header_names_match_case_and_space_insensitively(header):
         cells = {"emotion": str(LABELS[i]), "pixels": " ".join(map(str, PIXELS[i].ravel())), "usage": USAGE[i]}
         lines.append(",".join(cells[n] for n in names))
     _, pixels, labels, rejections = read_all(("\n".join(lines) + "\n").encode())
-    assert rejections == []
+    assert not rejections
     np.testing.assert_array_equal(pixels, PIXELS[:2])
     np.testing.assert_array_equal(labels, LABELS[:2])
 
@@ -74,7 +76,7 @@ def test_bom_crlf_and_gzip_are_accepted():
     text = "\ufeff" + valid_csv().replace("\n", "\r\n")
     for data in (text.encode("utf-8"), gzip.compress(text.encode("utf-8"))):
         _, pixels, labels, rejections = read_all(data)
-        assert rejections == []
+        assert not rejections
         np.testing.assert_array_equal(pixels, PIXELS)
         np.testing.assert_array_equal(labels, LABELS)
 
@@ -118,7 +120,8 @@ def test_usage_is_case_insensitive_and_normalised():
     (b"", "the file is empty"),
     (b"\x89PNG\r\n\x1a\n" + bytes(100), "the file is a PNG image, not a FER2013 CSV"),
     (b"\xff\xd8\xff\xe0" + bytes(100), "the file is a JPEG image, not a FER2013 CSV"),
-    (b"name,age\nbob,3\n", "no FER2013 header: line 1 must name the columns emotion,pixels[,Usage]; missing emotion, pixels"),
+    (b"name,age\nbob,3\n",
+     "no FER2013 header: line 1 must name the columns emotion,pixels[,Usage]; missing emotion, pixels"),
     (b"emotion,usage\n1,Training\n", "missing pixels"),
     (b"\x00\x01\x02\xfe\xff" * 40, "not"),
     (b"emotion,pixels,pixels\n", "more than once"),
@@ -156,7 +159,7 @@ def test_writer_round_trips_extreme_values():
     text = dataset.csv_header(True, refined=True) + dataset.format_rows(
         np.array([0, 6, 3]), pixels, ["Training,original,2", "Training,original,3", "PublicTest,original,4"])
     faces, rejections = dataset.read_faceset(io.BytesIO(text))
-    assert rejections == []
+    assert not rejections
     np.testing.assert_array_equal(faces.pixels, pixels)
     assert faces.source.tolist() == [2, 3, 4]
 

@@ -1,5 +1,7 @@
 """The whole chain on one machine, as `facemood demo --data` runs it: CSV upload, S3 event,
 augmentation, refined output, one-epoch training, latest.json, the app in Chromium."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ def restored_environment():
 
 
 @pytest.mark.slow
-def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path, restored_environment):
+@pytest.mark.usefixtures("restored_environment")
+def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
     rng = np.random.default_rng(21)
     train = rng.choice(np.flatnonzero(fer2013["usage"] == "Training"), 1700, replace=False)
     test = rng.choice(np.flatnonzero(fer2013["usage"] == "PublicTest"), 300, replace=False)
@@ -70,7 +73,7 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path, restored_environm
         photo_path = tmp_path / "photo.jpg"
         photo_path.write_bytes(encode_jpeg(photo))
         url = f"http://127.0.0.1:{settings.app_port}"
-        app = demo.start_app(stack, settings.app_port)
+        app = demo.start_app(settings.app_port)
         demo.wait_for_app(url, app)
         with chromium_page() as page:
             heading = upload_and_read_emotion(page, url, str(photo_path))

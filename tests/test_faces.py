@@ -1,4 +1,6 @@
 """Face preprocessing: defensive decoding, detection, cropping, and the face Lambda."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ GRADIENT = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))  # 64 wide,
 
 @pytest.fixture(scope="module")
 def preprocessor():
+    """One preprocessor (the detector loads once)."""
     return FacePreprocessor(SETTINGS)
 
 
@@ -41,7 +44,7 @@ def test_exif_orientation_is_applied():
 @pytest.mark.parametrize("mode", ["CMYK", "P", "RGBA", "LA", "L", "I;16"])
 def test_unusual_modes_become_rgb(mode):
     base = Image.fromarray(GRADIENT)
-    image = base.convert(mode) if mode != "I;16" else Image.fromarray((GRADIENT.astype(np.uint16) * 257))
+    image = base.convert(mode) if mode != "I;16" else Image.fromarray(GRADIENT.astype(np.uint16) * 257)
     fmt = "JPEG" if mode == "CMYK" else "PNG"
     rgb = decode_photo(encode(image, fmt), SETTINGS)
     assert rgb.dtype == np.uint8 and rgb.shape == (48, 64, 3)

@@ -1,6 +1,8 @@
 """Infrastructure as code, checked without an AWS account: SAM translation, cfn-lint,
 hadolint, the translated stack created in moto's CloudFormation, and the properties moto
 drops asserted on the template itself."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 
@@ -20,13 +22,16 @@ DOCKERFILES = sorted((REPO / "dockerfiles").glob("Dockerfile-*"))
 
 
 @pytest.fixture(scope="module")
-def translated(tmp_path_factory) -> dict:
+def translated() -> dict:
     """The template after the SAM transform (what CloudFormation deploys)."""
     from samtranslator.translator.transform import transform  # pylint: disable=import-outside-toplevel
     from samtranslator.yaml_helper import yaml_parse  # pylint: disable=import-outside-toplevel
 
     class NoManagedPolicies:
+        """The template names no managed policy, so no IAM lookup is needed."""
+
         def load(self) -> dict:
+            """No managed policies."""
             return {}
 
     import os  # pylint: disable=import-outside-toplevel
@@ -36,6 +41,7 @@ def translated(tmp_path_factory) -> dict:
 
 
 def resources(template: dict, kind: str) -> dict:
+    """The template's resources of one type, by logical id."""
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
@@ -95,7 +101,8 @@ def test_buckets_are_private_encrypted_and_configured(translated):
 
 def test_lambda_sizes_come_from_parameters(translated):
     augment = translated["Resources"]["AugmentFunction"]["Properties"]
-    assert augment["MemorySize"] == {"Ref": "AugmentMemoryMB"} and augment["Timeout"] == {"Ref": "AugmentTimeoutSeconds"}
+    assert augment["MemorySize"] == {"Ref": "AugmentMemoryMB"}
+    assert augment["Timeout"] == {"Ref": "AugmentTimeoutSeconds"}
     assert augment["EphemeralStorage"] == {"Size": {"Ref": "AugmentEphemeralStorageMB"}}
     assert augment["PackageType"] == "Image"
 
@@ -153,8 +160,9 @@ def test_the_stack_creates_in_moto_cloudformation(translated, s3_server):
     session = {"endpoint_url": s3_server.endpoint, "region_name": region}
     ec2 = boto3.client("ec2", **session)
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{region}{z}")["Subnet"]["SubnetId"]
-               for i, z in ((1, "a"), (2, "b"))]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.20.{i}.0/24",
+                                 AvailabilityZone=f"{region}{zone}")["Subnet"]["SubnetId"]
+               for i, zone in ((1, "a"), (2, "b"))]
     certificate = boto3.client("acm", **session).request_certificate(DomainName="facemood.example.edu")
     cloudformation = boto3.client("cloudformation", **session)
     parameters = {"ImagesReady": "true", "VpcId": vpc, "PublicSubnetIds": ",".join(subnets), "ImageTag": "test",

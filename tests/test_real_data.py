@@ -17,8 +17,9 @@ def test_real_faces_round_trip_through_refinement(real_faces, tmp_path):
     settings = refine.RefineSettings(refine.BucketNames("raw", "refined"))
     report = refine.refine_file(str(source), str(tmp_path / "out.csv.gz"), settings)
     assert report.status == "complete" and report.rejected_count == 0
-    faces, rejections = dataset.read_faceset(open(tmp_path / "out.csv.gz", "rb"))
-    assert rejections == []
+    with open(tmp_path / "out.csv.gz", "rb") as stream:
+        faces, rejections = dataset.read_faceset(stream)
+    assert not rejections
     assert len(faces) == 400 + 3 * 300
     originals = faces.subset(np.arange(len(faces))[: len(faces)])
     public = originals.split("PublicTest")
@@ -38,6 +39,6 @@ def test_augmented_real_faces_still_resemble_their_source(real_faces):
 def test_real_csv_reads_back_bit_exact(real_faces):
     text = csv_text(real_faces["emotion"], real_faces["pixels"], real_faces["usage"]).encode()
     faces, rejections = dataset.read_faceset(io.BytesIO(text), batch_rows=64)
-    assert rejections == []
+    assert not rejections
     np.testing.assert_array_equal(faces.pixels, real_faces["pixels"])
     np.testing.assert_array_equal(faces.labels, real_faces["emotion"])

@@ -1,4 +1,6 @@
 """The training task end to end through the moto server, on a few hundred real faces."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ gate: {min_validation_accuracy: 0.0, min_macro_f1: 0.0}
 
 @pytest.fixture
 def tiny_config(tmp_path):
+    """A tiny network, two epochs, no gate."""
     path = tmp_path / "pipeline.yaml"
     path.write_text(TINY)
     return path
@@ -46,6 +49,7 @@ def tiny_config(tmp_path):
 
 @pytest.fixture
 def stores(s3):
+    """The refined and model buckets on the moto server."""
     for name in (REFINED, MODELS):
         s3.create_bucket(Bucket=name)
     return s3
@@ -63,6 +67,7 @@ def upload_refined(s3, real_faces, tmp_path, key="refined/fer.abc.csv.gz", usage
 
 
 def model_keys(s3) -> list[str]:
+    """Every key in the model bucket."""
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=MODELS).get("Contents", []))
 
 
@@ -103,7 +108,8 @@ def test_gate_failure_keeps_the_bundle_marked_rejected_and_latest_untouched(stor
     second = pipeline_main.run(strict, stores)
     assert second["status"] == "rejected" and "validation accuracy" in second["gate"]["reasons"][0]
     assert stores.get_object(Bucket=MODELS, Key="models/latest.json")["Body"].read() == before
-    manifest = json.loads(stores.get_object(Bucket=MODELS, Key=f"models/{second['run_id']}/manifest.json")["Body"].read())
+    key = f"models/{second['run_id']}/manifest.json"
+    manifest = json.loads(stores.get_object(Bucket=MODELS, Key=key)["Body"].read())
     assert manifest["status"] == "rejected" and manifest["gate"]["passed"] is False
     assert bundle.load_bundle(f"s3://{MODELS}", stores).run_id == first["run_id"]
 
@@ -139,6 +145,7 @@ def test_onnx_export_matches_pytorch_within_1e4(tmp_path, real_faces):
 
 @pytest.fixture
 def published(stores, real_faces, tmp_path, tiny_config):
+    """A published tiny bundle; its run id."""
     upload_refined(stores, real_faces, tmp_path)
     return pipeline_main.run(load_settings(tiny_config), stores)["run_id"]
 
@@ -174,7 +181,7 @@ def test_no_published_model_is_a_clear_error(stores):
         bundle.load_bundle(f"s3://{MODELS}", stores)
 
 
-def test_empty_data_fails_and_publishes_nothing(stores, tmp_path, tiny_config):
+def test_empty_data_fails_and_publishes_nothing(stores, tiny_config):
     stores.put_object(Bucket=REFINED, Key="refined/empty.csv", Body=b"emotion,pixels,Usage\n")
     result = CliRunner().invoke(cli, ["train", "--config", str(tiny_config)])
     assert result.exit_code == 1
@@ -190,7 +197,7 @@ def test_all_invalid_data_names_the_first_bad_rows(stores, tiny_config):
     assert model_keys(stores) == []
 
 
-def test_single_class_is_refused(stores, real_faces, tmp_path, tiny_config):
+def test_single_class_is_refused(stores, real_faces, tiny_config):
     n = 50
     text = csv_text(np.full(n, 3), real_faces["pixels"][:n], ["Training"] * 40 + ["PublicTest"] * 10)
     stores.put_object(Bucket=REFINED, Key="refined/one.csv", Body=text.encode())

@@ -1,0 +1,69 @@
+"""Benchmark: training throughput (images/s) of a config on this machine, and the
+projected wall time of its full run.
+
+    python bench/train_bench.py [--config config/model-fer2013.yaml] [--rows 28709] [--batches 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    """Time training batches and a validation pass; print the projection."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(REPO / "config" / "model-fer2013.yaml"))
+    parser.add_argument("--rows", type=int, default=28_709, help="training rows of the full run")
+    parser.add_argument("--validation-rows", type=int, default=3_589)
+    parser.add_argument("--batches", type=int, default=30)
+    args = parser.parse_args()
+
+    import torch  # pylint: disable=import-outside-toplevel
+
+    from facemood.faceset import FaceSet  # pylint: disable=import-outside-toplevel
+    from pipeline.main import build_model  # pylint: disable=import-outside-toplevel
+    from pipeline.settings import load_settings  # pylint: disable=import-outside-toplevel
+    from pipeline.train import evaluate, fit  # pylint: disable=import-outside-toplevel
+
+    settings = load_settings(args.config)
+    training = settings.training
+    torch.set_num_threads(training.threads)
+    rng = np.random.default_rng(0)
+    n = training.batch_size * args.batches
+    faces = FaceSet(rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), rng.integers(0, 7, n))
+    validation = FaceSet(rng.integers(0, 256, (args.validation_rows, 48, 48), dtype=np.uint8),
+                         rng.integers(0, 7, args.validation_rows))
+    model = build_model(settings)
+    from dataclasses import replace  # pylint: disable=import-outside-toplevel
+
+    warm = replace(training, epochs=1, max_batches_per_epoch=3)
+    fit(model, faces, FaceSet(validation.pixels[:64], validation.labels[:64]), warm, settings.augmentation, False)
+    started = time.perf_counter()
+    fit(model, faces, FaceSet(validation.pixels[:2], validation.labels[:2]), replace(training, epochs=1),
+        settings.augmentation, False)
+    train_seconds = time.perf_counter() - started
+    throughput = n / train_seconds
+    started = time.perf_counter()
+    evaluate(model, validation, settings.model.flip_tta, training.bf16)
+    eval_seconds = time.perf_counter() - started
+    epoch = math.ceil(args.rows / training.batch_size) * training.batch_size / throughput + eval_seconds
+    print(f"config {args.config}: widths {list(settings.model.widths)}, batch {training.batch_size}, "
+          f"bf16 {training.bf16}, {training.threads} threads")
+    print(f"training throughput: {throughput:.0f} images/s ({n} images with on-the-fly augmentation)")
+    print(f"validation pass: {eval_seconds:.1f} s for {args.validation_rows} faces "
+          f"(flip TTA: {settings.model.flip_tta})")
+    print(f"projected full run: {training.epochs} epochs x {epoch:.0f} s = {training.epochs * epoch / 60:.0f} min "
+          f"on {args.rows} training rows")
+
+
+if __name__ == "__main__":
+    main()
