@@ -200,20 +200,20 @@ def refine_s3_object(client: Any, settings: RefineSettings, bucket: str, key: st
         raise StorageError(f"refusing to write into the bucket that triggered the event ({bucket})")
     location = storage.S3Location(bucket, key)
     extra = {"VersionId": version_id} if version_id and version_id != "null" else {}
-    head = storage.get_object(client, location, **extra)
-    etag = head.get("ETag", "").strip('"')
+    source = storage.get_object(client, location, **extra)
+    etag = source.get("ETag", "").strip('"')
     tag = extra.get("VersionId") or etag
     data_key, report_key = output_keys(key, tag, settings.output_prefix)
     refined = storage.S3Location(settings.buckets.refined, data_key)
     report_location = storage.S3Location(settings.buckets.refined, report_key)
     previous = storage.head_object(client, report_location)
     if previous is not None:
-        head["Body"].close()
+        source["Body"].close()
         log.info("already processed", extra={"input": location.uri, "report": report_location.uri})
         return Report(**json.loads(storage.read_bytes(report_location.uri, client)))
     report = Report(input={"uri": location.uri, "etag": etag, "version_id": extra.get("VersionId"),
-                           "bytes": head.get("ContentLength")})
-    body = head["Body"]
+                           "bytes": source.get("ContentLength")})
+    body = source["Body"]
     try:
         with storage.open_write(refined.uri, client, "application/gzip") as sink:
             refine_stream(body, sink, settings, report)

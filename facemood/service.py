@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class AppSettings:
     face_function: str = "local"  # "local": in-process; otherwise the face Lambda's name; env FACEMOOD_FACE_FUNCTION
     face_timeout_seconds: float = 10.0
     model_refresh_seconds: float = 30.0
+    upload_max_bytes: int = 20 * 1024 * 1024  # an upload may exceed the Lambda payload: it is re-encoded
     upload_max_side: int = 1280  # photos are downscaled to this and re-encoded before the face step
     upload_jpeg_quality: int = 90
     faces: FaceSettings = field(default_factory=FaceSettings)
@@ -67,8 +68,6 @@ class AppSettings:
 def load_app_settings(path: str | Path | None = None) -> AppSettings:
     """App settings from ``config/app.yaml`` with environment overrides."""
     settings = cfg.load(AppSettings, path or cfg.config_path("app.yaml"))
-    from dataclasses import replace  # pylint: disable=import-outside-toplevel
-
     return replace(settings,
                    model_uri=cfg.env_override(settings.model_uri, cfg.ENV.MODEL_URI),
                    face_function=cfg.env_override(settings.face_function, cfg.ENV.FACE_FUNCTION))
@@ -104,7 +103,7 @@ def prepare_upload(data: bytes, settings: AppSettings) -> tuple[bytes, np.ndarra
     """
     from PIL import Image  # pylint: disable=import-outside-toplevel
 
-    rgb = decode_photo(data, settings.faces)
+    rgb = decode_photo(data, replace(settings.faces, max_request_bytes=settings.upload_max_bytes))
     image = Image.fromarray(rgb)
     image.thumbnail((settings.upload_max_side, settings.upload_max_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()

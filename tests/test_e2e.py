@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import yaml
 
 from facemood import bundle, demo
 from facemood.emotions import EMOTIONS
@@ -17,19 +18,15 @@ from facemood.local import load_stack_settings
 from tests.browser import chromium_page, free_port, upload_and_read_emotion
 from tests.conftest import csv_text
 from tests.photos import encode_jpeg, make_photo
+from tests.test_training import TINY
 
-E2E_PIPELINE = """
-buckets: {refined: facemood-refined, model: facemood-models}
-data: {uri: null, refined_prefix: refined/, validation_fraction: 0.1, max_rows: null}
-output: null
-model: {widths: [32, 64, 128, 256], convs_per_block: [1, 2, 2, 2], dropout: 0.3, flip_tta: true}
-augmentation: {flip: true, max_rotation_deg: 10.0, max_shift: 0.1, scale_min: 0.9, scale_max: 1.1,
-               erasing_probability: 0.25}
-training: {epochs: 1, batch_size: 128, learning_rate: 0.05, momentum: 0.9, weight_decay: 0.0005,
-           label_smoothing: 0.1, class_weight_power: 0.3, early_stopping_patience: 3, seed: 1, threads: 2,
-           bf16: true, max_batches_per_epoch: null}
-gate: {min_validation_accuracy: 0.0, min_macro_f1: 0.0}
-"""
+
+def e2e_pipeline() -> str:
+    """The default network, one epoch, no gate: the tests' tiny config with those changes."""
+    config = yaml.safe_load(TINY)
+    config["model"].update(widths=[32, 64, 128, 256], convs_per_block=[1, 2, 2, 2])
+    config["training"].update(epochs=1, batch_size=128, bf16=True)
+    return yaml.safe_dump(config)
 
 
 @pytest.fixture
@@ -51,7 +48,7 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
     data = tmp_path / "fer2013-slice.csv"
     data.write_text(csv_text(fer2013["emotion"][index], fer2013["pixels"][index], fer2013["usage"][index]))
     config = tmp_path / "pipeline-e2e.yaml"
-    config.write_text(E2E_PIPELINE)
+    config.write_text(e2e_pipeline())
     empty_seed = tmp_path / "no-shipped-model"
     empty_seed.mkdir()
     settings = replace(load_stack_settings(), port=0, app_port=free_port(), seed_models=str(empty_seed),

@@ -190,3 +190,16 @@ def test_face_lambda_says_no_face_found():
 
     response = face_lambda.handler(event_for(encode_jpeg(np.full((480, 640, 3), 180, np.uint8))), None)
     assert response == {"ok": True, "image_size": [640, 480], "faces": [], "message": "no face found"}
+
+
+def test_a_large_upload_is_downscaled_to_fit_the_lambda_payload():
+    from facemood import service  # pylint: disable=import-outside-toplevel
+
+    settings = service.load_app_settings()
+    rng = np.random.default_rng(0)
+    noisy = Image.fromarray(rng.integers(0, 256, (2400, 3200, 3), dtype=np.uint8))
+    data = encode(noisy, "JPEG", quality=98)
+    assert len(data) > settings.faces.max_request_bytes  # too big for the Lambda as it is
+    jpeg, shown = service.prepare_upload(data, settings)
+    assert max(shown.shape[:2]) == settings.upload_max_side
+    assert len(jpeg) * 4 / 3 < settings.faces.max_request_bytes  # fits once base64-encoded
