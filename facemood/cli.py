@@ -151,7 +151,8 @@ def local_up() -> None:
         raise FaceMoodError("a local stack is already running: see `facemood local status`")
     stack = LocalStack(load_stack_settings()).start()
     stack.write_state()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and `local down` stop cleanly
+        signal.signal(stop_signal, signal.default_int_handler)
     buckets = stack.settings.buckets
     click.echo(f"S3 endpoint: {stack.endpoint}  (export AWS_ENDPOINT_URL={stack.endpoint})")
     click.echo(f"buckets: raw={buckets.raw} refined={buckets.refined} model={buckets.model}")

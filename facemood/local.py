@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 # moto accepts any credentials; real ones must never reach the local server.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
-STATE_FILE = cfg.REPO_ROOT / ".facemood" / "stack.json"
+def state_file() -> Path:
+    """Where a running stack records itself (``FACEMOOD_STATE_FILE`` overrides)."""
+    return Path(os.environ.get(ENV.STATE_FILE) or cfg.REPO_ROOT / ".facemood" / "stack.json")
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,11 @@ class S3Server:
     server: Any
     endpoint: str
 
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.stop()
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving; gives up waiting after ``timeout`` (the thread is a daemon)."""
+        stopper = threading.Thread(target=self.server.stop, daemon=True)
+        stopper.start()
+        stopper.join(timeout)
 
     def reset(self) -> None:
         """Forget every bucket and object (moto's reset API)."""
@@ -246,29 +250,30 @@ class LocalStack:
         """Stop the relay and the server."""
         if self.relay is not None:
             self.relay.stop()
-            self.relay.join(timeout=30)
+            self.relay.join(timeout=10)
         if self.server is not None:
             self.server.stop()
 
     def write_state(self, extra: dict[str, Any] | None = None) -> None:
         """Record the endpoint and pid so ``local status`` and ``local down`` find this stack."""
-        STATE_FILE.parent.mkdir(exist_ok=True)
-        STATE_FILE.write_text(json.dumps({"pid": os.getpid(), "endpoint": self.endpoint,
+        path = state_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"pid": os.getpid(), "endpoint": self.endpoint,
                                           "buckets": vars(self.settings.buckets), **(extra or {})}, indent=2))
 
 
 def read_state() -> dict[str, Any] | None:
     """The running stack's state, or None when none is running."""
     try:
-        state = json.loads(STATE_FILE.read_text())
-        os.kill(state["pid"], 0)
-        return state
+        state = json.loads(state_file().read_text())
+        return state if _alive(state["pid"]) else None
     except (FileNotFoundError, ProcessLookupError, json.JSONDecodeError, KeyError):
         return None
 
 
 def status(state: dict[str, Any]) -> dict[str, Any]:
     """What the running stack holds: objects per bucket, the latest model."""
+    point_environment_at(state["endpoint"])  # the local server's dummy credentials, never real ones
     client = storage.s3_client(state["endpoint"])
     buckets = {}
     for role, name in state["buckets"].items():
@@ -277,17 +282,25 @@ def status(state: dict[str, Any]) -> dict[str, Any]:
                          "keys": [o["Key"] for o in objects[:20]]}
     latest = bundle.read_latest(f"s3://{state['buckets']['model']}", client)
     return {"running": True, "pid": state["pid"], "endpoint": state["endpoint"], "buckets": buckets,
-            "latest_model": latest, **({"app": state["app"]} if "app" in state else {})}
+            "latest_model": latest, "app": state.get("app")}
 
 
 def stop_running(state: dict[str, Any], timeout: float = 20.0) -> bool:
-    """Ask the running stack to stop (SIGINT, as Ctrl-C would); True when it is gone."""
-    os.kill(state["pid"], signal.SIGINT)
+    """Ask the running stack to stop (SIGTERM, handled like Ctrl-C); True when it is gone."""
+    os.kill(state["pid"], signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(state["pid"], 0)
-        except ProcessLookupError:
+        if not _alive(state["pid"]):
             return True
         time.sleep(0.2)
     return False
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (an exited process its parent has not reaped yet counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
