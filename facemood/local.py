@@ -258,14 +258,14 @@ class LocalStack:
         """Record the endpoint and pid so ``local status`` and ``local down`` find this stack."""
         path = state_file()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"pid": os.getpid(), "endpoint": self.endpoint,
-                                          "buckets": vars(self.settings.buckets), **(extra or {})}, indent=2))
+        state = {"pid": os.getpid(), "endpoint": self.endpoint, "buckets": vars(self.settings.buckets), **(extra or {})}
+        path.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
 def read_state() -> dict[str, Any] | None:
     """The running stack's state, or None when none is running."""
     try:
-        state = json.loads(state_file().read_text())
+        state = json.loads(state_file().read_text(encoding="utf-8"))
         return state if _alive(state["pid"]) else None
     except (FileNotFoundError, ProcessLookupError, json.JSONDecodeError, KeyError):
         return None
@@ -302,5 +302,5 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "State:\tZ" in status.read_text())
+    proc = Path(f"/proc/{pid}/status")
+    return not (proc.exists() and "State:\tZ" in proc.read_text(encoding="ascii"))

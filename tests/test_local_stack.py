@@ -46,7 +46,8 @@ def test_local_up_relays_events_and_status_and_down_work(tmp_path, fer2013):
         status = json.loads(cli("local", "status").stdout)
         assert set(status["buckets"]) == {"raw", "refined", "model"}
         if (REPO / "models" / "latest.json").exists():
-            assert status["latest_model"]["run_id"] == json.loads((REPO / "models" / "latest.json").read_text())["run_id"]
+            shipped = json.loads((REPO / "models" / "latest.json").read_text())
+            assert status["latest_model"]["run_id"] == shipped["run_id"]
         s3 = boto3.client("s3", endpoint_url=status["endpoint"], region_name="us-east-1",
                           aws_access_key_id="local", aws_secret_access_key="local")
         index = np.arange(20)
