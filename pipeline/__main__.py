@@ -1,5 +1,7 @@
-"""ECS entrypoint: ``python -m pipeline [--config PATH] [--data URI]``."""
+"""ECS entrypoint: ``python -m pipeline [--config PATH] [--data URI]`` is ``facemood train``."""
+
+import sys
 
 from facemood.cli import main
 
-main(["train", *__import__("sys").argv[1:]])
+main(["train", *sys.argv[1:]])
