@@ -179,7 +179,7 @@ def calibrate(pixels, labels, settings, count) -> None:
             continue
         _, y, side = boxes[0]
         _, by, bw, bh = got[hit]
-        scale.append(side / bw)
+        scale.append(side / ((bw + bh / settings.box_aspect) / 2))
         shift.append(((y + side / 2) - (by + bh / 2)) / side)
     print(f"{len(scale)} faces: crop_scale {statistics.median(scale):.3f}, crop_shift_y {statistics.median(shift):.3f}")
 

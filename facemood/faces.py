@@ -37,10 +37,11 @@ class FaceSettings:
     max_megapixels: float = 40.0
     max_faces: int = 5
     detect_long_side: int = 320  # the photo is downscaled to this for detection
-    min_face_fraction: float = 0.12  # smallest face side, as a fraction of the photo's shorter side
+    min_face_fraction: float = 0.18  # smallest face side, as a fraction of the photo's shorter side
     thresholds: tuple[float, ...] = (0.2, 0.3, 0.4)  # MTCNN P-, R-, O-net score thresholds
-    crop_scale: float = 1.235  # crop side / detected box width, matching FER2013's framing
-    crop_shift_y: float = 0.0  # crop centre offset from the box centre, in crop sides
+    crop_scale: float = 1.246  # crop side / detected box size, matching FER2013's framing
+    box_aspect: float = 1.29  # MTCNN's typical box height / width: the box size is mean(w, h / aspect)
+    crop_shift_y: float = -0.03  # crop centre offset from the box centre, in crop sides (up is negative)
 
     def __post_init__(self) -> None:
         if len(self.thresholds) != 3:
@@ -169,15 +170,18 @@ class FaceDetector:
         small = rgb if scale == 1.0 else self._cv2.resize(rgb, (max(1, round(width * scale)),
                                                                max(1, round(height * scale))),
                                                          interpolation=self._cv2.INTER_AREA)
-        min_face = max(20, int(min(small.shape[:2]) * self.settings.min_face_fraction))
-        self._mtcnn.min_face_size = min_face
-        # A grey border lets MTCNN find faces that fill the frame (tight crops like FER2013's).
-        pad = int(PAD_FRACTION * max(small.shape[:2]))
-        fill = [int(v) for v in small.reshape(-1, 3).mean(axis=0)]
-        padded = self._cv2.copyMakeBorder(np.ascontiguousarray(small[:, :, ::-1]), pad, pad, pad, pad,
-                                          self._cv2.BORDER_CONSTANT, value=fill)  # OpenCV wants BGR
+        self._mtcnn.min_face_size = max(20, int(min(small.shape[:2]) * self.settings.min_face_fraction))
+        bgr = np.ascontiguousarray(small[:, :, ::-1])  # OpenCV wants BGR
+        pad, found = 0, self._mtcnn.detect_faces(bgr)
+        if not found:
+            # Nothing found: retry with a grey border, which lets MTCNN find faces that fill the
+            # frame (tight crops like FER2013's). Only photos without an obvious face pay for it.
+            pad = int(PAD_FRACTION * max(small.shape[:2]))
+            fill = [int(v) for v in small.reshape(-1, 3).mean(axis=0)]
+            found = self._mtcnn.detect_faces(self._cv2.copyMakeBorder(bgr, pad, pad, pad, pad,
+                                                                      self._cv2.BORDER_CONSTANT, value=fill))
         boxes = []
-        for item in self._mtcnn.detect_faces(padded):
+        for item in found:
             bx, by, bw, bh = (float(v) for v in item["box"])
             x, y, w, h = (bx - pad) / scale, (by - pad) / scale, bw / scale, bh / scale
             if w <= 0 or h <= 0:
@@ -188,9 +192,10 @@ class FaceDetector:
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R 601 luma, as PIL's convert('L') computes it."""
-    weights = np.array([299, 587, 114], dtype=np.uint32)
-    return ((rgb.astype(np.uint32) @ weights + 500) // 1000).astype(np.uint8)
+    """ITU-R 601 luma (the weights PIL's convert('L') uses), computed by OpenCV."""
+    import cv2  # pylint: disable=import-outside-toplevel
+
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
 def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], settings: FaceSettings) -> np.ndarray:
@@ -198,7 +203,7 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], settings: FaceSe
     import cv2  # pylint: disable=import-outside-toplevel
 
     x, y, w, h = box
-    side = max(2.0, settings.crop_scale * w)
+    side = max(2.0, settings.crop_scale * (w + h / settings.box_aspect) / 2)
     cx, cy = x + w / 2.0, y + h / 2.0 + settings.crop_shift_y * side
     left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
     size = int(round(side))

@@ -48,7 +48,7 @@ class StackSettings:
     host: str = LOOPBACK
     port: int = 4566
     region: str = "us-east-1"
-    seed_models: str = "models"
+    seed_store: str = "."  # a folder holding models/latest.json (the repository: the shipped model)
     relay_interval_seconds: float = 1.0
     app_port: int = 8501
     demo_pipeline: str = "config/pipeline-demo.yaml"
@@ -232,7 +232,7 @@ class LocalStack:
         self.client = storage.s3_client(self.server.endpoint, settings.region)
         for name in (settings.buckets.raw, settings.buckets.refined, settings.buckets.model):
             storage.ensure_bucket(self.client, name)
-        seed = Path(settings.seed_models)
+        seed = Path(settings.seed_store)
         self.seeded = seed_model_bucket(self.client, settings.buckets.model,
                                         seed if seed.is_absolute() else cfg.REPO_ROOT / seed)
         if relay:

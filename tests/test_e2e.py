@@ -51,7 +51,7 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
     config.write_text(e2e_pipeline())
     empty_seed = tmp_path / "no-shipped-model"
     empty_seed.mkdir()
-    settings = replace(load_stack_settings(), port=0, app_port=free_port(), seed_models=str(empty_seed),
+    settings = replace(load_stack_settings(), port=0, app_port=free_port(), seed_store=str(empty_seed),
                        relay_interval_seconds=0.2)
     messages: list[str] = []
     stack = demo.LocalStack(settings)

@@ -25,7 +25,7 @@ def test_local_up_relays_events_and_status_and_down_work(tmp_path, fer2013):
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
     stack = yaml.safe_load((config / "stack.yaml").read_text())
-    stack.update(port=0, relay_interval_seconds=0.2, seed_models=str(REPO / "models"))
+    stack.update(port=0, relay_interval_seconds=0.2, seed_store=str(REPO))
     (config / "stack.yaml").write_text(yaml.safe_dump(stack))
     env = {**os.environ, "FACEMOOD_CONFIG_DIR": str(config), "FACEMOOD_STATE_FILE": str(tmp_path / "stack.json")}
     for name in ("AWS_ENDPOINT_URL", "FACEMOOD_RAW_BUCKET", "FACEMOOD_REFINED_BUCKET", "FACEMOOD_MODEL_BUCKET"):
