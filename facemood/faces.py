@@ -39,9 +39,9 @@ class FaceSettings:
     detect_long_side: int = 320  # the photo is downscaled to this for detection
     min_face_fraction: float = 0.18  # smallest face side, as a fraction of the photo's shorter side
     thresholds: tuple[float, ...] = (0.2, 0.3, 0.4)  # MTCNN P-, R-, O-net score thresholds
-    crop_scale: float = 1.246  # crop side / detected box size, matching FER2013's framing
+    crop_scale: float = 1.2  # crop side / detected box size, matching FER2013's framing
     box_aspect: float = 1.29  # MTCNN's typical box height / width: the box size is mean(w, h / aspect)
-    crop_shift_y: float = -0.03  # crop centre offset from the box centre, in crop sides (up is negative)
+    crop_shift_y: float = 0.0  # crop centre offset from the box centre, in crop sides (up is negative)
 
     def __post_init__(self) -> None:
         if len(self.thresholds) != 3:
