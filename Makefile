@@ -34,6 +34,9 @@ lint: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/augment_bench.py
+	$(BIN)/python bench/train_bench.py
+	$(BIN)/python bench/inference_bench.py
+	$(BIN)/python bench/face_bench.py
 
 model: $(VENV)/.dev-installed
 	$(BIN)/facemood train --config config/model-fer2013.yaml --output .

@@ -67,7 +67,7 @@ def augment_batch(x: torch.Tensor, settings: AugmentSettings, generator: torch.G
 
 
 def _random_erase(x: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
-    """Blank one random rectangle (up to a quarter of the side... half) in some images."""
+    """Replace one random rectangle (10-40% of each side) with noise in a share of the images."""
     n, _, h, w = x.shape
     erase = torch.rand(n, generator=generator) < probability
     eh = (torch.rand(n, generator=generator) * 0.3 + 0.1) * h
