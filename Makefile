@@ -29,7 +29,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/pylint facemood pipeline preprocessing_lambda app/app.py tests bench
+	$(BIN)/pylint facemood pipeline preprocessing_lambda app/app.py tests bench scripts
 	$(BIN)/ruff check .
 
 bench: $(VENV)/.dev-installed
