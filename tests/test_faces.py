@@ -157,6 +157,25 @@ def test_crops_match_fer2013_framing(preprocessor, training_faces):
     assert len(own) >= 14 and np.median(own) > 0.35 and np.median(own) > np.median(other) + 0.25, (own, other)
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_large_jpeg_is_decoded_reduced_and_boxes_are_in_photo_coordinates(preprocessor, training_faces,
+                                                                          orientation):
+    """A 960x1280 portrait JPEG is decoded at a reduced scale, yet boxes and size refer to the
+    full upright photo, also when it is stored turned and EXIF says to turn it back."""
+    upright = np.full((1280, 960, 3), 100, np.uint8)
+    upright[700:1100, 200:600] = upscaled(training_faces[0], 400)
+    stored = upright if orientation == 1 else np.ascontiguousarray(np.rot90(upright))  # 6: shown turned clockwise
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(Image.fromarray(stored), "JPEG", exif=exif.tobytes())
+    rgb, size = faces.decode_photo_reduced(data, SETTINGS, SETTINGS.detect_long_side)
+    assert size == (960, 1280) and max(rgb.shape[:2]) < 1280 and max(rgb.shape[:2]) >= SETTINGS.detect_long_side
+    found, size = preprocessor(data)
+    assert size == (960, 1280) and len(found) == 1
+    x, y, w, h = found[0].box
+    assert 200 <= x + w / 2 <= 600 and 700 <= y + h / 2 <= 1100 and 200 <= w <= 400, found[0].box
+
+
 def test_face_lambda_returns_boxes_and_crops(training_faces):
     from preprocessing_lambda import face as face_lambda  # pylint: disable=import-outside-toplevel
 
