@@ -186,14 +186,15 @@ class FaceDetector:
                                                                max(1, round(height * scale))),
                                                          interpolation=self._cv2.INTER_AREA)
         self._mtcnn.min_face_size = max(20, int(min(small.shape[:2]) * self.settings.min_face_fraction))
-        bgr = np.ascontiguousarray(small[:, :, ::-1])  # OpenCV wants BGR
-        pad, found = 0, self._mtcnn.detect_faces(bgr)
+        # MTCNN's networks take RGB (the package's own example converts OpenCV's BGR to RGB first).
+        small = np.ascontiguousarray(small)
+        pad, found = 0, self._mtcnn.detect_faces(small)
         if not found:
             # Nothing found: retry with a grey border, which lets MTCNN find faces that fill the
             # frame (tight crops like FER2013's). Only photos without an obvious face pay for it.
             pad = int(PAD_FRACTION * max(small.shape[:2]))
             fill = [int(v) for v in small.reshape(-1, 3).mean(axis=0)]
-            found = self._mtcnn.detect_faces(self._cv2.copyMakeBorder(bgr, pad, pad, pad, pad,
+            found = self._mtcnn.detect_faces(self._cv2.copyMakeBorder(small, pad, pad, pad, pad,
                                                                       self._cv2.BORDER_CONSTANT, value=fill))
         boxes = []
         for item in found:
