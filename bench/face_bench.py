@@ -6,7 +6,7 @@ found and the detection latency; for the chosen path (facemood.faces), the accur
 the photos next to the accuracy on the same raw 48x48 faces (the gap is train/serve
 skew), and photo-to-probabilities latency at 640x480 and 1920x1080 on one core.
 
-    python bench/face_bench.py [--photos 400] [--model models/latest.json]
+    python bench/face_bench.py [--photos 1000] [--model models/latest.json]
     python bench/face_bench.py --calibrate     # fit crop_scale on Training faces (never PublicTest)
 """
 
@@ -108,7 +108,7 @@ def haar_candidate():
 def main() -> None:
     """Build the photo set and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", type=int, default=400)
+    parser.add_argument("--photos", type=int, default=1000)
     parser.add_argument("--model", default=str(REPO / "models" / "latest.json"))
     parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args()
