@@ -13,9 +13,14 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # pylint: disable=wrong-import-position
-from facemood import service  # noqa: E402
+from facemood import storage  # noqa: E402
+from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, load_app_settings  # noqa: E402
+from facemood.checkin import FaceResult, FaceStep, check_in  # noqa: E402
 from facemood.emotions import EMOTIONS  # noqa: E402
-from facemood.errors import BundleIntegrityError, InvalidImage, StorageError  # noqa: E402
+from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
+from facemood.face_step import LambdaFaceStep, in_process_face_step, lambda_client  # noqa: E402
+from facemood.faces import FaceSettings  # noqa: E402
+from facemood.model_cache import ModelCache  # noqa: E402
 
 PRIVACY = "Your photo is processed in memory to read the expression and is never stored."
 NOT_A_DIAGNOSIS = ("FaceMood reads facial expressions; it cannot know how you feel, and this is not a "
@@ -23,25 +28,23 @@ NOT_A_DIAGNOSIS = ("FaceMood reads facial expressions; it cannot know how you fe
 
 
 @st.cache_resource
-def app_settings() -> service.AppSettings:
+def app_settings() -> AppSettings:
     """config/app.yaml, read once per process."""
-    return service.load_app_settings()
+    return load_app_settings()
 
 
 @st.cache_resource
-def model_provider(uri: str, refresh_seconds: float) -> service.ModelProvider:
+def model_cache(uri: str, refresh_seconds: float) -> ModelCache:
     """One model cache per process; it re-checks latest.json every refresh_seconds."""
-    from facemood import storage  # pylint: disable=import-outside-toplevel
-
-    return service.ModelProvider(uri, refresh_seconds, storage.s3_client())
+    return ModelCache(uri, refresh_seconds, storage.s3_client())
 
 
 @st.cache_resource
-def face_call(function: str, timeout: float, _settings: service.FaceSettings) -> service.FaceCall:
+def face_step(function: str, timeout: float, jpeg_quality: int, _faces: FaceSettings) -> FaceStep:
     """The face step: in-process locally, the face Lambda on AWS."""
-    if function == "local":
-        return service.local_face_call(_settings)
-    return service.lambda_face_call(function, timeout)
+    if function == LOCAL_FACE_STEP:
+        return in_process_face_step(_faces)
+    return LambdaFaceStep(function, lambda_client(timeout), jpeg_quality)
 
 
 def photo_ui() -> bytes | None:
@@ -68,7 +71,7 @@ def boxes_ui(photo, results) -> None:
     st.image(image, caption="Faces found", width="stretch")
 
 
-def face_ui(number: int, result: service.FaceResult, total: int) -> None:
+def face_ui(number: int, result: FaceResult, total: int) -> None:
     """One face: its crop, the emotion and all seven probabilities."""
     import pandas as pd  # pylint: disable=import-outside-toplevel
 
@@ -83,7 +86,7 @@ def face_ui(number: int, result: service.FaceResult, total: int) -> None:
         st.bar_chart(chart, x="emotion", y="probability", height=220, sort=False)
 
 
-def distress_ui(settings: service.AppSettings) -> None:
+def distress_ui(settings: AppSettings) -> None:
     """Counselling resources, offered gently."""
     lines = [f"- **{r.name}**: {r.contact}" + (f" — {r.note}" if r.note else "") for r in settings.resources]
     st.info("It looks like this might be a hard moment. If you would like to talk to someone, help is "
@@ -105,7 +108,7 @@ def history_ui() -> None:
     st.bar_chart(frame, x="check-in", y="confidence", color="emotion", height=200, sort=False)
 
 
-def remember(photo: bytes, result: service.FaceResult) -> None:
+def remember(photo: bytes, result: FaceResult) -> None:
     """Add a check-in once per photo (Streamlit reruns the script on every interaction)."""
     digest = hashlib.sha256(photo).hexdigest()
     history = st.session_state.setdefault("history", [])
@@ -119,14 +122,20 @@ def main() -> None:
     st.set_page_config(page_title="FaceMood — How are you feeling?", page_icon="🙂")
     st.title("How are you feeling?")
     st.caption(PRIVACY)
-    settings = app_settings()
+    try:
+        settings = app_settings()
+    except ConfigError as exc:
+        st.error("FaceMood is not configured correctly, so it can't read photos right now. "
+                 "Please tell the service's administrators.")
+        st.caption(f"Details: {exc}")
+        return
     photo = photo_ui()
     if photo is None:
         st.write("Upload or take a photo of your face to check in.")
         history_ui()
         return
     try:
-        model = model_provider(settings.model_uri, settings.model_refresh_seconds).current()
+        model = model_cache(settings.model_uri, settings.model_refresh_seconds).current()
     except (StorageError, BundleIntegrityError) as exc:
         st.warning("No emotion model is available yet, so a prediction can't be made. "
                    "Publish one with `facemood train` (or seed the model bucket) and try again.")
@@ -134,13 +143,13 @@ def main() -> None:
         return
     try:
         with st.spinner("Reading the expression..."):
-            shown, results = service.analyse(
-                photo, face_call(settings.face_function, settings.face_timeout_seconds, settings.faces),
-                model, settings)
+            step = face_step(settings.face_function, settings.face_timeout_seconds, settings.upload_jpeg_quality,
+                             settings.faces)
+            shown, results = check_in(photo, step, model, settings)
     except InvalidImage as exc:
         st.error(f"That file can't be used: {exc}")
         return
-    except service.FaceStepError as exc:
+    except FaceStepError as exc:
         st.error(f"The face service is not answering right now ({exc}). Please try again in a moment.")
         return
     if not results:

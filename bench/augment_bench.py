@@ -1,11 +1,11 @@
 """Benchmark: a FER2013-sized CSV through the augmentation Lambda handler on one core.
 
-Builds a 35,887-row CSV (about 290 MB) from ../shared/data/fer2013.npz, starts moto's S3
+Builds a 35,887-row CSV (about 290 MB) from the real FER2013 faces (as the tests find them), starts moto's S3
 server in its own process, then in a fresh child process pinned to one core runs
 (1) the handler with the default augmentation and (2) a straightforward reference.
 Prints wall time, peak RSS and the ratio. Targets: <= 60 s, <= 512 MiB.
 
-    python bench/augment_bench.py [--rows 35887] [--skip-reference]
+    python -m bench.augment_bench [--rows 35887] [--skip-reference]
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.fer2013 import fer2013_path, load_fer2013
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-FER2013 = REPO.parent / "shared" / "data" / "fer2013.npz"
 RAW, REFINED = "bench-raw", "bench-refined"
 
 
@@ -32,10 +32,8 @@ def build_csv(path: Path, rows: int) -> None:
     """FER2013-shaped CSV: Training, PublicTest, and PublicTest faces again as PrivateTest to reach ``rows``."""
     from facemood import dataset  # pylint: disable=import-outside-toplevel
 
-    with np.load(FER2013) as archive:
-        pixels = np.asarray(archive["pixels"])
-        labels = np.asarray(archive["emotion"], dtype=np.int64)
-        usage = np.asarray(archive["usage"])
+    data = load_fer2013(fer2013_path())
+    pixels, labels, usage = data["pixels"], data["emotion"], data["usage"]
     index = np.resize(np.arange(len(labels)), rows)
     split = usage[index].astype(object)
     split[len(labels):] = "PrivateTest"
@@ -57,22 +55,26 @@ def measure(mode: str, endpoint: str, key: str) -> dict:
     """Run one implementation in this (fresh, one-core) process; return its figures."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    from facemood import refine, storage  # pylint: disable=import-outside-toplevel
+    from dataclasses import replace  # pylint: disable=import-outside-toplevel
+
+    from facemood import storage  # pylint: disable=import-outside-toplevel
+    from facemood.augment import load_augment_settings  # pylint: disable=import-outside-toplevel
+    from facemood.config import Buckets  # pylint: disable=import-outside-toplevel
 
     client = storage.s3_client(endpoint_url=endpoint)
     started = time.perf_counter()
     if mode == "handler":
         from preprocessing_lambda import augment  # pylint: disable=import-outside-toplevel
 
-        settings = refine.RefineSettings(refine.BucketNames(RAW, REFINED))
+        settings = replace(load_augment_settings(), buckets=Buckets(RAW, REFINED, "bench-models"))
         etag = client.head_object(Bucket=RAW, Key=key)["ETag"]
         event = {"Records": [{"s3": {"bucket": {"name": RAW}, "object": {"key": key, "eTag": etag}}}]}
         result = augment.handler(event, None, client=client, settings=settings)["results"][0]
         rows = result["rows_written"]
     else:
-        from bench.reference_augment import reference_refine  # pylint: disable=import-outside-toplevel
+        from bench.reference_augment import reference_augment  # pylint: disable=import-outside-toplevel
 
-        rows = reference_refine(client, RAW, key, REFINED, "reference/out.csv.gz")
+        rows = reference_augment(client, RAW, key, REFINED, "reference/out.csv.gz")
     wall = time.perf_counter() - started
     return {"mode": mode, "wall_s": round(wall, 2), "rows_written": rows,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -90,8 +92,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.measure, args.endpoint, args.key)))
         return
-    if not FER2013.exists():
-        sys.exit(f"needs {FER2013}")
+    if not fer2013_path().exists():
+        sys.exit(f"needs the real FER2013 data at {fer2013_path()} (or set FACEMOOD_FER2013)")
     work = REPO / "runs" / "bench"
     work.mkdir(parents=True, exist_ok=True)
     csv_path = work / f"fer2013-{args.rows}.csv"
@@ -122,7 +124,9 @@ def main() -> None:
         client.upload_file(str(csv_path), RAW, key)
         figures = {}
         for mode in ["handler"] + ([] if args.skip_reference else ["reference"]):
-            out = subprocess.run([sys.executable, __file__, "--measure", mode, "--endpoint", endpoint, "--key", key],
+            command = [sys.executable, "-m", "bench.augment_bench", "--measure", mode, "--endpoint", endpoint,
+                       "--key", key]
+            out = subprocess.run(command,
                                  check=True, capture_output=True, text=True, env=env, cwd=REPO)
             figures[mode] = json.loads(out.stdout.strip().splitlines()[-1])
     finally:

@@ -6,59 +6,24 @@ found and the detection latency; for the chosen path (facemood.faces), the accur
 the photos next to the accuracy on the same raw 48x48 faces (the gap is train/serve
 skew), and photo-to-probabilities latency at 640x480 and 1920x1080 on one core.
 
-    python bench/face_bench.py [--photos 1000] [--model models/latest.json]
-    python bench/face_bench.py --calibrate     # fit crop_scale on Training faces (never PublicTest)
+    python -m bench.face_bench [--photos 1000] [--model models/latest.json]
+    python -m bench.face_bench --calibrate     # fit crop_scale on Training faces (never PublicTest)
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tests.fer2013 import fer2013_path, load_fer2013
+from tests.photos import encode_jpeg, make_photo
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-FER2013 = REPO.parent / "shared" / "data" / "fer2013.npz"
-
-
-def make_photo(rng: np.random.Generator, faces: list[np.ndarray], size: tuple[int, int]):
-    """Place ``faces`` (48x48) upscaled on a (width, height) background; return RGB photo and true boxes."""
-    import cv2  # pylint: disable=import-outside-toplevel
-
-    width, height = size
-    base = rng.integers(20, 236)
-    gradient = np.linspace(-30, 30, width)[None, :] * rng.uniform(-1, 1)
-    background = np.clip(base + gradient + rng.normal(0, 8, (height, width)), 0, 255)
-    photo = np.repeat(background[..., None], 3, axis=2).astype(np.uint8)
-    tint = rng.uniform(0.85, 1.15, 3)
-    boxes = []
-    scale = min(width, height) / 480
-    for face in faces:
-        for _ in range(50):
-            side = int(rng.integers(96, 401) * scale) if len(faces) == 1 else int(rng.integers(96, 231) * scale)
-            side = min(side, height - 1, width // len(faces) - 1)
-            x, y = int(rng.integers(0, width - side)), int(rng.integers(0, height - side))
-            if all(x + side <= bx or bx + bs <= x or y + side <= by or by + bs <= y for bx, by, bs in boxes):
-                break
-        big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
-        photo[y:y + side, x:x + side] = np.clip(big[..., None] * tint, 0, 255).astype(np.uint8)
-        boxes.append((x, y, side))
-    return photo, boxes
-
-
-def encode_jpeg(rgb: np.ndarray) -> bytes:
-    """JPEG bytes (quality 92) of an RGB array, as a phone would send."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
-
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="JPEG", quality=92)
-    return buffer.getvalue()
 
 
 def match(true_box, found_boxes) -> int | None:
@@ -115,11 +80,9 @@ def main() -> None:
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     from facemood import bundle, faces  # pylint: disable=import-outside-toplevel
 
-    with np.load(FER2013) as archive:
-        usage = np.asarray(archive["usage"])
-        pixels = np.asarray(archive["pixels"])
-        labels = np.asarray(archive["emotion"], dtype=np.int64)
-    settings = faces.load_settings()
+    data = load_fer2013(fer2013_path())
+    usage, pixels, labels = data["usage"], data["pixels"], data["emotion"]
+    settings = faces.load_face_settings()
     if args.calibrate:
         training = usage == "Training"
         calibrate(pixels[training], labels[training], settings, args.photos)
@@ -208,6 +171,7 @@ def calibrate(pixels, labels, settings, count) -> None:
     score, scale, shift = max(results)
     print(f"{len(found)} Training faces: crop_scale {scale}, crop_shift_y {shift} "
           f"(mean crop/source pixel correlation {score:.3f})")
+
 
 if __name__ == "__main__":
     main()

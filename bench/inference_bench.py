@@ -1,6 +1,6 @@
 """Benchmark: inference of a model bundle with onnxruntime on one core.
 
-    python bench/inference_bench.py [--model models/latest.json]
+    python -m bench.inference_bench [--model models/latest.json]
 """
 
 from __future__ import annotations
@@ -8,14 +8,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 
-def reference_refine(client: Any, bucket: str, key: str, out_bucket: str, out_key: str, copies: int = 3) -> int:
+def reference_augment(client: Any, bucket: str, key: str, out_bucket: str, out_key: str, copies: int = 3) -> int:
     """Augment s3://bucket/key the naive way; returns the number of rows written."""
     body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     if key.endswith(".gz"):

@@ -1,21 +1,19 @@
 """Benchmark: training throughput (images/s) of a config on this machine, and the
 projected wall time of its full run.
 
-    python bench/train_bench.py [--config config/model-fer2013.yaml] [--rows 28709] [--batches 30]
+    python -m bench.train_bench [--config config/model-fer2013.yaml] [--rows 28709] [--batches 30]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
@@ -31,10 +29,10 @@ def main() -> None:
 
     from facemood.faceset import FaceSet  # pylint: disable=import-outside-toplevel
     from pipeline.main import build_model  # pylint: disable=import-outside-toplevel
-    from pipeline.settings import load_settings  # pylint: disable=import-outside-toplevel
+    from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
     from pipeline.train import evaluate, fit  # pylint: disable=import-outside-toplevel
 
-    settings = load_settings(args.config)
+    settings = load_pipeline_settings(args.config)
     training = settings.training
     torch.set_num_threads(training.threads)
     rng = np.random.default_rng(0)
@@ -46,10 +44,10 @@ def main() -> None:
     from dataclasses import replace  # pylint: disable=import-outside-toplevel
 
     warm = replace(training, epochs=1, max_batches_per_epoch=3)
-    fit(model, faces, FaceSet(validation.pixels[:64], validation.labels[:64]), warm, settings.augmentation, False)
+    fit(model, faces, FaceSet(validation.pixels[:64], validation.labels[:64]), warm, settings.batch_transforms, False)
     started = time.perf_counter()
     fit(model, faces, FaceSet(validation.pixels[:2], validation.labels[:2]), replace(training, epochs=1),
-        settings.augmentation, False)
+        settings.batch_transforms, False)
     train_seconds = time.perf_counter() - started
     throughput = n / train_seconds
     started = time.perf_counter()

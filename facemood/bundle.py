@@ -21,7 +21,7 @@ import numpy as np
 
 from facemood import storage
 from facemood.emotions import EMOTIONS, IMAGE_SIDE
-from facemood.errors import BundleIntegrityError, StorageError
+from facemood.errors import BundleIntegrityError, ModelInputError, StorageError
 
 FORMAT_VERSION = 1
 MODELS_PREFIX = "models"
@@ -143,7 +143,7 @@ class Bundle:
         if faces.ndim == 2:
             faces = faces[None]
         if faces.dtype != np.uint8 or faces.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-            raise ValueError(f"faces must be uint8 of shape (n,{IMAGE_SIDE},{IMAGE_SIDE}); "
+            raise ModelInputError(f"faces must be uint8 of shape (n,{IMAGE_SIDE},{IMAGE_SIDE}); "
                              f"got {faces.dtype} {faces.shape}")
         out = [np.zeros((0, len(EMOTIONS)), dtype=np.float32)]
         name = self.session.get_inputs()[0].name
@@ -153,19 +153,30 @@ class Bundle:
         return np.concatenate(out)
 
 
-def _resolve(uri: str, client: Any) -> tuple[str, str | None]:
-    """Turn a store root, a latest.json or a bundle folder into (bundle folder, expected manifest hash)."""
+@dataclass(frozen=True)
+class BundleRef:
+    """Where a bundle is, and the manifest hash ``latest.json`` expects (None for a bare folder)."""
+
+    folder: str
+    manifest_sha256: str | None
+
+
+def resolve(uri: str, client: Any = None) -> BundleRef:
+    """Turn a store root, a ``latest.json`` or a bundle folder into a :class:`BundleRef`.
+
+    Reads ``latest.json`` at most once; raises StorageError when nothing is published.
+    """
     uri = uri.rstrip("/")
     if uri.endswith(LATEST_NAME):
         root = uri[: -len(f"/{MODELS_PREFIX}/{LATEST_NAME}")]
     elif _exists(_join(uri, MANIFEST_NAME), client):
-        return uri, None
+        return BundleRef(uri, None)
     else:
         root = uri
     pointer = read_latest(root, client)
     if pointer is None:
         raise StorageError(f"no published model under {uri} (no {MODELS_PREFIX}/{LATEST_NAME} and no {MANIFEST_NAME})")
-    return _join(root, pointer["bundle"]), pointer.get("manifest_sha256")
+    return BundleRef(_join(root, pointer["bundle"]), pointer.get("manifest_sha256"))
 
 
 def _exists(uri: str, client: Any) -> bool:
@@ -181,7 +192,12 @@ def load_bundle(uri: str, client: Any = None, threads: int = 1) -> Bundle:
     Raises BundleIntegrityError for a missing file, a hash mismatch, a newer format or a
     model that onnxruntime cannot read; StorageError when nothing is there.
     """
-    folder, expected_manifest = _resolve(uri, client)
+    return open_bundle(resolve(uri, client), client, threads)
+
+
+def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
+    """Load and verify the bundle ``ref`` names (see :func:`load_bundle`)."""
+    folder, expected_manifest = ref.folder, ref.manifest_sha256
     try:
         manifest_bytes = storage.read_bytes(_join(folder, MANIFEST_NAME), client)
     except StorageError as exc:

@@ -1,8 +1,13 @@
 """Typed settings from ``config/*.yaml``, overridable by environment variables.
 
 Precedence, highest first: an explicit argument (a CLI option), then the environment
-variables named in :data:`ENV`, then the YAML file. YAML maps onto frozen dataclasses;
-an unknown key, a missing key or a wrong type is a :class:`ConfigError` naming the key.
+variables named in :data:`ENV`, then the YAML file. YAML maps onto frozen dataclasses
+that have no defaults of their own, so the YAML is the one place a value is set; an
+unknown key, a missing key, a wrong type or an out-of-range value is a
+:class:`ConfigError` naming the file and the key.
+
+A file may start with ``extends: other.yaml`` (a path relative to it): it then holds only
+the keys it changes, merged over the other file's mappings.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import dataclasses
 import os
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +29,7 @@ _NoneType = type(None)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "config"
+EXTENDS_KEY = "extends"
 
 # Every environment variable the project reads, named once.
 ENV = types.SimpleNamespace(
@@ -37,7 +44,22 @@ ENV = types.SimpleNamespace(
     FACE_FUNCTION="FACEMOOD_FACE_FUNCTION",
     MODEL_URI="FACEMOOD_MODEL_URI",
     STATE_FILE="FACEMOOD_STATE_FILE",
+    FER2013="FACEMOOD_FER2013",  # tests: where the real FER2013 data is
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Buckets:
+    """The three buckets of the architecture: raw uploads, refined data, model bundles."""
+
+    raw: str
+    refined: str
+    model: str
+
+
+# The environment variables that override the ``buckets`` section of any config file.
+BUCKET_OVERRIDES = {"buckets.raw": ENV.RAW_BUCKET, "buckets.refined": ENV.REFINED_BUCKET,
+                    "buckets.model": ENV.MODEL_BUCKET}
 
 
 def config_path(name: str) -> Path:
@@ -46,8 +68,19 @@ def config_path(name: str) -> Path:
     return base / name
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping from ``path``; a missing file or non-mapping is a ConfigError."""
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``overlay`` over ``base``: mappings merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a YAML mapping from ``path``, following ``extends:``; errors are ConfigErrors."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -59,7 +92,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
-    return data
+    base = data.pop(EXTENDS_KEY, None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: {EXTENDS_KEY} must name a file")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen:
+        raise ConfigError(f"{path}: {EXTENDS_KEY} {base} loops back to itself")
+    return _merge(read_yaml(base_path, (*_seen, base_path)), data)
 
 
 def _check_scalar(value: Any, hint: Any, where: str) -> Any:
@@ -125,15 +166,35 @@ def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
 
 
-def load(cls: type[T], path: str | Path) -> T:
-    """Load dataclass ``cls`` from the YAML file at ``path``, naming the file on errors."""
+def _apply_environment(data: dict[str, Any], overrides: Mapping[str, str]) -> dict[str, Any]:
+    """Set each dotted key of ``overrides`` whose environment variable is set and non-empty."""
+    for dotted, variable in overrides.items():
+        value = os.environ.get(variable)
+        if not value:
+            continue
+        *parents, last = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{dotted}: expected a mapping above it")
+        node[last] = value
+    return data
+
+
+def load(cls: type[T], path: str | Path, section: str | None = None,
+         overrides: Mapping[str, str] | None = None) -> T:
+    """Load dataclass ``cls`` from the YAML file at ``path`` (or one ``section`` of it).
+
+    ``overrides`` maps dotted keys (``buckets.raw``) to the environment variables that
+    override them; their values are checked like the file's.
+    """
     try:
-        return from_mapping(cls, read_yaml(path))
+        data = read_yaml(path)
+        if section is not None:
+            data = data.get(section, {})
+            if not isinstance(data, dict):
+                raise ConfigError(f"{section}: expected a mapping")
+        return from_mapping(cls, _apply_environment(data, overrides or {}), section or "")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-
-
-def env_override(value: T, variable: str) -> T | str:
-    """Return the environment variable ``variable`` when set and non-empty, else ``value``."""
-    found = os.environ.get(variable)
-    return found if found else value

@@ -23,7 +23,6 @@ from facemood.errors import InvalidDataset, NoValidRows
 from facemood.faceset import FaceSet, load_npz
 
 REQUIRED_COLUMNS = ("emotion", "pixels")
-OPTIONAL_COLUMNS = ("usage", "augmentation", "source")
 DEFAULT_BATCH_ROWS = 1024
 MAX_FIELD_BYTES = 64 * 1024  # a FER2013 pixels field is at most 2304 * 4 bytes
 ORIGINAL = "original"  # the augmentation column's value for an unaugmented face

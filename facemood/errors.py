@@ -1,4 +1,9 @@
-"""Domain errors raised by the core; each boundary (CLI, Lambda, page) translates them."""
+"""Domain errors raised by the core, one class per kind of failure.
+
+Each boundary translates them: the CLI prints one ``Error: ...`` line, a Lambda logs and
+returns (or re-raises for a retry), the page shows a message. Code raises a subclass,
+never :class:`FaceMoodError` itself.
+"""
 
 
 class FaceMoodError(Exception):
@@ -25,6 +30,10 @@ class BundleIntegrityError(FaceMoodError):
     """A model bundle is incomplete, tampered with or of an unsupported format."""
 
 
+class ModelInputError(FaceMoodError):
+    """Faces handed to a model are not (n,48,48) uint8 arrays."""
+
+
 class TrainingError(FaceMoodError):
     """Training cannot proceed with the given data or configuration."""
 
@@ -33,5 +42,13 @@ class InvalidImage(FaceMoodError):
     """An uploaded photo cannot be decoded or breaks a size limit."""
 
 
-class NoFaceFound(FaceMoodError):
-    """A photo was decoded but no face was detected in it."""
+class FaceStepError(FaceMoodError):
+    """The face step (the face Lambda) failed or did not answer."""
+
+
+class LocalStackError(FaceMoodError):
+    """The local stack or the app it serves cannot start, stop or be found."""
+
+
+class DeploymentError(FaceMoodError):
+    """The deployed AWS stack is missing, incomplete or refused a request."""

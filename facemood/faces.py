@@ -25,7 +25,7 @@ from facemood import config as cfg
 from facemood.emotions import IMAGE_SIDE
 from facemood.errors import InvalidImage
 
-LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # bytes of a synchronous invocation's request
+NO_FACE_MESSAGE = "no face found"
 PAD_FRACTION = 0.15  # border added around the downscaled photo before detection
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
@@ -34,15 +34,15 @@ FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 class FaceSettings:
     """Limits and detector settings (the ``faces`` section of ``config/app.yaml``)."""
 
-    max_request_bytes: int = LAMBDA_PAYLOAD_LIMIT
-    max_megapixels: float = 40.0
-    max_faces: int = 5
-    detect_long_side: int = 320  # the photo is downscaled to this for detection
-    min_face_fraction: float = 0.18  # smallest face side, as a fraction of the photo's shorter side
-    thresholds: tuple[float, ...] = (0.2, 0.2, 0.4)  # MTCNN P-, R-, O-net score thresholds
-    crop_scale: float = 1.2  # crop side / detected box size, matching FER2013's framing
-    box_aspect: float = 1.29  # MTCNN's typical box height / width: the box size is mean(w, h / aspect)
-    crop_shift_y: float = 0.0  # crop centre offset from the box centre, in crop sides (up is negative)
+    max_request_bytes: int  # Lambda's synchronous payload limit
+    max_megapixels: float
+    max_faces: int
+    detect_long_side: int  # the photo is downscaled to this for detection
+    min_face_fraction: float  # smallest face side, as a fraction of the photo's shorter side
+    thresholds: tuple[float, ...]  # MTCNN P-, R-, O-net score thresholds
+    crop_scale: float  # crop side / detected box size, matching FER2013's framing
+    box_aspect: float  # MTCNN's typical box height / width: the box size is mean(w, h / aspect)
+    crop_shift_y: float  # crop centre offset from the box centre, in crop sides (up is negative)
 
     def __post_init__(self) -> None:
         if len(self.thresholds) != 3:
@@ -51,13 +51,9 @@ class FaceSettings:
             raise ValueError("max_faces, max_megapixels and crop_scale must be positive")
 
 
-def load_settings(path: str | Path | None = None) -> FaceSettings:
-    """Face settings from the ``faces`` section of ``config/app.yaml``."""
-    path = path or cfg.config_path("app.yaml")
-    try:
-        return cfg.from_mapping(FaceSettings, cfg.read_yaml(path).get("faces", {}), "faces")
-    except cfg.ConfigError as exc:
-        raise cfg.ConfigError(f"{path}: {exc}") from exc
+def load_face_settings(path: str | Path | None = None) -> FaceSettings:
+    """Face settings: the ``faces`` section of ``config/app.yaml``."""
+    return cfg.load(FaceSettings, path or cfg.config_path("app.yaml"), "faces")
 
 
 @dataclass(frozen=True)
@@ -233,8 +229,8 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], settings: FaceSe
 class FacePreprocessor:
     """Photo bytes -> faces with 48x48 crops. Build once (loads the detector), call per photo."""
 
-    def __init__(self, settings: FaceSettings | None = None) -> None:
-        self.settings = settings or load_settings()
+    def __init__(self, settings: FaceSettings) -> None:
+        self.settings = settings
         self.detector = FaceDetector(self.settings)
 
     def faces_in_array(self, rgb: np.ndarray, box_scale: tuple[float, float] = (1.0, 1.0)) -> list[Face]:

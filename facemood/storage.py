@@ -35,11 +35,6 @@ class S3Location:
         """The ``s3://bucket/key`` form."""
         return f"s3://{self.bucket}/{self.key}" if self.key else f"s3://{self.bucket}"
 
-    def child(self, *parts: str) -> S3Location:
-        """Return the location of ``parts`` joined under this key."""
-        key = "/".join(p.strip("/") for p in (self.key, *parts) if p.strip("/"))
-        return S3Location(self.bucket, key)
-
 
 def parse_s3_uri(uri: str) -> S3Location | None:
     """Return the S3Location of an ``s3://`` URI, or None for a local path."""
@@ -51,8 +46,11 @@ def parse_s3_uri(uri: str) -> S3Location | None:
     return S3Location(bucket, key)
 
 
-def s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """Build a boto3 S3 client; endpoint and region default to the environment."""
+def s3_client(endpoint_url: str | None = None, region: str | None = None, **credentials: str) -> Any:
+    """Build a boto3 S3 client; endpoint, region and credentials default to the environment.
+
+    ``credentials`` are boto3's ``aws_access_key_id``/``aws_secret_access_key``/``aws_session_token``.
+    """
     import boto3  # pylint: disable=import-outside-toplevel
     from botocore.config import Config  # pylint: disable=import-outside-toplevel
 
@@ -61,7 +59,14 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any
         endpoint_url=endpoint_url or os.environ.get(ENV.ENDPOINT) or None,
         region_name=region or os.environ.get(ENV.REGION) or "us-east-1",
         config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        **credentials,
     )
+
+
+def _require_client(client: Any, location: S3Location) -> None:
+    """An ``s3://`` URI needs a client; say so instead of failing on ``None``."""
+    if client is None:
+        raise StorageError(f"{location.uri}: no S3 client was given to reach an s3:// URI")
 
 
 def _translate(exc: Exception, location: S3Location) -> StorageError:
@@ -98,6 +103,7 @@ def get_object(client: Any, location: S3Location, **kwargs: Any) -> dict[str, An
     """``GetObject`` with errors translated; the Body streams."""
     from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
+    _require_client(client, location)
     try:
         return client.get_object(Bucket=location.bucket, Key=location.key, **kwargs)
     except (ClientError, BotoCoreError) as exc:
@@ -108,6 +114,7 @@ def head_object(client: Any, location: S3Location) -> dict[str, Any] | None:
     """``HeadObject``; None when the object does not exist."""
     from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
 
+    _require_client(client, location)
     try:
         return client.head_object(Bucket=location.bucket, Key=location.key)
     except ClientError as exc:
@@ -130,6 +137,7 @@ def upload_stream(client: Any, stream: IO[bytes], location: S3Location,
 
     transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
                               use_threads=False)
+    _require_client(client, location)
     try:
         client.upload_fileobj(stream, location.bucket, location.key,
                               ExtraArgs={"ContentType": content_type, **extra}, Config=transfer)
@@ -141,11 +149,8 @@ def write_bytes(uri: str, data: bytes, client: Any = None, content_type: str = "
     """Write ``data`` to an ``s3://`` URI or a local path (atomically, via a temporary file)."""
     location = parse_s3_uri(uri)
     if location is None:
-        path = Path(uri)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_bytes(data)
-        partial.replace(path)
+        with open_write(uri) as sink:
+            sink.write(data)
         return
     upload_stream(client, io.BytesIO(data), location, content_type)
 
@@ -154,11 +159,8 @@ def copy_file_to(uri: str, source: Path, client: Any = None, content_type: str =
     """Copy the local file ``source`` to an ``s3://`` URI or a local path."""
     location = parse_s3_uri(uri)
     if location is None:
-        target = Path(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        shutil.copyfile(source, partial)
-        partial.replace(target)
+        with open(source, "rb") as handle, open_write(uri) as sink:
+            shutil.copyfileobj(handle, sink, MULTIPART_CHUNK)
         return
     with open(source, "rb") as handle:
         upload_stream(client, handle, location, content_type)
@@ -168,6 +170,7 @@ def list_objects(client: Any, location: S3Location) -> list[dict[str, Any]]:
     """Every object under ``location.key`` (a prefix), following pagination."""
     from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
+    _require_client(client, location)
     try:
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.key)
         return [obj for page in pages for obj in page.get("Contents", [])]
@@ -199,14 +202,12 @@ class _MultipartWriter(io.RawIOBase):
         self._parts: list[dict[str, Any]] = []
         self._upload_id = client.create_multipart_upload(
             Bucket=location.bucket, Key=location.key, ContentType=content_type)["UploadId"]
-        self.bytes_written = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
         self._buffer += data
-        self.bytes_written += len(data)
         while len(self._buffer) >= self._part_size:
             self._upload(bytes(self._buffer[: self._part_size]))
             del self._buffer[: self._part_size]
@@ -241,11 +242,6 @@ class _LocalWriter(io.FileIO):
         self.partial = path.with_name(path.name + ".partial")
         super().__init__(self.partial, "wb")
 
-    @property
-    def bytes_written(self) -> int:
-        """Bytes written so far."""
-        return self.tell()
-
     def commit(self) -> None:
         """Close and move the file into place."""
         self.close()
@@ -268,6 +264,8 @@ def open_write(uri: str, client: Any = None, content_type: str = "application/oc
     from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
     location = parse_s3_uri(uri)
+    if location is not None:
+        _require_client(client, location)
     try:
         writer = _LocalWriter(Path(uri)) if location is None else _MultipartWriter(
             client, location, content_type, part_size)

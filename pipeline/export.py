@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from facemood.bundle import Bundle
 from facemood.errors import TrainingError
 from pipeline.model import ServingModel
 
@@ -31,18 +32,13 @@ def export_onnx(net: nn.Module, path: Path, flip_tta: bool) -> ServingModel:
     return serving
 
 
-def check_parity(serving: nn.Module, path: Path, faces: np.ndarray) -> float:
-    """Compare ONNX Runtime's probabilities with PyTorch's on ``faces``; raise if they differ.
-
-    Returns the largest absolute difference.
-    """
-    import onnxruntime  # pylint: disable=import-outside-toplevel
-
+def check_parity(serving: nn.Module, exported: Bundle, faces: np.ndarray) -> float:
+    """Compare the exported model's probabilities (ONNX Runtime) with PyTorch's on ``faces``;
+    raise if they differ. Returns the largest absolute difference."""
     x = faces[:, None].astype(np.float32) / np.float32(255.0)
     with torch.no_grad():
         expected = serving.eval()(torch.from_numpy(x)).numpy()
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    actual = session.run(None, {"faces": x})[0]
+    actual = exported.predict_proba(faces)
     difference = float(np.abs(actual - expected).max())
     if difference > PARITY_TOLERANCE:
         raise TrainingError(f"ONNX export differs from PyTorch by {difference:.2e} (> {PARITY_TOLERANCE:g})")

@@ -99,7 +99,7 @@ def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = N
     else:
         log.info("run %s: training on %d rows, validating on %d %s rows", run_id, len(splits.train),
                  len(splits.validation), splits.validation_name)
-        history = fit(model, splits.train, splits.validation, settings.training, settings.augmentation,
+        history = fit(model, splits.train, splits.validation, settings.training, settings.batch_transforms,
                       settings.model.flip_tta)
         torch.save({"model": model.state_dict(), "history": json.dumps(asdict(history))}, workdir / CHECKPOINT_NAME)
     bundle_dir = workdir / "bundle"
@@ -112,8 +112,8 @@ def publish(settings: PipelineSettings, client: Any, model: EmotionCNN, history:
     """Export, evaluate through ONNX Runtime, write the artifacts and publish the bundle."""
     model_path = bundle_dir / bundle.MODEL_NAME
     serving = export_onnx(model.eval(), model_path, settings.model.flip_tta)
-    parity = check_parity(serving, model_path, splits.validation.pixels[:PARITY_BATCH])
     onnx_model = bundle.load_onnx_file(model_path, settings.training.threads)
+    parity = check_parity(serving, onnx_model, splits.validation.pixels[:PARITY_BATCH])
     evaluations = {splits.validation_name: classification_metrics(
         splits.validation.labels, onnx_model.predict_proba(splits.validation.pixels))}
     if splits.test is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from facemood.errors import FaceMoodError
+from facemood.errors import DeploymentError
 
 REQUIRED_OUTPUTS = ("ClusterName", "TrainTaskDefinitionArn", "TaskSubnetIds", "TasksSecurityGroupId")
 
@@ -17,7 +17,7 @@ def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
     try:
         found = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
     except ClientError as exc:
-        raise FaceMoodError(f"stack {stack!r} not found: deploy it with scripts/deploy.sh") from exc
+        raise DeploymentError(f"stack {stack!r} not found: deploy it with scripts/deploy.sh") from exc
     return {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
 
 
@@ -25,7 +25,7 @@ def run_training_task(ecs: Any, outputs: dict[str, str], data_uri: str | None = 
     """Start one Fargate training task; returns its ARN and where to follow its logs."""
     missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
     if missing:
-        raise FaceMoodError(f"the stack lacks the output(s) {', '.join(missing)}: was it deployed with "
+        raise DeploymentError(f"the stack lacks the output(s) {', '.join(missing)}: was it deployed with "
                             "ImagesReady=true?")
     command = ["--config", "config/pipeline.yaml"] + (["--data", data_uri] if data_uri else [])
     reply = ecs.run_task(
@@ -37,7 +37,7 @@ def run_training_task(ecs: Any, outputs: dict[str, str], data_uri: str | None = 
         overrides={"containerOverrides": [{"name": "train", "command": command}]},
     )
     if reply.get("failures"):
-        raise FaceMoodError(f"ECS could not start the task: {reply['failures'][0].get('reason', 'unknown')}")
+        raise DeploymentError(f"ECS could not start the task: {reply['failures'][0].get('reason', 'unknown')}")
     task = reply["tasks"][0]["taskArn"]
     return {"task": task, "cluster": outputs["ClusterName"],
             "logs": f"aws logs tail /ecs/{outputs['ClusterName']}-train --follow"}

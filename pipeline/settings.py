@@ -1,8 +1,12 @@
-"""The training task's configuration (``config/pipeline.yaml``), as frozen dataclasses."""
+"""The training task's configuration (``config/pipeline.yaml``), as frozen dataclasses.
+
+Every value comes from the YAML (an overlay such as ``config/model-fer2013.yaml`` extends
+it); the classes have no defaults of their own.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from facemood import config as cfg
@@ -13,10 +17,10 @@ from facemood.errors import ConfigError
 class DataSettings:
     """Where the training data comes from and how to split it without a Usage column."""
 
-    uri: str | None = None  # s3://bucket/key, a local path, or None: newest refined object
-    refined_prefix: str = "refined/"
-    validation_fraction: float = 0.1
-    max_rows: int | None = None  # cap on rows read (quick runs); None reads everything
+    uri: str | None  # s3://bucket/key, a local path, or None: newest refined object
+    refined_prefix: str
+    validation_fraction: float
+    max_rows: int | None  # cap on rows read (quick runs); None reads everything
 
     def __post_init__(self) -> None:
         if not 0.0 < self.validation_fraction < 0.5:
@@ -24,21 +28,13 @@ class DataSettings:
 
 
 @dataclass(frozen=True)
-class BucketSettings:
-    """Bucket names; environment variables override them."""
-
-    refined: str
-    model: str
-
-
-@dataclass(frozen=True)
 class ModelSettings:
     """Architecture of :class:`pipeline.model.EmotionCNN`."""
 
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    convs_per_block: tuple[int, ...] = (1, 2, 2, 2)
-    dropout: float = 0.3
-    flip_tta: bool = True
+    widths: tuple[int, ...]
+    convs_per_block: tuple[int, ...]
+    dropout: float
+    flip_tta: bool
 
     def __post_init__(self) -> None:
         if len(self.widths) != len(self.convs_per_block):
@@ -48,33 +44,34 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
-class AugmentSettings:
-    """On-the-fly augmentation of training batches."""
+class BatchTransformSettings:
+    """Random transforms of each training batch, on the fly (named like
+    :class:`facemood.transforms.TransformSettings`, which makes the refined copies)."""
 
-    flip: bool = True
-    max_rotation_deg: float = 10.0
-    max_shift: float = 0.1
-    scale_min: float = 0.9
-    scale_max: float = 1.1
-    erasing_probability: float = 0.25
+    flip: bool
+    rotation_deg: float
+    shift_fraction: float
+    scale_min: float
+    scale_max: float
+    erasing_probability: float
 
 
 @dataclass(frozen=True)
 class TrainingSettings:
     """Optimisation: SGD with Nesterov momentum under a one-cycle learning-rate schedule."""
 
-    epochs: int = 60
-    batch_size: int = 128
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    class_weight_power: float = 0.3  # loss weight (n_max / n_class) ** power; 0 disables
-    early_stopping_patience: int = 15
-    seed: int = 42
-    threads: int = 2
-    bf16: bool = True
-    max_batches_per_epoch: int | None = None  # dry runs: stop each epoch early
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    momentum: float
+    weight_decay: float
+    label_smoothing: float
+    class_weight_power: float  # loss weight (n_max / n_class) ** power; 0 disables
+    early_stopping_patience: int
+    seed: int
+    threads: int
+    bf16: bool
+    max_batches_per_epoch: int | None  # dry runs: stop each epoch early
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
@@ -85,21 +82,21 @@ class TrainingSettings:
 class GateSettings:
     """The quality gate a model must pass before ``models/latest.json`` points at it."""
 
-    min_validation_accuracy: float = 0.6
-    min_macro_f1: float = 0.0
+    min_validation_accuracy: float
+    min_macro_f1: float
 
 
 @dataclass(frozen=True)
 class PipelineSettings:
     """Everything ``config/pipeline.yaml`` holds."""
 
-    buckets: BucketSettings
-    data: DataSettings = field(default_factory=DataSettings)
-    output: str | None = None  # s3://bucket[/prefix] or a local directory; None: model bucket
-    model: ModelSettings = field(default_factory=ModelSettings)
-    augmentation: AugmentSettings = field(default_factory=AugmentSettings)
-    training: TrainingSettings = field(default_factory=TrainingSettings)
-    gate: GateSettings = field(default_factory=GateSettings)
+    buckets: cfg.Buckets
+    data: DataSettings
+    output: str | None  # s3://bucket[/prefix] or a local directory; None: model bucket
+    model: ModelSettings
+    batch_transforms: BatchTransformSettings
+    training: TrainingSettings
+    gate: GateSettings
 
     @property
     def output_uri(self) -> str:
@@ -107,15 +104,11 @@ class PipelineSettings:
         return self.output or f"s3://{self.buckets.model}"
 
 
-def load_settings(path: str | Path | None = None, data_uri: str | None = None,
-                  output: str | None = None) -> PipelineSettings:
+def load_pipeline_settings(path: str | Path | None = None, data_uri: str | None = None,
+                           output: str | None = None) -> PipelineSettings:
     """Load the pipeline settings: CLI arguments, then environment, then YAML."""
-    settings = cfg.load(PipelineSettings, path or cfg.config_path("pipeline.yaml"))
-    buckets = BucketSettings(
-        refined=cfg.env_override(settings.buckets.refined, cfg.ENV.REFINED_BUCKET),
-        model=cfg.env_override(settings.buckets.model, cfg.ENV.MODEL_BUCKET),
-    )
-    settings = replace(settings, buckets=buckets)
+    settings = cfg.load(PipelineSettings, path or cfg.config_path("pipeline.yaml"),
+                        overrides=cfg.BUCKET_OVERRIDES)
     if data_uri:
         settings = replace(settings, data=replace(settings.data, uri=data_uri))
     if output:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facemood.faceset import FaceSet
-from pipeline.settings import AugmentSettings, TrainingSettings
+from pipeline.settings import BatchTransformSettings, TrainingSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def to_tensor(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
     return pixels.unsqueeze(1).float().div_(255.0)
 
 
-def augment_batch(x: torch.Tensor, settings: AugmentSettings, generator: torch.Generator) -> torch.Tensor:
+def transform_batch(x: torch.Tensor, settings: BatchTransformSettings, generator: torch.Generator) -> torch.Tensor:
     """Randomly flip, rotate, scale, shift and erase a float (n,1,48,48) batch.
 
     One affine warp per batch (grid_sample, edges replicated) keeps it vectorised.
@@ -50,9 +50,11 @@ def augment_batch(x: torch.Tensor, settings: AugmentSettings, generator: torch.G
     def uniform(low: float, high: float) -> torch.Tensor:
         return torch.rand(n, generator=generator) * (high - low) + low
 
-    angle = uniform(-settings.max_rotation_deg, settings.max_rotation_deg) * math.pi / 180
+    angle = uniform(-settings.rotation_deg, settings.rotation_deg) * math.pi / 180
     scale = uniform(settings.scale_min, settings.scale_max)
-    shift = uniform(-settings.max_shift, settings.max_shift), uniform(-settings.max_shift, settings.max_shift)
+    # affine_grid spans [-1, 1], twice the side: a shift of 2 * fraction moves by fraction of the side
+    shift = (uniform(-settings.shift_fraction, settings.shift_fraction),
+             uniform(-settings.shift_fraction, settings.shift_fraction))
     flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0) if settings.flip else torch.ones(n)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([
@@ -91,7 +93,7 @@ def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
 
 def train_one_epoch(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor,
                     optimizer: torch.optim.Optimizer, scheduler, criterion: nn.Module,
-                    settings: TrainingSettings, augment: AugmentSettings,
+                    settings: TrainingSettings, transforms: BatchTransformSettings,
                     generator: torch.Generator) -> tuple[float, float]:
     """One pass over the shuffled training set; returns (mean loss, accuracy)."""
     model.train()
@@ -104,7 +106,8 @@ def train_one_epoch(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor
         index = order[b * settings.batch_size:(b + 1) * settings.batch_size]
         if len(index) < 2:  # batch norm needs two samples
             continue
-        x = augment_batch(to_tensor(pixels[index]), augment, generator).contiguous(memory_format=torch.channels_last)
+        x = transform_batch(to_tensor(pixels[index]), transforms, generator)
+        x = x.contiguous(memory_format=torch.channels_last)
         y = labels[index]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
             logits = model(x)
@@ -121,7 +124,7 @@ def train_one_epoch(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, pixels: np.ndarray, flip_tta: bool, bf16: bool = False,
+def torch_probabilities(model: nn.Module, pixels: np.ndarray, flip_tta: bool, bf16: bool = False,
                   batch_size: int = 512) -> np.ndarray:
     """Probabilities (n,7) for uint8 faces, averaged with the mirror image when flip_tta."""
     model.eval()
@@ -138,7 +141,7 @@ def predict_proba(model: nn.Module, pixels: np.ndarray, flip_tta: bool, bf16: bo
 
 def evaluate(model: nn.Module, faces: FaceSet, flip_tta: bool, bf16: bool) -> tuple[float, float]:
     """Return (cross-entropy loss, accuracy) of ``model`` on ``faces``."""
-    probs = predict_proba(model, faces.pixels, flip_tta, bf16)
+    probs = torch_probabilities(model, faces.pixels, flip_tta, bf16)
     picked = probs[np.arange(len(faces)), faces.labels]
     loss = float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
     return loss, float((probs.argmax(1) == faces.labels).mean())
@@ -151,7 +154,7 @@ def _clock(seconds: float) -> str:
 
 
 def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: TrainingSettings,
-        augment: AugmentSettings, flip_tta: bool) -> History:
+        transforms: BatchTransformSettings, flip_tta: bool) -> History:
     """Train ``model`` in place and leave it holding the best-on-validation weights."""
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -173,7 +176,7 @@ def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: Trainin
     for epoch in range(1, settings.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         loss, accuracy = train_one_epoch(model, pixels, labels, optimizer, scheduler, criterion,
-                                         settings, augment, generator)
+                                         settings, transforms, generator)
         val_loss, val_accuracy = evaluate(model, validation, flip_tta, settings.bf16)
         for name, value in (("train_loss", loss), ("train_accuracy", accuracy), ("validation_loss", val_loss),
                             ("validation_accuracy", val_accuracy), ("learning_rate", lr)):

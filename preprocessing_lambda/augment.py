@@ -9,13 +9,13 @@ import logging
 from typing import Any
 from urllib.parse import unquote_plus
 
-from facemood import refine, storage
+from facemood import augment, storage
 from facemood.errors import FaceMoodError
 from facemood.logs import setup_logging
 
 setup_logging()
 log = logging.getLogger("facemood.lambda.augment")
-SETTINGS = refine.load_settings()
+SETTINGS = augment.load_augment_settings()
 S3 = storage.s3_client()
 
 
@@ -30,17 +30,17 @@ def records(event: dict[str, Any]) -> list[tuple[str, str, str | None]]:
 
 
 def handler(event: dict[str, Any], _context: Any = None, client: Any = None,
-            settings: refine.RefineSettings | None = None) -> dict[str, Any]:
+            settings: augment.AugmentSettings | None = None) -> dict[str, Any]:
     """Process every record; a failing record is logged and re-raised after the others ran."""
     client, settings = client or S3, settings or SETTINGS
     results, failures = [], []
     for bucket, key, version in records(event):
-        if not refine.is_csv_key(key):
+        if not augment.is_csv_key(key):
             log.info("skipped: not a .csv or .csv.gz key", extra={"bucket": bucket, "key": key})
             results.append({"key": key, "status": "skipped", "reason": "not a .csv or .csv.gz key"})
             continue
         try:
-            report = refine.refine_s3_object(client, settings, bucket, key, version)
+            report = augment.augment_s3_object(client, settings, bucket, key, version)
             results.append({"key": key, "status": report.status, "output": report.output,
                             "rows_written": report.rows_written, "rejected": report.rejected_count})
         except FaceMoodError as exc:

@@ -1,21 +1,47 @@
 """Face-preprocessing Lambda: ``{"image": <base64 JPEG/PNG/WebP>}`` -> boxes and 48x48 crops.
 
-An adapter only; the work is :mod:`facemood.faces`. Photos are processed in memory and
+An adapter: it checks the request, calls :mod:`facemood.faces` and builds the reply the
+app's :class:`facemood.face_step.LambdaFaceStep` reads. Photos are processed in memory and
 never logged or stored.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from typing import Any
 
-from facemood.faces import FacePreprocessor
+from facemood.errors import InvalidImage
+from facemood.faces import NO_FACE_MESSAGE, FacePreprocessor, load_face_settings
 from facemood.logs import setup_logging
-from facemood.service import face_response
 
 setup_logging()
 log = logging.getLogger("facemood.lambda.face")
-PREPROCESSOR = FacePreprocessor()
+PREPROCESSOR = FacePreprocessor(load_face_settings())
+
+
+def face_response(preprocessor: FacePreprocessor, event: dict[str, Any]) -> dict[str, Any]:
+    """The reply to ``event``: ``{"ok": true, "image_size", "faces"}`` or ``{"ok": false, "error"}``."""
+    encoded = event.get("image") if isinstance(event, dict) else None
+    if not isinstance(encoded, str) or not encoded:
+        return {"ok": False, "error": 'the request must be {"image": "<base64 JPEG, PNG or WebP>"}'}
+    limit = preprocessor.settings.max_request_bytes
+    if len(encoded) > limit:
+        return {"ok": False, "error": f"the request is {len(encoded) / 1e6:.1f} MB; Lambda's limit is "
+                                      f"{limit / 1e6:.1f} MB"}
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return {"ok": False, "error": "the image is not valid base64"}
+    try:
+        faces, (width, height) = preprocessor(data)
+    except InvalidImage as exc:
+        return {"ok": False, "error": str(exc)}
+    response: dict[str, Any] = {"ok": True, "image_size": [width, height], "faces": [f.to_json() for f in faces]}
+    if not faces:
+        response["message"] = NO_FACE_MESSAGE
+    return response
 
 
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:

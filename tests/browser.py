@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -42,5 +43,13 @@ def upload_and_read_emotion(page, url: str, photo_path: str, timeout_ms: int = 9
     page.locator("input[type=file]").set_input_files(photo_path)
     heading = page.locator("h3").filter(has_text="%").first
     heading.wait_for(timeout=timeout_ms)
-    page.wait_for_timeout(1500)  # let the charts finish drawing before a screenshot
+    wait_until_drawn(page, timeout_ms)
     return heading.inner_text()
+
+
+def wait_until_drawn(page, timeout_ms: int) -> None:
+    """Wait until the page is complete (its last line names the model) and every chart has drawn."""
+    page.get_by_text(re.compile(r"Model [\w-]+\.")).wait_for(timeout=timeout_ms)
+    charts = page.get_by_test_id("stVegaLiteChart")
+    for index in range(charts.count()):
+        charts.nth(index).locator("canvas, svg").first.wait_for(timeout=timeout_ms)

@@ -1,47 +1,69 @@
-"""Shared fixtures: a real moto S3 server on a free loopback port, real FER2013 faces."""
+"""Shared fixtures: a real moto S3 server on a free loopback port, real FER2013 faces.
+
+The real faces come from ``FACEMOOD_FER2013`` (Kaggle's ``fer2013.csv``, a ``.csv.gz`` of
+it, or the ``.npz`` of ``../shared/data/``), else ``../shared/data/fer2013.npz``; they are
+read once per test session. Tests that need them skip, saying how to enable them.
+"""
 # pytest fixtures are parameters named like the fixture functions
 # pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from facemood import storage
-from facemood.local import point_environment_at, start_s3_server
+from facemood.config import ENV
+from facemood.local.s3_server import local_environment, start_s3_server
+from tests.fer2013 import fer2013_path, load_fer2013
 
-REPO = Path(__file__).resolve().parent.parent
-FER2013 = Path(os.environ.get("FACEMOOD_FER2013", REPO.parent / "shared" / "data" / "fer2013.npz"))
 EVENTS = Path(__file__).parent / "events"
+HOW_TO_ENABLE = (f"set {ENV.FER2013}=path/to/fer2013.csv (Kaggle's FER2013 CSV; .csv.gz or the .npz of "
+                 "../shared/data also work) to run it")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--update-screenshots``: let the browser tests refresh the README's screenshots."""
+    parser.addoption("--update-screenshots", action="store_true",
+                     help="browser tests write the README's screenshots under images/")
+
+
+@pytest.fixture(scope="session")
+def update_screenshots(request) -> bool:
+    """True when the run was asked to refresh images/ (``--update-screenshots``)."""
+    return bool(request.config.getoption("--update-screenshots"))
 
 
 @pytest.fixture(scope="session")
 def s3_server():
-    """moto's S3 server on 127.0.0.1 (any free port); boto3 reaches it over HTTP."""
+    """moto's server on 127.0.0.1 (any free port); boto3 reaches it over HTTP."""
     server = start_s3_server(port=0)
-    point_environment_at(server.endpoint)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def s3(s3_server):
-    """A boto3 client on the moto server, which starts each test empty."""
+def s3(s3_server, monkeypatch):
+    """A boto3 client on the moto server, which starts each test empty.
+
+    For this test only, the environment points boto3 at the server with dummy credentials,
+    so code that builds its own client (the CLI, the page) reaches it too.
+    """
     s3_server.reset()
-    return storage.s3_client(endpoint_url=s3_server.endpoint)
+    for name, value in local_environment(s3_server.endpoint).items():
+        monkeypatch.setenv(name, value)
+    return s3_server.client()
 
 
 @pytest.fixture(scope="session")
 def fer2013():
-    """The real FER2013 arrays (Training + PublicTest); skips when the data is absent."""
-    if not FER2013.exists():
-        pytest.skip(f"real FER2013 data not found at {FER2013} (see ../shared/data/README.md)")
-    with np.load(FER2013, allow_pickle=False) as archive:
-        return {name: archive[name] for name in ("pixels", "emotion", "usage")}
+    """The real FER2013 arrays: ``pixels`` (n,48,48) uint8, ``emotion`` and ``usage``."""
+    path = fer2013_path()
+    if not path.exists():
+        pytest.skip(f"real FER2013 data not found at {path}: {HOW_TO_ENABLE}")
+    return load_fer2013(path)
 
 
 @pytest.fixture(scope="session")

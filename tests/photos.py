@@ -1,4 +1,4 @@
-"""Test photos built from real FER2013 faces (the same synthesis as bench/face_bench.py)."""
+"""Test photos built from real FER2013 faces; the face benchmark builds its photos here too."""
 
 from __future__ import annotations
 
@@ -8,9 +8,30 @@ import io
 import numpy as np
 from PIL import Image
 
-from bench.face_bench import encode_jpeg, make_photo
 
-__all__ = ["encode_jpeg", "make_photo", "encode", "event_for", "upscaled"]
+def make_photo(rng: np.random.Generator, faces: list[np.ndarray], size: tuple[int, int]):
+    """Place ``faces`` (48x48) upscaled on a (width, height) background; return RGB photo and true boxes."""
+    import cv2  # pylint: disable=import-outside-toplevel
+
+    width, height = size
+    base = rng.integers(20, 236)
+    gradient = np.linspace(-30, 30, width)[None, :] * rng.uniform(-1, 1)
+    background = np.clip(base + gradient + rng.normal(0, 8, (height, width)), 0, 255)
+    photo = np.repeat(background[..., None], 3, axis=2).astype(np.uint8)
+    tint = rng.uniform(0.85, 1.15, 3)
+    boxes = []
+    scale = min(width, height) / 480
+    for face in faces:
+        for _ in range(50):
+            side = int(rng.integers(96, 401) * scale) if len(faces) == 1 else int(rng.integers(96, 231) * scale)
+            side = min(side, height - 1, width // len(faces) - 1)
+            x, y = int(rng.integers(0, width - side)), int(rng.integers(0, height - side))
+            if all(x + side <= bx or bx + bs <= x or y + side <= by or by + bs <= y for bx, by, bs in boxes):
+                break
+        big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+        photo[y:y + side, x:x + side] = np.clip(big[..., None] * tint, 0, 255).astype(np.uint8)
+        boxes.append((x, y, side))
+    return photo, boxes
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -18,6 +39,11 @@ def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **kwargs)
     return buffer.getvalue()
+
+
+def encode_jpeg(rgb: np.ndarray) -> bytes:
+    """JPEG bytes (quality 92) of an RGB array, as a phone would send."""
+    return encode(Image.fromarray(rgb), "JPEG", quality=92)
 
 
 def event_for(data: bytes) -> dict:

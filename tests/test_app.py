@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,24 +14,25 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from facemood import bundle
-from pipeline import main as pipeline_main
-from pipeline.settings import load_settings
+from facemood.config import REPO_ROOT
 from tests.photos import encode, encode_jpeg, make_photo
-from tests.test_training import TINY
 
-APP = str(Path(__file__).resolve().parent.parent / "app" / "app.py")
-CONFIG = Path(__file__).resolve().parent.parent / "config"
+APP = str(REPO_ROOT / "app" / "app.py")
+CONFIG = REPO_ROOT / "config"
 
 
 @pytest.fixture(scope="module")
-def model_store(tmp_path_factory, real_faces):
-    """A local model store holding two tiny published bundles; latest points at the first."""
+def model_store(tmp_path_factory):
+    """A local model store holding two published bundles of the shipped network; latest points at the first."""
+    shipped = bundle.read_latest(str(REPO_ROOT))
+    if shipped is None:
+        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
     root = tmp_path_factory.mktemp("models")
-    data = root / "faces.npz"
-    np.savez(data, pixels=real_faces["pixels"], emotion=real_faces["emotion"], usage=real_faces["usage"])
-    config = root / "tiny.yaml"
-    config.write_text(TINY)
-    runs = [pipeline_main.run(load_settings(config, str(data), str(root)))["run_id"] for _ in range(2)]
+    runs = ["test-run-a", "test-run-b"]
+    for run_id in runs:
+        folder = tmp_path_factory.mktemp(run_id)
+        shutil.copyfile(REPO_ROOT / shipped["bundle"] / bundle.MODEL_NAME, folder / bundle.MODEL_NAME)
+        bundle.write_bundle(folder, str(root), run_id, {"status": "accepted"})
     bundle.point_latest(str(root), runs[0])
     return root, runs
 
@@ -157,7 +157,7 @@ def test_a_newly_published_model_is_picked_up_without_a_restart(app, photos, mod
         bundle.point_latest(str(root), runs[0])
 
 
-@pytest.mark.usefixtures("s3_server")  # the Lambda API endpoint: moto has no such function
+@pytest.mark.usefixtures("s3")  # the Lambda API on the moto server, which has no such function
 def test_a_failing_face_lambda_gets_a_message_not_a_stack_trace(app, photos):
     test = upload(app(face_function="facemood-face-missing", face_timeout_seconds=2.0), photos["one"])
     errors = texts(test, "error")
@@ -179,3 +179,10 @@ def test_a_tampered_model_is_refused_with_a_message(app, photos, tmp_path, model
     test = upload(app(model_uri=str(copy)), photos["one"])
     assert texts(test, "warning")[0].startswith("No emotion model is available yet")
     assert any("sha256" in c for c in texts(test, "caption"))
+
+
+def test_a_broken_config_is_explained_not_a_stack_trace(app):
+    test = app(upload_max_side="big")
+    assert not test.exception
+    assert texts(test, "error")[0].startswith("FaceMood is not configured correctly")
+    assert any("upload_max_side: expected int, got str 'big'" in c for c in texts(test, "caption"))

@@ -7,11 +7,13 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from facemood import dataset, refine
+from facemood import augment, dataset
+from facemood.config import Buckets
 from facemood.errors import StorageError
 from preprocessing_lambda import augment as augment_lambda
 from tests.conftest import csv_text, load_event
@@ -21,7 +23,7 @@ RNG = np.random.default_rng(5)
 PIXELS = RNG.integers(0, 256, size=(8, 48, 48), dtype=np.uint8)
 LABELS = np.array([0, 1, 2, 3, 4, 5, 6, 3])
 USAGE = ["Training"] * 5 + ["PublicTest", "PrivateTest", "Training"]
-SETTINGS = refine.RefineSettings(refine.BucketNames(RAW, REFINED))
+SETTINGS = replace(augment.load_augment_settings(), buckets=Buckets(RAW, REFINED, "facemood-models"))
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ def test_event_in_refined_object_and_report_out(buckets):
     s3 = buckets
     etag = upload(s3, "uploads/fer.csv", csv_text(LABELS, PIXELS, USAGE).encode())
     result = augment_lambda.handler(event_for("uploads/fer.csv", etag), None, client=s3, settings=SETTINGS)
-    data_key, report_key = refine.output_keys("uploads/fer.csv", etag, "refined/")
+    data_key, report_key = augment.output_keys("uploads/fer.csv", etag, "refined/")
     assert keys(s3, REFINED) == sorted([data_key, report_key])
     assert result["results"][0]["status"] == "complete"
     body = s3.get_object(Bucket=REFINED, Key=data_key)["Body"].read()
@@ -87,7 +89,7 @@ def test_retried_event_rewrites_the_same_keys(buckets):
     etag = upload(s3, "fer.csv", csv_text(LABELS, PIXELS, USAGE).encode())
     augment_lambda.handler(event_for("fer.csv", etag), None, client=s3, settings=SETTINGS)
     first = keys(s3, REFINED)
-    data_key = refine.output_keys("fer.csv", etag, "refined/")[0]
+    data_key = augment.output_keys("fer.csv", etag, "refined/")[0]
     body = s3.get_object(Bucket=REFINED, Key=data_key)["Body"].read()
     augment_lambda.handler(event_for("fer.csv", etag), None, client=s3, settings=SETTINGS)
     assert keys(s3, REFINED) == first and len(first) == 2
@@ -108,7 +110,7 @@ def test_url_encoded_key_is_unquoted(buckets):
     etag = upload(s3, "my data(1).csv", csv_text(LABELS, PIXELS, USAGE).encode())
     result = augment_lambda.handler(event_for("my+data%281%29.csv", etag), None, client=s3, settings=SETTINGS)
     assert result["results"][0]["key"] == "my data(1).csv"
-    assert refine.output_keys("my data(1).csv", etag, "refined/")[0] in keys(s3, REFINED)
+    assert augment.output_keys("my data(1).csv", etag, "refined/")[0] in keys(s3, REFINED)
 
 
 def test_non_csv_key_is_skipped_with_a_reason(buckets, caplog):
@@ -125,7 +127,7 @@ def test_invalid_file_gets_a_report_and_no_data(buckets):
     s3 = buckets
     etag = upload(s3, "oops.csv", b"\x89PNG\r\n\x1a\n" + bytes(64))
     result = augment_lambda.handler(event_for("oops.csv", etag), None, client=s3, settings=SETTINGS)
-    data_key, report_key = refine.output_keys("oops.csv", etag, "refined/")
+    data_key, report_key = augment.output_keys("oops.csv", etag, "refined/")
     assert keys(s3, REFINED) == [report_key]
     report = read_report(s3, report_key)
     assert report["status"] == "invalid_file" and report["error"] == "the file is a PNG image, not a FER2013 CSV"
@@ -137,7 +139,7 @@ def test_file_with_no_valid_row_gets_a_report_saying_why(buckets):
     text = "emotion,pixels\n9," + " ".join(["1"] * 2304) + "\n3,1 2 3\n"
     etag = upload(s3, "bad.csv", text.encode())
     augment_lambda.handler(event_for("bad.csv", etag), None, client=s3, settings=SETTINGS)
-    report_key = refine.output_keys("bad.csv", etag, "refined/")[1]
+    report_key = augment.output_keys("bad.csv", etag, "refined/")[1]
     assert keys(s3, REFINED) == [report_key]
     report = read_report(s3, report_key)
     assert report["status"] == "no_valid_rows"
@@ -153,7 +155,7 @@ def test_file_with_some_bad_rows_keeps_the_good_ones_and_lists_the_bad(buckets):
     lines.append("2,1 2,Training")  # line 11
     etag = upload(s3, "gz/mixed.csv.gz", gzip.compress(("\n".join(lines) + "\n").encode()))
     augment_lambda.handler(event_for("gz/mixed.csv.gz", etag), None, client=s3, settings=SETTINGS)
-    data_key, report_key = refine.output_keys("gz/mixed.csv.gz", etag, "refined/")
+    data_key, report_key = augment.output_keys("gz/mixed.csv.gz", etag, "refined/")
     report = read_report(s3, report_key)
     assert report["rows_read"] == 10 and report["rows_valid"] == 8 and report["rejected_count"] == 2
     assert [r["line"] for r in report["rejected"]] == [4, 11]
@@ -185,7 +187,7 @@ def test_failed_step_leaves_no_partial_object(buckets, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(refine.dataset, "format_rows", explode)
+    monkeypatch.setattr(augment.dataset, "format_rows", explode)
     with pytest.raises(RuntimeError):
         augment_lambda.handler(event_for("fer.csv", etag), None, client=s3, settings=SETTINGS)
     assert keys(s3, REFINED) == []
@@ -193,8 +195,8 @@ def test_failed_step_leaves_no_partial_object(buckets, monkeypatch):
 
 
 def test_refusing_to_write_into_the_triggering_bucket(buckets):
-    etag = upload(buckets, "fer.csv", b"emotion,pixels\n")
-    same = refine.RefineSettings(refine.BucketNames(RAW, RAW))
+    upload(buckets, "fer.csv", b"emotion,pixels\n")
+    same = replace(SETTINGS, buckets=Buckets(RAW, RAW, "facemood-models"))
     with pytest.raises(StorageError, match="refusing to write into the bucket that triggered"):
-        refine.refine_s3_object(buckets, same, RAW, "fer.csv", None)
-    assert etag
+        augment.augment_s3_object(buckets, same, RAW, "fer.csv", None)
+    assert keys(buckets, RAW) == ["fer.csv"]  # nothing was written next to the upload

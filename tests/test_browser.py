@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from facemood import bundle
-from facemood.demo import start_app, wait_for_app
+from facemood.app_settings import LOCAL_FACE_STEP
+from facemood.config import ENV, REPO_ROOT
 from facemood.emotions import EMOTIONS
+from facemood.local.app_process import start_app, stop_app, wait_for_app
 from tests.browser import chromium_page, free_port, upload_and_read_emotion
 from tests.photos import encode_jpeg, make_photo
 
-REPO = Path(__file__).resolve().parent.parent
-SCREENSHOT = REPO / "images" / "app-screenshot.png"
+SCREENSHOT = REPO_ROOT / "images" / "app-screenshot.png"
 
 
 @pytest.mark.slow
-def test_a_student_uploads_a_photo_and_sees_the_emotion(fer2013, tmp_path, monkeypatch):
-    if bundle.read_latest(str(REPO)) is None:
-        pytest.skip("no shipped model under models/ (see README: make model)")
+def test_a_student_uploads_a_photo_and_sees_the_emotion(fer2013, tmp_path, update_screenshots):
+    if bundle.read_latest(str(REPO_ROOT)) is None:
+        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
     happy = np.flatnonzero((fer2013["usage"] == "PublicTest") & (fer2013["emotion"] == 3))[7]
     photo, _ = make_photo(np.random.default_rng(8), [fer2013["pixels"][happy]], (640, 480))
     photo_path = tmp_path / "photo.jpg"
     photo_path.write_bytes(encode_jpeg(photo))
     port = free_port()
-    monkeypatch.setenv("FACEMOOD_MODEL_URI", str(REPO))  # the shipped model store: models/latest.json
-    monkeypatch.setenv("FACEMOOD_FACE_FUNCTION", "local")
-    app = start_app(port)
+    # the shipped model store (models/latest.json) and the face step in-process
+    app = start_app(port, {ENV.MODEL_URI: str(REPO_ROOT), ENV.FACE_FUNCTION: LOCAL_FACE_STEP})
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_app(url, app)
@@ -36,8 +34,8 @@ def test_a_student_uploads_a_photo_and_sees_the_emotion(fer2013, tmp_path, monke
             heading = upload_and_read_emotion(page, url, str(photo_path))
             assert heading.split(" (")[0].lower() in EMOTIONS
             assert "never stored" in page.content()
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            screenshot = SCREENSHOT if update_screenshots else tmp_path / SCREENSHOT.name
+            page.screenshot(path=str(screenshot), full_page=True)
+            assert screenshot.read_bytes().startswith(b"\x89PNG")
     finally:
-        app.terminate()
-        app.wait(timeout=10)
+        stop_app(app)

@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 import yaml
 
-from facemood import bundle, demo
+from facemood import bundle
+from facemood.cli import demo_run as demo
+from facemood.cli.wiring import augment_handler
 from facemood.emotions import EMOTIONS
-from facemood.local import load_stack_settings
+from facemood.local.app_process import start_app, stop_app, wait_for_app
+from facemood.local.stack import LocalStack, load_stack_settings
 from tests.browser import chromium_page, free_port, upload_and_read_emotion
 from tests.conftest import csv_text
 from tests.photos import encode_jpeg, make_photo
@@ -24,22 +27,12 @@ from tests.test_training import TINY
 def e2e_pipeline() -> str:
     """The default network, one epoch, no gate: the tests' tiny config with those changes."""
     config = yaml.safe_load(TINY)
-    config["model"].update(widths=[32, 64, 128, 256], convs_per_block=[1, 2, 2, 2])
+    del config["model"]
     config["training"].update(epochs=1, batch_size=128, bf16=True)
     return yaml.safe_dump(config)
 
 
-@pytest.fixture
-def restored_environment():
-    """The stack points this process's environment at itself; put it back afterwards."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
 @pytest.mark.slow
-@pytest.mark.usefixtures("restored_environment")
 def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
     rng = np.random.default_rng(21)
     train = rng.choice(np.flatnonzero(fer2013["usage"] == "Training"), 1700, replace=False)
@@ -54,11 +47,13 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
     settings = replace(load_stack_settings(), port=0, app_port=free_port(), seed_store=str(empty_seed),
                        relay_interval_seconds=0.2)
     messages: list[str] = []
-    stack = demo.LocalStack(settings)
+    stack = LocalStack(settings, augment_handler(settings.buckets))
     app = None
     try:
+        environment = dict(os.environ)
         stack.start()
-        refined = demo.upload_and_refine(stack, data, messages.append)
+        assert dict(os.environ) == environment  # the stack's parts get its client, not this process's env
+        refined = demo.upload_and_augment(stack, data, messages.append)
         assert refined.startswith("s3://facemood-refined/refined/uploads/fer2013-slice.")
         summary = demo.train(stack, refined, messages.append, str(config))
         assert summary["status"] == "accepted"
@@ -70,14 +65,13 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
         photo_path = tmp_path / "photo.jpg"
         photo_path.write_bytes(encode_jpeg(photo))
         url = f"http://127.0.0.1:{settings.app_port}"
-        app = demo.start_app(settings.app_port)
-        demo.wait_for_app(url, app)
+        app = start_app(settings.app_port, stack.environment())
+        wait_for_app(url, app)
         with chromium_page() as page:
             heading = upload_and_read_emotion(page, url, str(photo_path))
             assert heading.split(" (")[0].lower() in EMOTIONS
             assert f"Model {summary['run_id']}" in page.content()
     finally:
         if app is not None:
-            app.terminate()
-            app.wait(timeout=10)
+            stop_app(app)
         stack.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,10 +14,10 @@ from PIL import Image
 
 from facemood import faces
 from facemood.errors import InvalidImage
-from facemood.faces import FacePreprocessor, FaceSettings, decode_photo
+from facemood.faces import FacePreprocessor, decode_photo
 from tests.photos import encode, encode_jpeg, event_for, make_photo, upscaled
 
-SETTINGS = faces.load_settings()
+SETTINGS = faces.load_face_settings()
 GRADIENT = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))  # 64 wide, 48 tall
 
 
@@ -77,7 +78,7 @@ def test_too_many_megapixels_is_refused_before_decoding():
 def test_decompression_bomb_is_refused():
     data = encode(Image.new("L", (20000, 20000)), "PNG")  # 400 MP
     with pytest.raises(InvalidImage, match="too large to decode safely"):  # PIL's own guard, whatever our limit
-        decode_photo(data, FaceSettings(max_megapixels=1000.0))
+        decode_photo(data, replace(SETTINGS, max_megapixels=1000.0))
 
 
 def test_oversized_request_is_refused():
@@ -130,7 +131,7 @@ def test_the_face_cap_is_applied(training_faces):
     photo = np.full((480, 960, 3), 90, np.uint8)
     for i in range(3):
         photo[100:300, 20 + 320 * i:220 + 320 * i] = upscaled(training_faces[i], 200)
-    capped = FacePreprocessor(FaceSettings(max_faces=2)).faces_in_array(photo)
+    capped = FacePreprocessor(replace(SETTINGS, max_faces=2)).faces_in_array(photo)
     assert len(capped) == 2
 
 
@@ -212,13 +213,16 @@ def test_face_lambda_says_no_face_found():
 
 
 def test_a_large_upload_is_downscaled_to_fit_the_lambda_payload():
-    from facemood import service  # pylint: disable=import-outside-toplevel
+    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
+    from facemood.checkin import read_upload  # pylint: disable=import-outside-toplevel
+    from facemood.face_step import encode_jpeg as encode_for_lambda  # pylint: disable=import-outside-toplevel
 
-    settings = service.load_app_settings()
+    settings = load_app_settings()
     rng = np.random.default_rng(0)
     noisy = Image.fromarray(rng.integers(0, 256, (2400, 3200, 3), dtype=np.uint8))
     data = encode(noisy, "JPEG", quality=98)
     assert len(data) > settings.faces.max_request_bytes  # too big for the Lambda as it is
-    jpeg, shown = service.prepare_upload(data, settings)
+    shown = read_upload(data, settings)
     assert max(shown.shape[:2]) == settings.upload_max_side
+    jpeg = encode_for_lambda(shown, settings.upload_jpeg_quality)
     assert len(jpeg) * 4 / 3 < settings.faces.max_request_bytes  # fits once base64-encoded

@@ -34,10 +34,9 @@ def translated() -> dict:
             """No managed policies."""
             return {}
 
-    import os  # pylint: disable=import-outside-toplevel
-
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    return transform(yaml_parse(TEMPLATE.read_text()), {}, NoManagedPolicies())
+    with pytest.MonkeyPatch.context() as patch:  # the translator wants a region; only while it runs
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return transform(yaml_parse(TEMPLATE.read_text()), {}, NoManagedPolicies())
 
 
 def resources(template: dict, kind: str) -> dict:
@@ -155,6 +154,7 @@ def test_roles_have_least_privilege(translated):
     assert "RefinedBucket" in train and "ModelBucket" in train and "lambda" not in train
 
 
+@pytest.mark.usefixtures("s3")  # the moto server, and its dummy credentials in this test's environment
 def test_the_stack_creates_in_moto_cloudformation(translated, s3_server):
     region = "us-east-1"
     session = {"endpoint_url": s3_server.endpoint, "region_name": region}

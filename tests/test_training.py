@@ -13,29 +13,26 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from facemood import bundle, refine
+from facemood import bundle
+from facemood.augment import augment_file, load_augment_settings
 from facemood.cli import cli
-from facemood.config import ConfigError
+from facemood.config import CONFIG_DIR, ConfigError
 from facemood.errors import BundleIntegrityError, InvalidDataset, StorageError, TrainingError
 from pipeline import main as pipeline_main
 from pipeline.export import check_parity, export_onnx
 from pipeline.model import EmotionCNN
-from pipeline.settings import load_settings
+from pipeline.settings import load_pipeline_settings
 from pipeline.splits import grouped_stratified_split
 from tests.conftest import csv_text
 
 REFINED, MODELS = "facemood-refined", "facemood-models"
-TINY = """
-buckets: {refined: facemood-refined, model: facemood-models}
-data: {uri: null, refined_prefix: refined/, validation_fraction: 0.2, max_rows: null}
-output: null
-model: {widths: [8, 16], convs_per_block: [1, 1], dropout: 0.1, flip_tta: true}
-augmentation: {flip: true, max_rotation_deg: 10.0, max_shift: 0.1, scale_min: 0.9, scale_max: 1.1,
-               erasing_probability: 0.25}
-training: {epochs: 2, batch_size: 64, learning_rate: 0.05, momentum: 0.9, weight_decay: 0.0005,
-           label_smoothing: 0.1, class_weight_power: 0.3, early_stopping_patience: 5, seed: 1, threads: 2,
-           bf16: false, max_batches_per_epoch: null}
-gate: {min_validation_accuracy: 0.0, min_macro_f1: 0.0}
+# The tests' tiny run: config/pipeline.yaml with a small network, two epochs and no gate.
+TINY = f"""
+extends: {CONFIG_DIR / "pipeline.yaml"}
+data: {{validation_fraction: 0.2}}
+model: {{widths: [8, 16], convs_per_block: [1, 1], dropout: 0.1}}
+training: {{epochs: 2, batch_size: 64, learning_rate: 0.05, seed: 1, bf16: false}}
+gate: {{min_validation_accuracy: 0.0, min_macro_f1: 0.0}}
 """
 
 
@@ -61,7 +58,7 @@ def upload_refined(s3, real_faces, tmp_path, key="refined/fer.abc.csv.gz", usage
     source.write_text(csv_text(real_faces["emotion"], real_faces["pixels"], real_faces["usage"] if usage else None,
                                header="emotion,pixels,Usage" if usage else "emotion,pixels"))
     out = tmp_path / "refined.csv.gz"
-    refine.refine_file(str(source), str(out), refine.RefineSettings(refine.BucketNames("raw", REFINED)))
+    augment_file(str(source), str(out), load_augment_settings())
     s3.upload_file(str(out), REFINED, key)
     return f"s3://{REFINED}/{key}"
 
@@ -73,7 +70,7 @@ def model_keys(s3) -> list[str]:
 
 def test_tiny_run_publishes_a_verified_bundle_and_moves_latest(stores, real_faces, tmp_path, tiny_config):
     upload_refined(stores, real_faces, tmp_path)
-    settings = load_settings(tiny_config)
+    settings = load_pipeline_settings(tiny_config)
     summary = pipeline_main.run(settings, stores)
     run_id = summary["run_id"]
     assert summary["status"] == "accepted"
@@ -101,9 +98,9 @@ def test_tiny_run_publishes_a_verified_bundle_and_moves_latest(stores, real_face
 def test_gate_failure_keeps_the_bundle_marked_rejected_and_latest_untouched(stores, real_faces, tmp_path,
                                                                               tiny_config):
     upload_refined(stores, real_faces, tmp_path)
-    first = pipeline_main.run(load_settings(tiny_config), stores)
+    first = pipeline_main.run(load_pipeline_settings(tiny_config), stores)
     before = stores.get_object(Bucket=MODELS, Key="models/latest.json")["Body"].read()
-    strict = load_settings(tiny_config)
+    strict = load_pipeline_settings(tiny_config)
     strict = replace(strict, gate=replace(strict.gate, min_validation_accuracy=0.99))
     second = pipeline_main.run(strict, stores)
     assert second["status"] == "rejected" and "validation accuracy" in second["gate"]["reasons"][0]
@@ -137,17 +134,18 @@ def test_onnx_export_matches_pytorch_within_1e4(tmp_path, real_faces):
     net = EmotionCNN((8, 16, 32), (1, 1, 1)).eval()
     path = tmp_path / "model.onnx"
     serving = export_onnx(net, path, flip_tta=True)
-    assert check_parity(serving, path, real_faces["pixels"][:64]) <= 1e-4
+    exported = bundle.load_onnx_file(path)
+    assert check_parity(serving, exported, real_faces["pixels"][:64]) <= 1e-4
     other = EmotionCNN((8, 16, 32), (1, 1, 1)).eval()
     with pytest.raises(TrainingError, match="ONNX export differs from PyTorch"):
-        check_parity(export_onnx(other, tmp_path / "other.onnx", True), path, real_faces["pixels"][:64])
+        check_parity(export_onnx(other, tmp_path / "other.onnx", True), exported, real_faces["pixels"][:64])
 
 
 @pytest.fixture
 def published(stores, real_faces, tmp_path, tiny_config):
     """A published tiny bundle; its run id."""
     upload_refined(stores, real_faces, tmp_path)
-    return pipeline_main.run(load_settings(tiny_config), stores)["run_id"]
+    return pipeline_main.run(load_pipeline_settings(tiny_config), stores)["run_id"]
 
 
 def test_tampered_model_is_refused(stores, published):
@@ -202,7 +200,7 @@ def test_single_class_is_refused(stores, real_faces, tiny_config):
     text = csv_text(np.full(n, 3), real_faces["pixels"][:n], ["Training"] * 40 + ["PublicTest"] * 10)
     stores.put_object(Bucket=REFINED, Key="refined/one.csv", Body=text.encode())
     with pytest.raises(TrainingError, match="single class"):
-        pipeline_main.run(load_settings(tiny_config), stores)
+        pipeline_main.run(load_pipeline_settings(tiny_config), stores)
     assert model_keys(stores) == []
 
 
@@ -232,14 +230,14 @@ def test_config_is_loud_about_unknown_keys_and_env_overrides_buckets(tmp_path, t
     bad = tmp_path / "bad.yaml"
     bad.write_text(TINY.replace("dropout: 0.1", "dropout: 0.1, depth: 3"))
     with pytest.raises(ConfigError, match="unknown config key model.depth"):
-        load_settings(bad)
+        load_pipeline_settings(bad)
     wrong = tmp_path / "wrong.yaml"
-    wrong.write_text(TINY.replace("epochs: 2", "epochs: two"))
+    wrong.write_text(TINY.replace("epochs: 2,", "epochs: two,"))
     with pytest.raises(ConfigError, match="training.epochs: expected int, got str 'two'"):
-        load_settings(wrong)
+        load_pipeline_settings(wrong)
     monkeypatch.setenv("FACEMOOD_MODEL_BUCKET", "other-models")
-    assert load_settings(tiny_config).output_uri == "s3://other-models"
-    assert load_settings().training.epochs >= 1  # the committed config loads
+    assert load_pipeline_settings(tiny_config).output_uri == "s3://other-models"
+    assert load_pipeline_settings().training.epochs >= 1  # the committed config loads
 
 
 def test_npz_that_needs_pickle_is_refused(tmp_path):

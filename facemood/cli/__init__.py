@@ -1,5 +1,8 @@
-"""The ``facemood`` command: one composition root; each command loads config, builds
-objects, calls one library function and prints the result. Heavy imports are lazy."""
+"""The ``facemood`` command: the composition root. Each command loads config, builds
+objects, calls one library function and prints the result; heavy imports are lazy.
+
+Only this package imports the deployables (``pipeline``, ``preprocessing_lambda``) and
+wires them into the local stack; the rest of ``facemood`` never does."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 
 import click
 
-from facemood.errors import FaceMoodError
+from facemood.errors import FaceMoodError, LocalStackError
 
 
 def _print_json(data: Any) -> None:
@@ -62,9 +65,9 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
         return
     from facemood import storage  # pylint: disable=import-outside-toplevel
     from pipeline.main import run  # pylint: disable=import-outside-toplevel
-    from pipeline.settings import dry_run_settings, load_settings  # pylint: disable=import-outside-toplevel
+    from pipeline.settings import dry_run_settings, load_pipeline_settings  # pylint: disable=import-outside-toplevel
 
-    settings = load_settings(config_file, data_uri, output)
+    settings = load_pipeline_settings(config_file, data_uri, output)
     if dry_run:
         settings = dry_run_settings(settings)
     summary = run(settings, storage.s3_client(), workdir, from_checkpoint)
@@ -80,9 +83,9 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
               help="Augmentation config (default: config/augment.yaml).")
 def augment(source: str, target: str, config_file: str | None) -> None:
     """Validate and augment a FER2013 CSV(.gz) into TARGET (gzip if it ends .gz); print the report."""
-    from facemood import refine  # pylint: disable=import-outside-toplevel
+    from facemood.augment import augment_file, load_augment_settings  # pylint: disable=import-outside-toplevel
 
-    report = refine.refine_file(source, target, refine.load_settings(config_file))
+    report = augment_file(source, target, load_augment_settings(config_file))
     click.echo(report.to_json().decode())
     if report.status != "complete":
         click.echo(f"Error: {report.error}", err=True)
@@ -115,21 +118,23 @@ def evaluate(model_uri: str, data: str) -> None:
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
     """Print the faces, boxes and emotion probabilities of each IMAGE (JSON)."""
-    from facemood import bundle, service, storage  # pylint: disable=import-outside-toplevel
-    from facemood.faces import FacePreprocessor  # pylint: disable=import-outside-toplevel
+    from facemood import bundle, storage  # pylint: disable=import-outside-toplevel
+    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
+    from facemood.checkin import read_faces  # pylint: disable=import-outside-toplevel
+    from facemood.faces import NO_FACE_MESSAGE, FacePreprocessor  # pylint: disable=import-outside-toplevel
 
-    settings = service.load_app_settings()
+    settings = load_app_settings()
     model = bundle.load_bundle(model_uri or settings.model_uri, storage.s3_client())
     preprocessor = FacePreprocessor(settings.faces)
     results = []
     for path in images:
         found, size = preprocessor(Path(path).read_bytes())
-        predictions = service.predict_faces(found, model, settings.distress)
+        readings = read_faces(found, model, settings.distress)
         results.append({
             "image": path, "image_size": list(size),
             "faces": [{"box": list(r.face.box), "emotion": r.top, "distress": r.distress,
-                       "probabilities": {k: round(v, 4) for k, v in r.probabilities.items()}} for r in predictions],
-            **({} if predictions else {"message": service.NO_FACE}),
+                       "probabilities": {k: round(v, 4) for k, v in r.probabilities.items()}} for r in readings],
+            **({} if readings else {"message": NO_FACE_MESSAGE}),
         })
     _print_json({"model": model.uri, "run_id": model.run_id, "results": results})
 
@@ -145,15 +150,18 @@ def local_up() -> None:
     import signal  # pylint: disable=import-outside-toplevel
     import time  # pylint: disable=import-outside-toplevel
 
-    from facemood.local import LocalStack, load_stack_settings, read_state  # pylint: disable=import-outside-toplevel
+    from facemood.cli.wiring import augment_handler  # pylint: disable=import-outside-toplevel
+    from facemood.local.stack import LocalStack, load_stack_settings  # pylint: disable=import-outside-toplevel
+    from facemood.local.state import read_state, write_state  # pylint: disable=import-outside-toplevel
 
     if read_state() is not None:
-        raise FaceMoodError("a local stack is already running: see `facemood local status`")
-    stack = LocalStack(load_stack_settings()).start()
-    stack.write_state()
+        raise LocalStackError("a local stack is already running: see `facemood local status`")
+    settings = load_stack_settings()
+    stack = LocalStack(settings, augment_handler(settings.buckets)).start()
+    write_state(stack.endpoint, settings.buckets)
     for stop_signal in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and `local down` stop cleanly
         signal.signal(stop_signal, signal.default_int_handler)
-    buckets = stack.settings.buckets
+    buckets = settings.buckets
     click.echo(f"S3 endpoint: {stack.endpoint}  (export AWS_ENDPOINT_URL={stack.endpoint})")
     click.echo(f"buckets: raw={buckets.raw} refined={buckets.refined} model={buckets.model}")
     if stack.seeded:
@@ -171,7 +179,7 @@ def local_up() -> None:
 @local.command("status")
 def local_status() -> None:
     """Print what the running local stack holds (JSON)."""
-    from facemood.local import read_state, status  # pylint: disable=import-outside-toplevel
+    from facemood.local.state import read_state, status  # pylint: disable=import-outside-toplevel
 
     state = read_state()
     _print_json(status(state) if state else {"running": False})
@@ -180,14 +188,14 @@ def local_status() -> None:
 @local.command("down")
 def local_down() -> None:
     """Stop the running local stack."""
-    from facemood.local import read_state, stop_running  # pylint: disable=import-outside-toplevel
+    from facemood.local.state import read_state, stop_running  # pylint: disable=import-outside-toplevel
 
     state = read_state()
     if state is None:
         click.echo("no local stack is running")
         return
     if not stop_running(state):
-        raise FaceMoodError(f"the local stack (pid {state['pid']}) did not stop")
+        raise LocalStackError(f"the local stack (pid {state['pid']}) did not stop")
     click.echo("stopped")
 
 
@@ -197,8 +205,8 @@ def local_down() -> None:
 @click.option("--config", "config_file", default=None, help="Training config for the demo run.")
 def demo(data: Path | None, config_file: str | None) -> None:
     """The main job, locally: stack up, data in, augment, train (or the shipped model), app served."""
-    from facemood.demo import run_demo  # pylint: disable=import-outside-toplevel
-    from facemood.local import load_stack_settings  # pylint: disable=import-outside-toplevel
+    from facemood.cli.demo_run import run_demo  # pylint: disable=import-outside-toplevel
+    from facemood.local.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
 
     try:
         run_demo(load_stack_settings(), data, click.echo, config_path=config_file)

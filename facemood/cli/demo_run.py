@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from facemood import config as cfg
-from facemood import refine, storage
-from facemood.errors import FaceMoodError, StorageError
-from facemood.local import LocalStack, StackSettings
+from facemood import storage
+from facemood.augment import load_augment_settings, output_keys
+from facemood.cli.wiring import augment_handler
+from facemood.errors import InvalidDataset, LocalStackError, StorageError
+from facemood.local.app_process import start_app, stop_app, wait_for_app
+from facemood.local.stack import LocalStack, StackSettings
+from facemood.local.state import write_state
 
 Echo = Callable[[str], None]
-APP_DIR = cfg.REPO_ROOT / "app"
 
 
 class Stage:
@@ -40,7 +40,7 @@ class Stage:
         return None
 
 
-def upload_and_refine(stack: LocalStack, data: Path, echo: Echo, timeout: float = 600) -> str:
+def upload_and_augment(stack: LocalStack, data: Path, echo: Echo, timeout: float = 600) -> str:
     """Upload ``data`` to the raw bucket and wait for the relay-triggered Lambda's report."""
     buckets = stack.settings.buckets
     key = f"uploads/{data.name}"
@@ -48,8 +48,7 @@ def upload_and_refine(stack: LocalStack, data: Path, echo: Echo, timeout: float 
         storage.copy_file_to(f"s3://{buckets.raw}/{key}", data, stack.client, "text/csv")
         etag = stack.client.head_object(Bucket=buckets.raw, Key=key)["ETag"].strip('"')
         stage.done(f"{data.stat().st_size / 1e6:.1f} MB uploaded")
-    settings = refine.load_settings()
-    data_key, report_key = refine.output_keys(key, etag, settings.output_prefix)
+    data_key, report_key = output_keys(key, etag, load_augment_settings().output_prefix)
     with Stage(echo, "Augmentation Lambda (triggered by the S3 event relay)") as stage:
         deadline = time.monotonic() + timeout
         while storage.head_object(stack.client, storage.S3Location(buckets.refined, report_key)) is None:
@@ -58,19 +57,20 @@ def upload_and_refine(stack: LocalStack, data: Path, echo: Echo, timeout: float 
             time.sleep(0.5)
         report = json.loads(storage.read_bytes(f"s3://{buckets.refined}/{report_key}", stack.client))
         if report["status"] != "complete":
-            raise FaceMoodError(f"the augmentation rejected {data.name}: {report['error']}")
+            raise InvalidDataset(f"the augmentation rejected {data.name}: {report['error']}")
         stage.done(f"{report['rows_valid']} valid rows ({report['rejected_count']} rejected) -> "
                    f"{report['rows_written']} rows in s3://{buckets.refined}/{data_key}")
     return f"s3://{buckets.refined}/{data_key}"
 
 
 def train(stack: LocalStack, data_uri: str, echo: Echo, config_path: str | None = None) -> dict[str, Any]:
-    """Run the training task against the local stack and publish to the model bucket."""
+    """Run the training task against the local stack and publish to its model bucket."""
     from pipeline.main import run  # pylint: disable=import-outside-toplevel
-    from pipeline.settings import load_settings  # pylint: disable=import-outside-toplevel
+    from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
 
     path = Path(config_path or stack.settings.demo_pipeline)
-    settings = load_settings(path if path.is_absolute() else cfg.REPO_ROOT / path, data_uri)
+    settings = load_pipeline_settings(path if path.is_absolute() else cfg.REPO_ROOT / path, data_uri)
+    settings = replace(settings, buckets=stack.settings.buckets)
     with Stage(echo, f"Training task ({path.name}: {settings.training.epochs} epochs)") as stage:
         summary = run(settings, stack.client)
         metrics = next(iter(summary["metrics"].values()))
@@ -80,38 +80,10 @@ def train(stack: LocalStack, data_uri: str, echo: Echo, config_path: str | None 
     return summary
 
 
-def app_environment() -> dict[str, str]:
-    """The environment the app process needs: this process's (pointed at the local stack) and the config."""
-    return {**os.environ, "FACEMOOD_CONFIG_DIR": str(cfg.config_path("").resolve())}
-
-
-def start_app(port: int, address: str = "127.0.0.1") -> subprocess.Popen:
-    """Serve the Streamlit app (its cwd is app/, so app/.streamlit/config.toml applies)."""
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-               "--server.address", address, "--server.headless", "true"]
-    return subprocess.Popen(command, cwd=APP_DIR, env=app_environment(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def wait_for_app(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    """Wait until Streamlit's health endpoint answers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise FaceMoodError(f"the app exited: {process.stderr.read().decode()[-500:] if process.stderr else ''}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise FaceMoodError(f"the app did not answer at {url} within {timeout:.0f} s")
-
-
 def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool = True,
              config_path: str | None = None) -> dict[str, Any]:
     """Stack up; with data, the whole pipeline; then the app until Ctrl-C."""
-    stack = LocalStack(settings)
+    stack = LocalStack(settings, augment_handler(settings.buckets))
     app = None
     try:
         with Stage(echo, "Local stack: S3 server, buckets, event relay") as stage:
@@ -120,7 +92,7 @@ def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool
             stage.done(f"S3 at {stack.endpoint}; buckets {', '.join(vars(settings.buckets).values())}{seeded}")
         summary: dict[str, Any] = {"endpoint": stack.endpoint}
         if data is not None:
-            refined = upload_and_refine(stack, data, echo)
+            refined = upload_and_augment(stack, data, echo)
             summary["training"] = train(stack, refined, echo, config_path)
         else:
             echo("    No --data given: the app serves the shipped model. To run the whole pipeline, give a "
@@ -129,19 +101,15 @@ def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool
             return summary
         url = f"http://localhost:{settings.app_port}"
         with Stage(echo, "Streamlit app") as stage:
-            app = start_app(settings.app_port)
+            app = start_app(settings.app_port, stack.environment())
             wait_for_app(url, app)
-            stack.write_state({"app": url})
+            write_state(stack.endpoint, settings.buckets, {"app": url})
             stage.done(f"serving at {url}")
         echo(f"\nOpen {url} in a browser and upload a face photo. Press Ctrl-C to stop everything.")
         while app.poll() is None:
             time.sleep(0.5)
-        raise FaceMoodError("the app stopped unexpectedly")
+        raise LocalStackError("the app stopped unexpectedly")
     finally:
-        if app is not None and app.poll() is None:
-            app.terminate()
-            try:
-                app.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                app.kill()
+        if app is not None:
+            stop_app(app)
         stack.stop()

@@ -1,0 +1,46 @@
+"""The model the app serves: the bundle ``models/latest.json`` names, verified, cached and refreshed."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from facemood import bundle
+
+log = logging.getLogger(__name__)
+
+
+class ModelCache:
+    """The current verified bundle under a model URI, re-checked every ``refresh_seconds``.
+
+    A refresh reads ``latest.json`` once (one small GET); a pointer that names another
+    bundle loads it, so a newly published model is served within that interval.
+    """
+
+    def __init__(self, uri: str, refresh_seconds: float, client: Any = None) -> None:
+        self.uri, self.refresh_seconds, self.client = uri, refresh_seconds, client
+        self._bundle: bundle.Bundle | None = None
+        self._ref: bundle.BundleRef | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def current(self) -> bundle.Bundle:
+        """The current verified bundle; raises StorageError when none is published."""
+        with self._lock:
+            now = time.monotonic()
+            if self._bundle is None or now - self._checked >= self.refresh_seconds:
+                self._refresh()
+                self._checked = now
+            assert self._bundle is not None
+            return self._bundle
+
+    def _refresh(self) -> None:
+        ref = bundle.resolve(self.uri, self.client)
+        if self._bundle is not None and ref == self._ref:
+            return
+        loaded = bundle.open_bundle(ref, self.client)
+        if self._bundle is not None and loaded.run_id != self._bundle.run_id:
+            log.info("serving a newly published model", extra={"run_id": loaded.run_id})
+        self._bundle, self._ref = loaded, ref

@@ -1,0 +1,140 @@
+"""Random transforms of (n,48,48) uint8 face batches: the copies the augmentation step writes.
+
+Every transform works on a whole batch with numpy array operations. Geometric
+transforms (rotation, shift, scale, and an optional flip folded into the same warp)
+are one inverse affine warp with bilinear sampling and replicated edges, so rotated
+faces never get black corners.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TransformSettings:
+    """How many copies of each Training face to make, and how to vary them
+    (the ``transforms`` section of ``config/augment.yaml``)."""
+
+    copies: int
+    seed: int
+    flip: bool
+    rotation_deg: float  # uniform in +- this many degrees
+    shift_fraction: float  # up to this fraction of the side, in x and y
+    scale_min: float
+    scale_max: float
+    brightness: float  # +- fraction of the full range
+    contrast: float  # +- fraction around the image mean
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.copies <= 20:
+            raise ValueError("copies must be in 0..20")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise ValueError("scale_min must be positive and <= scale_max")
+        if self.rotation_deg < 0 or self.shift_fraction < 0 or self.brightness < 0 or self.contrast < 0:
+            raise ValueError("rotation_deg, shift_fraction, brightness and contrast must be >= 0")
+
+    @property
+    def geometric(self) -> bool:
+        """True when copies get a rotation, shift or scale."""
+        return self.rotation_deg > 0 or self.shift_fraction > 0 or self.scale_min != 1 or self.scale_max != 1
+
+    @property
+    def photometric(self) -> bool:
+        """True when copies get a brightness or contrast change."""
+        return self.brightness > 0 or self.contrast > 0
+
+    def copy_name(self) -> str:
+        """The name written in the refined file's augmentation column for a copy."""
+        parts = (["flip"] if self.flip else []) + (["affine"] if self.geometric else []) + (
+            ["color"] if self.photometric else [])
+        return "+".join(parts) or "copy"
+
+
+def hflip(faces: np.ndarray) -> np.ndarray:
+    """Mirror every face left to right."""
+    return faces[:, :, ::-1].copy()
+
+
+def affine_warp(faces: np.ndarray, angle_deg: np.ndarray, scale: np.ndarray, shift_x: np.ndarray,
+                shift_y: np.ndarray, flip: np.ndarray | None = None) -> np.ndarray:
+    """Rotate (degrees, about the centre), scale, shift (pixels) and optionally mirror each face.
+
+    All parameters are per-face arrays of shape (n,). Sampling is bilinear; coordinates
+    outside the image take the nearest edge pixel.
+    """
+    n, h, w = faces.shape
+    if n == 0:
+        return faces.copy()
+    theta = np.deg2rad(angle_deg.astype(np.float32))
+    cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
+    mirror = np.where(flip, -1.0, 1.0).astype(np.float32) if flip is not None else np.ones(n, np.float32)
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    grid = np.indices((h, w), dtype=np.float32)
+    ys, xs = grid[0] - cy, grid[1] - cx
+    # Inverse map: for each output pixel, where to read in the input.
+    px = ((cos[:, None, None] * xs + sin[:, None, None] * ys) * mirror[:, None, None]
+          + cx - shift_x[:, None, None] * mirror[:, None, None])
+    py = -sin[:, None, None] * xs + cos[:, None, None] * ys + cy - shift_y[:, None, None]
+    np.clip(px, 0, w - 1, out=px)
+    np.clip(py, 0, h - 1, out=py)
+    x0 = np.minimum(px.astype(np.int32), w - 2)
+    y0 = np.minimum(py.astype(np.int32), h - 2)
+    fx = (px - x0).astype(np.float32)
+    fy = (py - y0).astype(np.float32)
+    flat = faces.reshape(n, h * w).astype(np.float32)
+    base = y0 * w + x0
+    rows = np.arange(n)[:, None]
+    index = base.reshape(n, -1)
+
+    def at(offset: int) -> np.ndarray:
+        return flat[rows, index + offset].reshape(n, h, w)
+
+    top = at(0) * (1 - fx) + at(1) * fx
+    bottom = at(w) * (1 - fx) + at(w + 1) * fx
+    out = top * (1 - fy) + bottom * fy
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def adjust_brightness_contrast(faces: np.ndarray, brightness: np.ndarray, contrast: np.ndarray) -> np.ndarray:
+    """Scale each face's contrast about its mean by ``contrast`` and add ``brightness`` (0..255 units)."""
+    x = faces.astype(np.float32)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    out = (x - mean) * contrast[:, None, None] + mean + brightness[:, None, None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def random_copy(faces: np.ndarray, settings: TransformSettings, rng: np.random.Generator) -> np.ndarray:
+    """One randomly varied copy of every face in the batch."""
+    n = len(faces)
+    out = faces
+    flip = rng.random(n) < 0.5 if settings.flip else None
+    if settings.geometric:
+        side = faces.shape[1]
+        limit = settings.shift_fraction * side
+        out = affine_warp(out, rng.uniform(-settings.rotation_deg, settings.rotation_deg, n).astype(np.float32),
+                          rng.uniform(settings.scale_min, settings.scale_max, n).astype(np.float32),
+                          rng.uniform(-limit, limit, n).astype(np.float32),
+                          rng.uniform(-limit, limit, n).astype(np.float32), flip)
+    elif flip is not None:
+        out = np.where(flip[:, None, None], faces[:, :, ::-1], faces)
+    if settings.photometric:
+        out = adjust_brightness_contrast(
+            out, rng.uniform(-settings.brightness, settings.brightness, n).astype(np.float32) * 255,
+            rng.uniform(1 - settings.contrast, 1 + settings.contrast, n).astype(np.float32))
+    return out
+
+
+WARP_CHUNK = 256  # faces warped at once: keeps float32 temporaries small and in cache
+
+
+def augmented_copies(faces: np.ndarray, settings: TransformSettings, batch_seed: int) -> list[np.ndarray]:
+    """``settings.copies`` augmented copies of ``faces``, deterministic for (seed, batch_seed)."""
+    rng = np.random.default_rng([settings.seed, batch_seed])
+    copies = []
+    for _ in range(settings.copies):
+        parts = [random_copy(faces[i:i + WARP_CHUNK], settings, rng) for i in range(0, len(faces), WARP_CHUNK)]
+        copies.append(np.concatenate(parts) if parts else faces.copy())
+    return copies
