@@ -1,45 +1,52 @@
 # FaceMood: `make demo` runs the main job, `make test` runs every test.
-# Each target creates the virtual environment it needs (.venv) and installs into it.
+# Each target creates the virtual environment (.venv) and installs only the extras it runs:
+#   demo: app + local (+ train when DATA is given); test, lint, bench, model: dev (everything).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?=
+comma := ,
 
-.PHONY: demo test lint bench model clean help
+.PHONY: demo test lint bench model screenshots clean help
 
 help:
-	@echo "make demo   - run FaceMood locally end to end (DATA=path/to/fer2013.csv to run the pipeline on it)"
-	@echo "make test   - run every test"
-	@echo "make lint   - pylint and ruff"
-	@echo "make bench  - print the benchmarks' figures"
-	@echo "make model  - retrain the shipped model on ../shared/data/fer2013.npz (about 75 min on 2 cores)"
+	@echo "make demo         - run FaceMood locally end to end (DATA=path/to/fer2013.csv to run the pipeline on it)"
+	@echo "make test         - run every test (FACEMOOD_FER2013=path/to/fer2013.csv when ../shared is absent)"
+	@echo "make lint         - pylint and ruff"
+	@echo "make bench        - print the benchmarks' figures"
+	@echo "make model        - retrain the shipped model on ../shared/data/fer2013.npz (about 75 min on 2 cores)"
+	@echo "make screenshots  - refresh images/app-screenshot.png from the browser test"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# One stamp per set of extras, e.g. .venv/.extras-app+local installs '.[app,local]'.
+$(VENV)/.extras-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[$(subst +,$(comma),$*)]'
 	touch $@
 
-demo: $(VENV)/.dev-installed
+demo: $(VENV)/.extras-app+local $(if $(DATA),$(VENV)/.extras-train)
 	$(BIN)/facemood demo $(if $(DATA),--data $(DATA))
 
 test: lint
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.dev-installed
+lint: $(VENV)/.extras-dev
 	$(BIN)/pylint facemood pipeline preprocessing_lambda app/app.py tests bench scripts
 	$(BIN)/ruff check .
 
-bench: $(VENV)/.dev-installed
-	$(BIN)/python bench/augment_bench.py
-	$(BIN)/python bench/train_bench.py
-	$(BIN)/python bench/inference_bench.py
-	$(BIN)/python bench/face_bench.py
+bench: $(VENV)/.extras-dev
+	$(BIN)/python -m bench.augment_bench
+	$(BIN)/python -m bench.train_bench
+	$(BIN)/python -m bench.inference_bench
+	$(BIN)/python -m bench.face_bench
 
-model: $(VENV)/.dev-installed
+model: $(VENV)/.extras-dev
 	$(BIN)/facemood train --config config/model-fer2013.yaml --output .
+
+screenshots: $(VENV)/.extras-dev
+	$(BIN)/python -m pytest tests/test_browser.py --update-screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

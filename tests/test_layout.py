@@ -1,0 +1,49 @@
+"""The import rule: dependencies point one way, and only the CLI composes deployables."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from facemood.config import REPO_ROOT
+
+DEPLOYABLES = ("pipeline", "preprocessing_lambda", "app")
+COMPOSITION_ROOT = REPO_ROOT / "facemood" / "cli"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, at the top level or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
+def core_modules() -> list[Path]:
+    """The core package's modules outside the composition root."""
+    return [p for p in sorted((REPO_ROOT / "facemood").rglob("*.py")) if COMPOSITION_ROOT not in p.parents]
+
+
+@pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_the_core_imports_no_deployable(path):
+    offending = sorted(m for m in imported_modules(path) if m.split(".")[0] in DEPLOYABLES)
+    assert not offending, f"{path.name} imports {offending}: only facemood/cli may wire deployables"
+
+
+@pytest.mark.parametrize("package", ["preprocessing_lambda", "app"])
+def test_deployables_do_not_import_each_other(package):
+    for path in sorted((REPO_ROOT / package).rglob("*.py")):
+        others = {d for d in DEPLOYABLES if d != package}
+        offending = sorted(m for m in imported_modules(path) if m.split(".")[0] in others)
+        assert not offending, f"{path} imports {offending}"
+
+
+def test_the_check_itself_finds_a_deployable_import(tmp_path):
+    module = tmp_path / "wired.py"
+    module.write_text("def f():\n    from pipeline.main import run\n    import preprocessing_lambda.augment\n")
+    assert {"pipeline.main", "preprocessing_lambda.augment"} <= imported_modules(module)
