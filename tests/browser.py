@@ -26,7 +26,8 @@ def chromium_page() -> Iterator:
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: install the dev extra "
+                                   "(pip install -e '.[dev]', as make test does)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
