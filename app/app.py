@@ -18,7 +18,7 @@ from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, load_app_setting
 from facemood.checkin import FaceResult, FaceStep, check_in  # noqa: E402
 from facemood.emotions import EMOTIONS  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
-from facemood.face_step import LambdaFaceStep, in_process_face_step, lambda_client  # noqa: E402
+from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
 from facemood.faces import FaceSettings  # noqa: E402
 from facemood.model_cache import ModelCache  # noqa: E402
 
@@ -41,9 +41,9 @@ def model_cache(uri: str, refresh_seconds: float) -> ModelCache:
 
 @st.cache_resource
 def face_step(function: str, timeout: float, jpeg_quality: int, _faces: FaceSettings) -> FaceStep:
-    """The face step: in-process locally, the face Lambda on AWS."""
+    """The face step, shared by every session: in-process locally, the face Lambda on AWS."""
     if function == LOCAL_FACE_STEP:
-        return in_process_face_step(_faces)
+        return InProcessFaceStep(_faces)
     return LambdaFaceStep(function, lambda_client(timeout), jpeg_quality)
 
 
@@ -145,19 +145,22 @@ def main() -> None:
         with st.spinner("Reading the expression..."):
             step = face_step(settings.face_function, settings.face_timeout_seconds, settings.upload_jpeg_quality,
                              settings.faces)
-            shown, results = check_in(photo, step, model, settings)
+            reading = check_in(photo, step, model, settings)
     except InvalidImage as exc:
         st.error(f"That file can't be used: {exc}")
         return
     except FaceStepError as exc:
         st.error(f"The face service is not answering right now ({exc}). Please try again in a moment.")
         return
+    results = reading.results
     if not results:
         st.warning("No face found. Try a well-lit photo where your face is clearly visible and faces the camera.")
         return
-    if len(results) > 1:
+    if reading.faces_found > len(results):
+        st.info(f"{reading.faces_found} faces found; showing the {len(results)} largest.")
+    elif len(results) > 1:
         st.info(f"{len(results)} faces found; each is shown below, largest first.")
-    boxes_ui(shown, results)
+    boxes_ui(reading.photo, results)
     for number, result in enumerate(results, start=1):
         face_ui(number, result, len(results))
     if any(r.distress for r in results):

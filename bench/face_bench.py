@@ -110,7 +110,7 @@ def main() -> None:
     for photo, boxes, picked in photos:
         data = encode_jpeg(photo)
         start = time.perf_counter()
-        found, _ = pre(data)
+        found = pre(data).faces
         probs = model.predict_proba(np.stack([f.crop for f in found])) if found else np.zeros((0, 7))
         latencies.append(time.perf_counter() - start)
         got = [f.box for f in found]
@@ -136,7 +136,7 @@ def main() -> None:
     for photo, _, _ in big:
         data = encode_jpeg(photo)
         start = time.perf_counter()
-        found, _ = pre(data)
+        found = pre(data).faces
         if found:
             model.predict_proba(np.stack([f.crop for f in found]))
         times.append(time.perf_counter() - start)

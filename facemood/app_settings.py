@@ -39,6 +39,13 @@ class AppSettings:
     distress: DistressSettings
     resources: tuple[Resource, ...]
 
+    def __post_init__(self) -> None:
+        cfg.check_range("face_timeout_seconds", self.face_timeout_seconds, 0.0, 900.0, open_low=True)
+        cfg.check_range("model_refresh_seconds", self.model_refresh_seconds, 0.0)
+        cfg.check_range("upload_max_bytes", self.upload_max_bytes, 1024)
+        cfg.check_range("upload_max_side", self.upload_max_side, 96, 8192)
+        cfg.check_range("upload_jpeg_quality", self.upload_jpeg_quality, 1, 100)
+
 
 def load_app_settings(path: str | Path | None = None) -> AppSettings:
     """App settings from ``config/app.yaml`` with environment overrides."""

@@ -21,13 +21,14 @@ import numpy as np
 
 from facemood import storage
 from facemood.emotions import EMOTIONS, IMAGE_SIDE
-from facemood.errors import BundleIntegrityError, ModelInputError, StorageError
+from facemood.errors import BundleIntegrityError, ModelInputError, NotFound, StorageError
 
 FORMAT_VERSION = 1
 MODELS_PREFIX = "models"
 LATEST_NAME = "latest.json"
 MANIFEST_NAME = "manifest.json"
 MODEL_NAME = "model.onnx"
+POINTER_KEYS = ("run_id", "bundle", "manifest_sha256")  # what latest.json must hold
 INPUT_SPEC = {
     "name": "faces",
     "shape": [None, 1, IMAGE_SIDE, IMAGE_SIDE],
@@ -116,12 +117,19 @@ def _content_type(name: str) -> str:
 
 def read_latest(root: str, client: Any = None) -> dict[str, Any] | None:
     """The ``models/latest.json`` pointer under ``root``, or None when nothing is published."""
+    uri = latest_uri(root)
     try:
-        return json.loads(storage.read_bytes(latest_uri(root), client))
-    except StorageError:
+        pointer = json.loads(storage.read_bytes(uri, client))
+    except NotFound:
         return None
-    except json.JSONDecodeError as exc:
-        raise BundleIntegrityError(f"{latest_uri(root)} is not valid JSON") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleIntegrityError(f"{uri} is not valid JSON") from exc
+    if not isinstance(pointer, dict):
+        raise BundleIntegrityError(f"{uri} is not a model pointer: expected a JSON object")
+    for key in POINTER_KEYS:
+        if not isinstance(pointer.get(key), str) or not pointer[key]:
+            raise BundleIntegrityError(f"{uri} is not a model pointer: {key!r} is missing or not a string")
+    return pointer
 
 
 @dataclass
@@ -200,7 +208,7 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
     folder, expected_manifest = ref.folder, ref.manifest_sha256
     try:
         manifest_bytes = storage.read_bytes(_join(folder, MANIFEST_NAME), client)
-    except StorageError as exc:
+    except NotFound as exc:
         raise BundleIntegrityError(f"{folder} is incomplete: no {MANIFEST_NAME}") from exc
     if expected_manifest and sha256_bytes(manifest_bytes) != expected_manifest:
         raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} does not match the hash in {LATEST_NAME}")
@@ -219,7 +227,7 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
     for name, entry in sorted(files.items()):
         try:
             data = storage.read_bytes(_join(folder, name), client)
-        except StorageError as exc:
+        except NotFound as exc:
             raise BundleIntegrityError(f"{folder} is incomplete: {name} is missing") from exc
         if sha256_bytes(data) != entry.get("sha256"):
             raise BundleIntegrityError(f"{folder}/{name} fails its sha256 check: the bundle was altered")

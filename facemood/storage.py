@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from facemood.config import ENV
-from facemood.errors import StorageError
+from facemood.errors import NotFound, StorageError
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
@@ -71,11 +71,19 @@ def _require_client(client: Any, location: S3Location) -> None:
 
 def _translate(exc: Exception, location: S3Location) -> StorageError:
     """Turn a botocore error into a StorageError that names the object."""
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError  # pylint: disable=import-outside-toplevel
+
+    if isinstance(exc, NoCredentialsError):
+        return StorageError(f"no AWS credentials to reach {location.uri}: configure them (aws configure, "
+                            "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or start the local stack")
+    if isinstance(exc, EndpointConnectionError):
+        return StorageError(f"cannot reach the storage endpoint for {location.uri} ({exc.kwargs.get('endpoint_url')}): "
+                            "is the local stack running (facemood local up), or AWS_ENDPOINT_URL wrong?")
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
     if code in ("NoSuchBucket",):
-        return StorageError(f"bucket {location.bucket!r} does not exist")
+        return NotFound(f"bucket {location.bucket!r} does not exist")
     if code in ("NoSuchKey", "404", "NotFound"):
-        return StorageError(f"{location.uri} does not exist")
+        return NotFound(f"{location.uri} does not exist")
     if code in ("AccessDenied", "403"):
         return StorageError(f"access denied to {location.uri}")
     return StorageError(f"{location.uri}: {exc}")
@@ -90,7 +98,7 @@ def open_uri(uri: str, client: Any = None) -> Iterator[IO[bytes]]:
             with open(uri, "rb") as handle:
                 yield handle
         except FileNotFoundError as exc:
-            raise StorageError(f"{uri} does not exist") from exc
+            raise NotFound(f"{uri} does not exist") from exc
         return
     body = get_object(client, location)["Body"]
     try:
@@ -112,7 +120,7 @@ def get_object(client: Any, location: S3Location, **kwargs: Any) -> dict[str, An
 
 def head_object(client: Any, location: S3Location) -> dict[str, Any] | None:
     """``HeadObject``; None when the object does not exist."""
-    from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
+    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
     _require_client(client, location)
     try:
@@ -120,6 +128,8 @@ def head_object(client: Any, location: S3Location) -> dict[str, Any] | None:
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
+        raise _translate(exc, location) from exc
+    except BotoCoreError as exc:
         raise _translate(exc, location) from exc
 
 

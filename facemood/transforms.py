@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facemood import config as cfg
+
 
 @dataclass(frozen=True)
 class TransformSettings:
@@ -29,12 +31,13 @@ class TransformSettings:
     contrast: float  # +- fraction around the image mean
 
     def __post_init__(self) -> None:
-        if not 0 <= self.copies <= 20:
-            raise ValueError("copies must be in 0..20")
-        if not 0 < self.scale_min <= self.scale_max:
-            raise ValueError("scale_min must be positive and <= scale_max")
-        if self.rotation_deg < 0 or self.shift_fraction < 0 or self.brightness < 0 or self.contrast < 0:
-            raise ValueError("rotation_deg, shift_fraction, brightness and contrast must be >= 0")
+        cfg.check_range("copies", self.copies, 0, 20)
+        cfg.check_range("rotation_deg", self.rotation_deg, 0.0, 180.0)
+        cfg.check_range("shift_fraction", self.shift_fraction, 0.0, 0.5)
+        cfg.check_range("scale_min", self.scale_min, 0.0, open_low=True)
+        cfg.check_range("scale_max", self.scale_max, self.scale_min)
+        cfg.check_range("brightness", self.brightness, 0.0, 1.0)
+        cfg.check_range("contrast", self.contrast, 0.0, 1.0)
 
     @property
     def geometric(self) -> bool:

@@ -41,6 +41,11 @@ class ModelSettings:
             raise ValueError("model.widths and model.convs_per_block must have the same length")
         if len(self.widths) > 5:
             raise ValueError("model.widths: at most 5 blocks fit a 48x48 input")
+        for width in self.widths:
+            cfg.check_range("widths", width, 1, 1024)
+        for convs in self.convs_per_block:
+            cfg.check_range("convs_per_block", convs, 1, 8)
+        cfg.check_range("dropout", self.dropout, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,13 @@ class BatchTransformSettings:
     scale_min: float
     scale_max: float
     erasing_probability: float
+
+    def __post_init__(self) -> None:
+        cfg.check_range("rotation_deg", self.rotation_deg, 0.0, 180.0)
+        cfg.check_range("shift_fraction", self.shift_fraction, 0.0, 0.5)
+        cfg.check_range("scale_min", self.scale_min, 0.0, open_low=True)
+        cfg.check_range("scale_max", self.scale_max, self.scale_min)
+        cfg.check_range("erasing_probability", self.erasing_probability, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -74,8 +86,17 @@ class TrainingSettings:
     max_batches_per_epoch: int | None  # dry runs: stop each epoch early
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("training.epochs must be >= 1 and training.batch_size >= 2")
+        cfg.check_range("epochs", self.epochs, 1)
+        cfg.check_range("batch_size", self.batch_size, 2)
+        cfg.check_range("learning_rate", self.learning_rate, 0.0, 10.0, open_low=True)
+        cfg.check_range("momentum", self.momentum, 0.0, 1.0)
+        cfg.check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        cfg.check_range("label_smoothing", self.label_smoothing, 0.0, 0.99)
+        cfg.check_range("class_weight_power", self.class_weight_power, 0.0, 2.0)
+        cfg.check_range("early_stopping_patience", self.early_stopping_patience, 1)
+        cfg.check_range("threads", self.threads, 1, 256)
+        if self.max_batches_per_epoch is not None:
+            cfg.check_range("max_batches_per_epoch", self.max_batches_per_epoch, 1)
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,10 @@ class GateSettings:
 
     min_validation_accuracy: float
     min_macro_f1: float
+
+    def __post_init__(self) -> None:
+        cfg.check_range("min_validation_accuracy", self.min_validation_accuracy, 0.0, 1.0)
+        cfg.check_range("min_macro_f1", self.min_macro_f1, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

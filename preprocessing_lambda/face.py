@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from facemood.errors import InvalidImage
-from facemood.faces import NO_FACE_MESSAGE, FacePreprocessor, load_face_settings
+from facemood.faces import MIB, NO_FACE_MESSAGE, FacePreprocessor, load_face_settings
 from facemood.logs import setup_logging
 
 setup_logging()
@@ -28,18 +28,19 @@ def face_response(preprocessor: FacePreprocessor, event: dict[str, Any]) -> dict
         return {"ok": False, "error": 'the request must be {"image": "<base64 JPEG, PNG or WebP>"}'}
     limit = preprocessor.settings.max_request_bytes
     if len(encoded) > limit:
-        return {"ok": False, "error": f"the request is {len(encoded) / 1e6:.1f} MB; Lambda's limit is "
-                                      f"{limit / 1e6:.1f} MB"}
+        return {"ok": False, "error": f"the request is {len(encoded) / MIB:.1f} MiB; Lambda's limit is "
+                                      f"{limit / MIB:.1f} MiB"}
     try:
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         return {"ok": False, "error": "the image is not valid base64"}
     try:
-        faces, (width, height) = preprocessor(data)
+        reading = preprocessor(data)
     except InvalidImage as exc:
         return {"ok": False, "error": str(exc)}
-    response: dict[str, Any] = {"ok": True, "image_size": [width, height], "faces": [f.to_json() for f in faces]}
-    if not faces:
+    response: dict[str, Any] = {"ok": True, "image_size": list(reading.image_size),
+                                "faces": [f.to_json() for f in reading.faces], "faces_found": reading.found}
+    if not reading.faces:
         response["message"] = NO_FACE_MESSAGE
     return response
 

@@ -9,7 +9,7 @@ from facemood import bundle
 from facemood.app_settings import LOCAL_FACE_STEP
 from facemood.config import ENV, REPO_ROOT
 from facemood.emotions import EMOTIONS
-from facemood.local.app_process import start_app, stop_app, wait_for_app
+from facemood.local.app_process import start_app
 from tests.browser import chromium_page, free_port, upload_and_read_emotion
 from tests.photos import encode_jpeg, make_photo
 
@@ -26,10 +26,10 @@ def test_a_student_uploads_a_photo_and_sees_the_emotion(fer2013, tmp_path, updat
     photo_path.write_bytes(encode_jpeg(photo))
     port = free_port()
     # the shipped model store (models/latest.json) and the face step in-process
-    app = start_app(port, {ENV.MODEL_URI: str(REPO_ROOT), ENV.FACE_FUNCTION: LOCAL_FACE_STEP})
+    app = start_app(port, {ENV.MODEL_URI: str(REPO_ROOT), ENV.FACE_FUNCTION: LOCAL_FACE_STEP}, tmp_path / "app.log")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for_app(url, app)
+        url = app.url
+        app.wait_ready()
         with chromium_page() as page:
             heading = upload_and_read_emotion(page, url, str(photo_path))
             assert heading.split(" (")[0].lower() in EMOTIONS
@@ -38,4 +38,4 @@ def test_a_student_uploads_a_photo_and_sees_the_emotion(fer2013, tmp_path, updat
             page.screenshot(path=str(screenshot), full_page=True)
             assert screenshot.read_bytes().startswith(b"\x89PNG")
     finally:
-        stop_app(app)
+        app.stop()

@@ -16,7 +16,7 @@ from facemood import bundle
 from facemood.cli import demo_run as demo
 from facemood.cli.wiring import augment_handler
 from facemood.emotions import EMOTIONS
-from facemood.local.app_process import start_app, stop_app, wait_for_app
+from facemood.local.app_process import start_app
 from facemood.local.stack import LocalStack, load_stack_settings
 from tests.browser import chromium_page, free_port, upload_and_read_emotion
 from tests.conftest import csv_text
@@ -65,13 +65,13 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
         photo_path = tmp_path / "photo.jpg"
         photo_path.write_bytes(encode_jpeg(photo))
         url = f"http://127.0.0.1:{settings.app_port}"
-        app = start_app(settings.app_port, stack.environment())
-        wait_for_app(url, app)
+        app = start_app(settings.app_port, stack.environment(), tmp_path / "app.log")
+        app.wait_ready()
         with chromium_page() as page:
             heading = upload_and_read_emotion(page, url, str(photo_path))
             assert heading.split(" (")[0].lower() in EMOTIONS
             assert f"Model {summary['run_id']}" in page.content()
     finally:
         if app is not None:
-            stop_app(app)
+            app.stop()
         stack.stop()

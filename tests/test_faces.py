@@ -82,7 +82,7 @@ def test_decompression_bomb_is_refused():
 
 
 def test_oversized_request_is_refused():
-    with pytest.raises(InvalidImage, match=r"the photo is 7.0 MB; the limit is 6.3 MB"):
+    with pytest.raises(InvalidImage, match=r"^the photo is 6.7 MiB; the limit is 6.0 MiB$"):
         decode_photo(b"\xff" * 7_000_000, SETTINGS)
 
 
@@ -171,7 +171,8 @@ def test_large_jpeg_is_decoded_reduced_and_boxes_are_in_photo_coordinates(prepro
     data = encode(Image.fromarray(stored), "JPEG", exif=exif.tobytes())
     rgb, size = faces.decode_photo_reduced(data, SETTINGS, SETTINGS.detect_long_side)
     assert size == (960, 1280) and max(rgb.shape[:2]) < 1280 and max(rgb.shape[:2]) >= SETTINGS.detect_long_side
-    found, size = preprocessor(data)
+    reading = preprocessor(data)
+    found, size = reading.faces, reading.image_size
     assert size == (960, 1280) and len(found) == 1
     x, y, w, h = found[0].box
     assert 200 <= x + w / 2 <= 600 and 700 <= y + h / 2 <= 1100 and 200 <= w <= 400, found[0].box
@@ -183,7 +184,7 @@ def test_face_lambda_returns_boxes_and_crops(training_faces):
     photo, boxes = make_photo(np.random.default_rng(3), [training_faces[2]], (640, 480))
     response = face_lambda.handler(event_for(encode_jpeg(photo)), None)
     assert response["ok"] is True and response["image_size"] == [640, 480]
-    assert len(response["faces"]) == 1
+    assert len(response["faces"]) == 1 and response["faces_found"] == 1
     crop = faces.decode_png(response["faces"][0]["crop_png"])
     assert crop.shape == (48, 48)
     x, y, side = boxes[0]
@@ -196,7 +197,7 @@ def test_face_lambda_returns_boxes_and_crops(training_faces):
     ({}, 'the request must be {"image": "<base64 JPEG, PNG or WebP>"}'),
     ({"image": "not base64!!"}, "the image is not valid base64"),
     ({"image": base64.b64encode(b"hello").decode()}, "not a photo this service can read"),
-    ({"image": "A" * 7_000_000}, "the request is 7.0 MB; Lambda's limit is 6.3 MB"),
+    ({"image": "A" * 7_000_000}, "the request is 6.7 MiB; Lambda's limit is 6.0 MiB"),
 ])
 def test_face_lambda_errors_are_structured(event, error):
     from preprocessing_lambda import face as face_lambda  # pylint: disable=import-outside-toplevel
@@ -209,7 +210,8 @@ def test_face_lambda_says_no_face_found():
     from preprocessing_lambda import face as face_lambda  # pylint: disable=import-outside-toplevel
 
     response = face_lambda.handler(event_for(encode_jpeg(np.full((480, 640, 3), 180, np.uint8))), None)
-    assert response == {"ok": True, "image_size": [640, 480], "faces": [], "message": "no face found"}
+    assert response == {"ok": True, "image_size": [640, 480], "faces": [], "faces_found": 0,
+                        "message": "no face found"}
 
 
 def test_a_large_upload_is_downscaled_to_fit_the_lambda_payload():
@@ -226,3 +228,66 @@ def test_a_large_upload_is_downscaled_to_fit_the_lambda_payload():
     assert max(shown.shape[:2]) == settings.upload_max_side
     jpeg = encode_for_lambda(shown, settings.upload_jpeg_quality)
     assert len(jpeg) * 4 / 3 < settings.faces.max_request_bytes  # fits once base64-encoded
+
+
+def test_faces_beyond_the_cap_are_counted(training_faces):
+    photo = np.full((480, 1280, 3), 90, np.uint8)
+    for i in range(5):
+        photo[140:340, 20 + 250 * i:220 + 250 * i] = upscaled(training_faces[i], 200)
+    reading = FacePreprocessor(replace(SETTINGS, max_faces=3)).read_array(photo)
+    assert len(reading.faces) == 3 and reading.found >= 4, reading.found
+    assert reading.image_size == (1280, 480)
+
+
+def test_the_face_lambda_reports_every_face_found(training_faces):
+    from preprocessing_lambda import face as face_lambda  # pylint: disable=import-outside-toplevel
+
+    photo = np.full((480, 1920, 3), 90, np.uint8)
+    for i in range(7):
+        photo[140:340, 20 + 270 * i:220 + 270 * i] = upscaled(training_faces[i], 200)
+    response = face_lambda.handler(event_for(encode_jpeg(photo)), None)
+    assert len(response["faces"]) == SETTINGS.max_faces and response["faces_found"] >= 6, response["faces_found"]
+
+
+@pytest.mark.parametrize("data", [b"GIF89a" + bytes(40), b"\x89PNG\r\n\x1a\n" + bytes(40), b"%PDF-1.4 hello"])
+def test_error_messages_carry_no_internal_details(data):
+    with pytest.raises(InvalidImage) as caught:
+        decode_photo(data, SETTINGS)
+    message = str(caught.value)
+    assert message in ("the file is not a photo this service can read (JPEG, PNG or WebP)",
+                       "the photo is damaged or truncated"), message
+    assert "0x" not in message and "BytesIO" not in message
+
+
+def test_a_bomb_is_refused_in_plain_words():
+    data = encode(Image.new("L", (20000, 20000)), "PNG")
+    with pytest.raises(InvalidImage) as caught:
+        decode_photo(data, replace(SETTINGS, max_megapixels=1000.0))
+    assert str(caught.value) == "the photo is too large to decode safely"
+
+
+def test_decoded_memory_is_budgeted_by_bytes_not_pixels():
+    rgba = encode(Image.new("RGBA", (6400, 6000)), "PNG")  # 38.4 MP, 4 bytes a pixel once decoded
+    with pytest.raises(InvalidImage, match=r"^the photo is 6400x6000 in 8-bit colour with transparency: decoding "
+                                           r"it would take 146.5 MiB; the limit is 128 MiB$"):
+        decode_photo(rgba, SETTINGS)
+
+
+def test_a_16_bit_photo_is_read_as_8_bit():
+    ramp = (np.tile(np.linspace(0, 65535, 300), (200, 1))).astype(np.uint16)
+    rgb = decode_photo(encode(Image.fromarray(ramp), "PNG"), SETTINGS)
+    assert rgb.shape == (200, 300, 3) and rgb.dtype == np.uint8
+    assert rgb[:, 0].max() == 0 and rgb[:, -1].min() == 255
+    np.testing.assert_array_equal(rgb[0, :, 0], (ramp[0] >> 8).astype(np.uint8))
+
+
+def test_a_48_megapixel_phone_jpeg_is_read_at_a_reduced_scale(training_faces):
+    photo = np.full((6000, 8000, 3), 120, np.uint8)
+    photo[2000:4400, 3000:5400] = upscaled(training_faces[0], 2400)
+    data = encode(Image.fromarray(photo), "JPEG", quality=80)
+    with pytest.raises(InvalidImage, match="48.0 megapixels; the limit is 40"):
+        decode_photo(data, SETTINGS)  # decoded whole, it is too large
+    reading = FacePreprocessor(SETTINGS)(data)  # at 1/8 scale it is 1000x750
+    assert reading.image_size == (8000, 6000) and len(reading.faces) == 1
+    x, y, w, h = reading.faces[0].box
+    assert 3000 <= x + w / 2 <= 5400 and 2000 <= y + h / 2 <= 4400

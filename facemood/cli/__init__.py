@@ -115,28 +115,42 @@ def evaluate(model_uri: str, data: str) -> None:
 @cli.command()
 @click.option("--model", "model_uri", default=None,
               help="A bundle folder, a models/latest.json, or a store root (default: config/app.yaml's model_uri).")
-@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
-    """Print the faces, boxes and emotion probabilities of each IMAGE (JSON)."""
+    """Print the faces, boxes and emotion probabilities of each IMAGE (JSON).
+
+    Every image is answered: one that cannot be read gets an "error" entry naming why, and
+    the command then exits with code 1 after printing the others.
+    """
     from facemood import bundle, storage  # pylint: disable=import-outside-toplevel
     from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
     from facemood.checkin import read_faces  # pylint: disable=import-outside-toplevel
+    from facemood.errors import InvalidImage  # pylint: disable=import-outside-toplevel
     from facemood.faces import NO_FACE_MESSAGE, FacePreprocessor  # pylint: disable=import-outside-toplevel
 
     settings = load_app_settings()
     model = bundle.load_bundle(model_uri or settings.model_uri, storage.s3_client())
     preprocessor = FacePreprocessor(settings.faces)
-    results = []
+    results, failed = [], 0
     for path in images:
-        found, size = preprocessor(Path(path).read_bytes())
-        readings = read_faces(found, model, settings.distress)
+        try:
+            reading = preprocessor(Path(path).read_bytes())
+        except (OSError, InvalidImage) as exc:
+            failed += 1
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            results.append({"image": path, "error": reason.lower() if isinstance(exc, OSError) else reason})
+            continue
+        found = read_faces(reading.faces, model, settings.distress)
         results.append({
-            "image": path, "image_size": list(size),
+            "image": path, "image_size": list(reading.image_size), "faces_found": reading.found,
             "faces": [{"box": list(r.face.box), "emotion": r.top, "distress": r.distress,
-                       "probabilities": {k: round(v, 4) for k, v in r.probabilities.items()}} for r in readings],
-            **({} if readings else {"message": NO_FACE_MESSAGE}),
+                       "probabilities": {k: round(v, 4) for k, v in r.probabilities.items()}} for r in found],
+            **({} if found else {"message": NO_FACE_MESSAGE}),
         })
     _print_json({"model": model.uri, "run_id": model.run_id, "results": results})
+    if failed:
+        click.echo(f"Error: {failed} of {len(images)} images could not be read (see their \"error\")", err=True)
+        sys.exit(1)
 
 
 @cli.group()
@@ -147,7 +161,6 @@ def local() -> None:
 @local.command("up")
 def local_up() -> None:
     """Start the local stack in the foreground (Ctrl-C or `facemood local down` stops it)."""
-    import signal  # pylint: disable=import-outside-toplevel
     import time  # pylint: disable=import-outside-toplevel
 
     from facemood.cli.wiring import augment_handler  # pylint: disable=import-outside-toplevel
@@ -159,8 +172,7 @@ def local_up() -> None:
     settings = load_stack_settings()
     stack = LocalStack(settings, augment_handler(settings.buckets)).start()
     write_state(stack.endpoint, settings.buckets)
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and `local down` stop cleanly
-        signal.signal(stop_signal, signal.default_int_handler)
+    _stop_on_signals()
     buckets = settings.buckets
     click.echo(f"S3 endpoint: {stack.endpoint}  (export AWS_ENDPOINT_URL={stack.endpoint})")
     click.echo(f"buckets: raw={buckets.raw} refined={buckets.refined} model={buckets.model}")
@@ -208,10 +220,21 @@ def demo(data: Path | None, config_file: str | None) -> None:
     from facemood.cli.demo_run import run_demo  # pylint: disable=import-outside-toplevel
     from facemood.local.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
 
+    _stop_on_signals()
     try:
         run_demo(load_stack_settings(), data, click.echo, config_path=config_file)
     except KeyboardInterrupt:
         click.echo("\nstopped: app, event relay and S3 server are down")
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C, `kill` and `local down` all stop a long-running command cleanly (its finally
+    blocks stop the app and the servers), even when it was started with SIGINT ignored
+    (nohup, or `&` from a script)."""
+    import signal  # pylint: disable=import-outside-toplevel
+
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
 
 
 def main(argv: list[str] | None = None) -> None:

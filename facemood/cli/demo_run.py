@@ -14,7 +14,8 @@ from facemood import storage
 from facemood.augment import load_augment_settings, output_keys
 from facemood.cli.wiring import augment_handler
 from facemood.errors import InvalidDataset, LocalStackError, StorageError
-from facemood.local.app_process import start_app, stop_app, wait_for_app
+from facemood.local.app_process import AppProcess, start_app
+from facemood.local.s3_server import free_port, port_is_free
 from facemood.local.stack import LocalStack, StackSettings
 from facemood.local.state import write_state
 
@@ -84,7 +85,7 @@ def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool
              config_path: str | None = None) -> dict[str, Any]:
     """Stack up; with data, the whole pipeline; then the app until Ctrl-C."""
     stack = LocalStack(settings, augment_handler(settings.buckets))
-    app = None
+    app: AppProcess | None = None
     try:
         with Stage(echo, "Local stack: S3 server, buckets, event relay") as stage:
             stack.start()
@@ -99,17 +100,27 @@ def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool
                  "FER2013 CSV: facemood demo --data fer2013.csv (or make demo DATA=fer2013.csv)")
         if not serve:
             return summary
-        url = f"http://localhost:{settings.app_port}"
         with Stage(echo, "Streamlit app") as stage:
-            app = start_app(settings.app_port, stack.environment())
-            wait_for_app(url, app)
+            port = app_port(settings.app_port, echo)
+            url = f"http://localhost:{port}"
+            app = start_app(port, stack.environment())
+            app.wait_ready()
             write_state(stack.endpoint, settings.buckets, {"app": url})
-            stage.done(f"serving at {url}")
+            stage.done(f"serving at {url} (its log: {app.log_path})")
         echo(f"\nOpen {url} in a browser and upload a face photo. Press Ctrl-C to stop everything.")
-        while app.poll() is None:
+        while app.process.poll() is None:
             time.sleep(0.5)
-        raise LocalStackError("the app stopped unexpectedly")
+        raise LocalStackError(f"the app stopped unexpectedly: {app.log_tail()}")
     finally:
         if app is not None:
-            stop_app(app)
+            app.stop()
         stack.stop()
+
+
+def app_port(wanted: int, echo: Echo, host: str = "127.0.0.1") -> int:
+    """``wanted`` when it is free, else a free port (and say so: another program holds ``wanted``)."""
+    if port_is_free(host, wanted):
+        return wanted
+    port = free_port(host)
+    echo(f"    port {wanted} is taken by another program (see: ss -ltnp 'sport = :{wanted}'); using {port}")
+    return port

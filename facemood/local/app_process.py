@@ -7,47 +7,70 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 
 from facemood import config as cfg
 from facemood.errors import LocalStackError
 
 APP_DIR = cfg.REPO_ROOT / "app"
+LOG_TAIL_BYTES = 2000
 
 
-def start_app(port: int, environment: dict[str, str] | None = None, address: str = "127.0.0.1") -> subprocess.Popen:
+@dataclass
+class AppProcess:
+    """A running app: its process, its URL and the log its output goes to."""
+
+    process: subprocess.Popen
+    url: str
+    log_path: Path
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait until Streamlit's health endpoint answers; raise with the log's tail if it exits."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise LocalStackError(f"the app exited (log: {self.log_path}): {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise LocalStackError(f"the app did not answer at {self.url} within {timeout:.0f} s (log: {self.log_path})")
+
+    def log_tail(self) -> str:
+        """The end of the app's log."""
+        data = self.log_path.read_bytes()
+        return data[-LOG_TAIL_BYTES:].decode(errors="replace").strip()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Terminate the app, killing it if it does not exit within ``timeout`` seconds."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_app(port: int, environment: dict[str, str] | None = None, log_path: Path | None = None,
+              address: str = "127.0.0.1") -> AppProcess:
     """Serve the app on ``port`` with this process's environment plus ``environment``.
 
-    Its working directory is app/, so app/.streamlit/config.toml applies.
+    Its output goes to ``log_path`` (default ``.facemood/app.log`` beside the stack's state),
+    never to a pipe nobody reads, which would fill and block the app. Its working directory
+    is app/, so app/.streamlit/config.toml applies.
     """
+    from facemood.local.state import state_file  # pylint: disable=import-outside-toplevel
+
+    log_path = log_path or state_file().parent / "app.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.address", address, "--server.headless", "true"]
     env = {**os.environ, cfg.ENV.CONFIG_DIR: str(cfg.config_path("").resolve()), **(environment or {})}
-    return subprocess.Popen(command, cwd=APP_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def wait_for_app(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    """Wait until Streamlit's health endpoint answers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            stderr = process.stderr.read().decode()[-500:] if process.stderr else ""
-            raise LocalStackError(f"the app exited: {stderr}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise LocalStackError(f"the app did not answer at {url} within {timeout:.0f} s")
-
-
-def stop_app(process: subprocess.Popen, timeout: float = 10) -> None:
-    """Terminate the app, killing it if it does not exit within ``timeout`` seconds."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    with open(log_path, "ab") as log:  # the child writes through its own copy of the descriptor
+        # pylint: disable-next=consider-using-with  # the AppProcess stops it
+        process = subprocess.Popen(command, cwd=APP_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return AppProcess(process, f"http://{address}:{port}", log_path)

@@ -43,13 +43,22 @@ class S3Server:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """True when ``host:port`` can be bound now."""
+    """True when ``host:port`` can be bound now by a server (which, like moto's and Streamlit's,
+    reuses an address whose old connections linger in TIME_WAIT after a quick restart)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
             return False
     return True
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port on ``host`` that is free now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def start_s3_server(port: int = 0, host: str = LOOPBACK) -> S3Server:

@@ -33,6 +33,9 @@ class StackSettings:
     def __post_init__(self) -> None:
         if not self.host.startswith("127.") and self.host not in ("localhost", "::1"):
             raise ValueError("host must be a loopback address")
+        cfg.check_range("port", self.port, 0, 65535)
+        cfg.check_range("app_port", self.app_port, 1, 65535)
+        cfg.check_range("relay_interval_seconds", self.relay_interval_seconds, 0.0, 3600.0, open_low=True)
 
 
 def load_stack_settings(path: str | Path | None = None) -> StackSettings:
