@@ -111,6 +111,10 @@ def augment_stream(source: IO[bytes], sink: IO[bytes] | None, settings: AugmentS
         report.rejected_count += len(batch.rejections)
         room = MAX_REPORTED_REJECTIONS - len(report.rejected)
         report.rejected.extend({"line": r.line, "reason": r.reason} for r in batch.rejections[:max(room, 0)])
+        if batch.augmentation is not None:
+            raise InvalidDataset("the file is already refined (it has augmentation and source columns): augmenting "
+                                 "it again would make copies of copies. Upload the raw FER2013 CSV, or train on "
+                                 "this file directly (facemood train --data URI)")
         if len(batch) == 0:
             continue
         _count(report, batch)

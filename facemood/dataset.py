@@ -235,9 +235,16 @@ class _BatchBuilder:
         self.pixel_text: list[str] = []
         self.rejections: list[Rejection] = []
 
-    def add(self, line: int, row: list[str]) -> None:
-        """Check the row's non-pixel fields and keep it for the batch parse."""
+    def add(self, line: int, row: list[str], lines: int = 1) -> None:
+        """Check the row's non-pixel fields and keep it for the batch parse.
+
+        ``line`` is where the record starts; ``lines`` how many physical lines it spans.
+        """
         header = self.header
+        if lines > 1:
+            self.rejections.append(Rejection(line, f"the row spans lines {line}-{line + lines - 1}: a quoted field "
+                                                   "holds a line break"))
+            return
         if len(row) != len(header.names):
             if not any(cell.strip() for cell in row):
                 self.rejections.append(Rejection(line, "empty row"))
@@ -302,15 +309,19 @@ def read_batches(stream: IO[bytes], batch_rows: int = DEFAULT_BATCH_ROWS) -> Ite
     text = open_text(stream)
     csv.field_size_limit(MAX_FIELD_BYTES)
     reader = csv.reader(text)
+    done = 0  # physical lines read by the records before the current one
     try:
         first = next(reader, None)
         if first is None:
             raise InvalidDataset("the file is empty: expected a FER2013 CSV with a header row")
         header = Header.parse(first)
+        done = reader.line_num
         builder = _BatchBuilder(header)
         pending = 0
         for row in reader:
-            builder.add(reader.line_num, row)
+            # a quoted field may span lines: a record is named by the line it starts on
+            builder.add(done + 1, row, reader.line_num - done)
+            done = reader.line_num
             pending += 1
             if pending >= batch_rows:
                 yield builder.build()
@@ -321,7 +332,10 @@ def read_batches(stream: IO[bytes], batch_rows: int = DEFAULT_BATCH_ROWS) -> Ite
         raise InvalidDataset(f"the file is not UTF-8 text (it looks binary; read {reader.line_num} "
                              "lines before the undecodable bytes)") from exc
     except csv.Error as exc:
-        raise InvalidDataset(f"line {reader.line_num + 1}: not a CSV file ({exc})") from exc
+        if "field larger than field limit" in str(exc):
+            raise InvalidDataset(f"line {done + 1}: a field is longer than {MAX_FIELD_BYTES // 1024} KiB (a FER2013 "
+                                 "pixels field is at most 9 KiB): not a FER2013 CSV") from exc
+        raise InvalidDataset(f"line {done + 1}: not a CSV file ({exc})") from exc
     except EOFError as exc:
         raise InvalidDataset(f"the gzip stream is truncated: {exc}") from exc
     except gzip.BadGzipFile as exc:

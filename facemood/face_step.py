@@ -52,8 +52,8 @@ def lambda_client(timeout: float) -> Any:
     import boto3  # pylint: disable=import-outside-toplevel
     from botocore.config import Config  # pylint: disable=import-outside-toplevel
 
-    return boto3.client("lambda", config=Config(read_timeout=timeout, connect_timeout=5,
-                                                retries={"max_attempts": 1}))
+    return boto3.session.Session().client("lambda", config=Config(read_timeout=timeout, connect_timeout=5,
+                                                                  retries={"max_attempts": 1}))
 
 
 class LambdaFaceStep:

@@ -163,13 +163,13 @@ def decode_photo_reduced(data: bytes, settings: FaceSettings,
             full_size = (height, width) if transposed else (width, height)
             return _to_rgb(image), full_size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        log.info("photo refused as a possible decompression bomb", extra={"error": str(exc)})
+        log.debug("photo refused as a possible decompression bomb", extra={"error": str(exc)})
         raise InvalidImage("the photo is too large to decode safely") from exc
     except UnidentifiedImageError as exc:
-        log.info("photo of no known format", extra={"error": str(exc)})
+        log.debug("photo of no known format", extra={"error": str(exc)})
         raise InvalidImage("the file is not a photo this service can read (JPEG, PNG or WebP)") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        log.info("damaged photo", extra={"error": str(exc)})
+        log.debug("damaged photo", extra={"error": str(exc)})
         raise InvalidImage("the photo is damaged or truncated") from exc
 
 

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from facemood import bundle
+from facemood.errors import BundleIntegrityError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,23 @@ class ModelCache:
         self._lock = threading.Lock()
 
     def current(self) -> bundle.Bundle:
-        """The current verified bundle; raises StorageError when none is published."""
+        """The current verified bundle.
+
+        Raises StorageError or BundleIntegrityError only while no bundle was ever loaded: once
+        one is, a broken ``latest.json`` or bundle is logged (once per refresh) and the last
+        verified bundle goes on serving until the pointer is fixed.
+        """
         with self._lock:
             now = time.monotonic()
             if self._bundle is None or now - self._checked >= self.refresh_seconds:
-                self._refresh()
                 self._checked = now
+                try:
+                    self._refresh()
+                except (StorageError, BundleIntegrityError) as exc:
+                    if self._bundle is None:
+                        raise
+                    log.warning("the published model cannot be loaded; still serving the last verified one",
+                                extra={"model_uri": self.uri, "error": str(exc), "serving": self._bundle.run_id})
             assert self._bundle is not None
             return self._bundle
 

@@ -54,7 +54,8 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None, **cred
     import boto3  # pylint: disable=import-outside-toplevel
     from botocore.config import Config  # pylint: disable=import-outside-toplevel
 
-    return boto3.client(
+    # A session of its own: boto3's default session caches the credentials it first found.
+    return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint_url or os.environ.get(ENV.ENDPOINT) or None,
         region_name=region or os.environ.get(ENV.REGION) or "us-east-1",

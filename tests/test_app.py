@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -186,3 +187,36 @@ def test_a_broken_config_is_explained_not_a_stack_trace(app):
     assert not test.exception
     assert texts(test, "error")[0].startswith("FaceMood is not configured correctly")
     assert any("upload_max_side: expected int, got str 'big'" in c for c in texts(test, "caption"))
+
+
+def test_a_broken_pointer_keeps_the_last_verified_model_serving(app, photos, model_store, caplog):
+    root, runs = model_store
+    test = upload(app(), photos["one"])
+    assert any(f"Model {runs[0]}" in c for c in texts(test, "caption"))
+    latest = root / "models" / "latest.json"
+    saved = latest.read_text()
+    missing = {"run_id": "gone", "bundle": "models/gone/", "manifest_sha256": "0" * 64}
+    tampered = {**json.loads(saved), "run_id": runs[1], "bundle": f"models/{runs[1]}/"}  # the other manifest's hash
+    try:
+        for broken in ("{}", "[1, 2]", "{not json", json.dumps(missing), json.dumps(tampered)):
+            latest.write_text(broken)
+            caplog.clear()
+            with caplog.at_level("WARNING", logger="facemood.model_cache"):
+                test.run()
+            assert not test.exception
+            assert any(f"Model {runs[0]}" in c for c in texts(test, "caption")), broken
+            assert texts(test, "warning") == [] and len(texts(test, "subheader")) == 1
+            warned = [r for r in caplog.records if r.name == "facemood.model_cache"]
+            assert len(warned) == 1 and warned[0].serving == runs[0] and warned[0].error, broken
+        bundle.point_latest(str(root), runs[1])  # fixed: the newly published model is served
+        test.run()
+        assert any(f"Model {runs[1]}" in c for c in texts(test, "caption"))
+    finally:
+        latest.write_text(saved)
+
+
+def test_more_faces_than_the_cap_are_counted_on_the_page(app, photos):
+    faces = {**yaml.safe_load((CONFIG / "app.yaml").read_text())["faces"], "max_faces": 1}
+    test = upload(app(faces=faces), photos["two"])
+    assert "2 faces found; showing the 1 largest." in texts(test, "info")
+    assert len(texts(test, "subheader")) == 1

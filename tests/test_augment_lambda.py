@@ -200,3 +200,17 @@ def test_refusing_to_write_into_the_triggering_bucket(buckets):
     with pytest.raises(StorageError, match="refusing to write into the bucket that triggered"):
         augment.augment_s3_object(buckets, same, RAW, "fer.csv", None)
     assert keys(buckets, RAW) == ["fer.csv"]  # nothing was written next to the upload
+
+
+def test_a_refined_file_uploaded_again_is_refused_not_multiplied(buckets):
+    s3 = buckets
+    etag = upload(s3, "fer.csv", csv_text(LABELS, PIXELS, USAGE).encode())
+    augment_lambda.handler(event_for("fer.csv", etag), None, client=s3, settings=SETTINGS)
+    refined = s3.get_object(Bucket=REFINED, Key=augment.output_keys("fer.csv", etag, "refined/")[0])["Body"].read()
+    again = upload(s3, "again.csv.gz", refined)
+    result = augment_lambda.handler(event_for("again.csv.gz", again), None, client=s3, settings=SETTINGS)
+    data_key, report_key = augment.output_keys("again.csv.gz", again, "refined/")
+    assert result["results"][0]["status"] == "invalid_file"
+    report = read_report(s3, report_key)
+    assert report["error"].startswith("the file is already refined (it has augmentation and source columns)")
+    assert report["rows_written"] == 0 and data_key not in keys(s3, REFINED)

@@ -50,3 +50,85 @@ def test_augment_of_an_image_is_one_error_line(tmp_path):
 def test_local_status_without_a_stack():
     result = CliRunner().invoke(cli, ["local", "status"])
     assert result.exit_code == 0 and json.loads(result.stdout) == {"running": False}
+
+
+def test_augment_refuses_a_refined_file(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("emotion,pixels\n3," + " ".join(["9"] * 2304) + "\n")
+    assert CliRunner().invoke(cli, ["augment", str(source), str(tmp_path / "once.csv")]).exit_code == 0
+    result = CliRunner().invoke(cli, ["augment", str(tmp_path / "once.csv"), str(tmp_path / "twice.csv")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: the file is already refined")
+    assert not (tmp_path / "twice.csv").exists()
+
+
+@pytest.fixture
+def shipped_model():
+    """The shipped model store (the repository)."""
+    from facemood import bundle  # pylint: disable=import-outside-toplevel
+    from facemood.config import REPO_ROOT  # pylint: disable=import-outside-toplevel
+
+    if bundle.read_latest(str(REPO_ROOT)) is None:
+        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+    return str(REPO_ROOT)
+
+
+def test_predict_answers_every_good_file_and_names_each_bad_one(tmp_path, shipped_model):
+    import numpy as np  # pylint: disable=import-outside-toplevel
+
+    from tests.photos import encode_jpeg  # pylint: disable=import-outside-toplevel
+
+    good = tmp_path / "a.jpg"
+    good.write_bytes(encode_jpeg(np.full((240, 320, 3), 120, np.uint8)))
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.jpg"
+    text.write_text("hello")
+    result = CliRunner().invoke(cli, ["predict", "--model", shipped_model, str(good), str(empty), str(text),
+                                      str(tmp_path / "missing.jpg"), str(good)])
+    assert result.exit_code == 1
+    answers = json.loads(result.stdout)["results"]
+    assert [a["image"] for a in answers] == [str(good), str(empty), str(text), str(tmp_path / "missing.jpg"),
+                                             str(good)]
+    assert answers[0]["faces"] == [] and answers[0]["faces_found"] == 0 and answers[4] == answers[0]
+    assert answers[1]["error"] == "the photo is empty"
+    assert answers[2]["error"] == "the file is not a photo this service can read (JPEG, PNG or WebP)"
+    assert answers[3]["error"] == "no such file or directory"
+    assert result.stderr.strip() == 'Error: 3 of 5 images could not be read (see their "error")'
+
+
+@pytest.mark.parametrize("pointer, message", [
+    ("{}", "is not a model pointer: 'run_id' is missing or not a string"),
+    ("[1, 2]", "is not a model pointer: expected a JSON object"),
+    ("{not json", "is not valid JSON"),
+])
+def test_a_broken_latest_json_is_one_error_line(tmp_path, pointer, message):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "latest.json").write_text(pointer)
+    result = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path), str(tmp_path / "x.jpg")])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {tmp_path / 'models' / 'latest.json'} {message}"
+
+
+def test_an_unreachable_endpoint_is_one_error_line(tmp_path, monkeypatch):
+    from facemood.local.s3_server import free_port  # pylint: disable=import-outside-toplevel
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    result = CliRunner().invoke(cli, ["predict", "--model", "s3://models", str(tmp_path / "x.jpg")])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot reach the storage endpoint for s3://models/")
+
+
+def test_missing_credentials_are_one_error_line(tmp_path, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = CliRunner().invoke(cli, ["predict", "--model", "s3://models", str(tmp_path / "x.jpg")])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: no AWS credentials to reach s3://models/")

@@ -167,3 +167,21 @@ def test_writer_round_trips_extreme_values():
 def test_read_faceset_with_no_valid_row_says_why():
     with pytest.raises(NoValidRows, match=r"all 1 data rows were rejected \(line 2: emotion 9 is outside 0..6\)"):
         dataset.read_faceset(io.BytesIO(("emotion,pixels\n" + "9," + " ".join(["1"] * 2304) + "\n").encode()))
+
+
+def test_a_quoted_field_with_a_line_break_is_named_by_the_line_it_starts_on():
+    pixels = " ".join(str(v) for v in PIXELS[1].ravel())
+    split = pixels[:100] + "\n" + pixels[100:]
+    text = valid_csv().splitlines()
+    text.insert(2, f'1,"{split}",Training')  # starts on line 3, ends on line 4
+    _, _, labels, rejections = read_all(("\n".join(text) + "\n").encode())
+    assert [str(r) for r in rejections] == [
+        "line 3: the row spans lines 3-4: a quoted field holds a line break"]
+    assert len(labels) == 6
+    batches, _, _, _ = read_all(("\n".join(text) + "\n").encode())
+    assert batches[0].lines.tolist() == [2, 5, 6, 7, 8, 9]  # the rows after it keep their own lines
+
+
+def test_a_huge_single_line_file_is_refused_naming_line_1():
+    with pytest.raises(InvalidDataset, match=r"^line 1: a field is longer than 64 KiB .*not a FER2013 CSV$"):
+        read_all(b"emotion," + b"9" * 5_000_000)
