@@ -30,7 +30,10 @@ from facemood.transforms import TransformSettings, augmented_copies
 
 log = logging.getLogger(__name__)
 
-CSV_SUFFIXES = (".csv", ".csv.gz")
+CSV_SUFFIXES = (".csv", ".csv.gz")  # the handler takes these in any case
+# The spellings S3 triggers the Lambda on (its suffix filters are case-sensitive; infra/template.yaml
+# lists the same four). A key such as data.Csv is processed only when its event is sent by hand.
+TRIGGER_SUFFIXES = (".csv", ".csv.gz", ".CSV", ".CSV.GZ")
 ORIGINAL = dataset.ORIGINAL
 MAX_REPORTED_REJECTIONS = 10_000
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from facemood.augment import TRIGGER_SUFFIXES, is_csv_key
+
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "infra" / "template.yaml"
 BIN = Path(sys.executable).parent
@@ -83,7 +85,9 @@ def test_the_raw_bucket_triggers_the_augment_lambda_on_csv_and_csv_gz(translated
         assert config["Function"] == {"Fn::GetAtt": ["AugmentFunction", "Arn"]}
         assert config["Event"] == "s3:ObjectCreated:*"
         suffixes |= {rule["Value"] for rule in config["Filter"]["S3Key"]["Rules"] if rule["Name"] == "suffix"}
-    assert suffixes == {".csv", ".csv.gz"}
+    # S3's filters are case-sensitive: the template triggers on exactly the spellings the code names
+    assert suffixes == set(TRIGGER_SUFFIXES) and {".csv", ".csv.gz", ".CSV", ".CSV.GZ"} <= suffixes
+    assert all(is_csv_key(f"uploads/data{suffix}") for suffix in suffixes)
 
 
 def test_buckets_are_private_encrypted_and_configured(translated):
@@ -177,7 +181,7 @@ def test_the_stack_creates_in_moto_cloudformation(translated, s3_server):
     for name in ("RawBucket", "RefinedBucket", "ModelBucket", "AugmentFunction", "FaceFunction", "Cluster",
                  "TrainTaskDefinition", "AppTaskDefinition", "AppService", "LoadBalancer", "AppTargetGroup",
                  "HttpsListener", "HttpRedirectListener", "LambdaRepository", "PipelineRepository", "AppRepository",
-                 "AugmentFunctionRole", "FaceFunctionRole", "TrainTaskRole", "AppTaskRole"):
+                 "AugmentFunctionRole", "FaceFunctionRole", "TrainTaskRole", "AppTaskRole", "AugmentFailureQueue"):
         assert name in created, name
     s3 = boto3.client("s3", **session)
     names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
@@ -210,3 +214,32 @@ def test_train_remote_starts_the_task_with_the_stacks_network_settings():
                 "--config", "config/pipeline.yaml", "--data", "s3://refined/x.csv.gz"]}]}})
         started = run_training_task(ecs, outputs, "s3://refined/x.csv.gz")
     assert started["task"] == "arn:aws:ecs:us-east-1:1:task/facemood/abc"
+
+
+def test_every_bucket_refuses_plain_http(translated):
+    policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]["Statement"]
+                for p in resources(translated, "AWS::S3::BucketPolicy").values()}
+    assert set(policies) == {"RawBucket", "RefinedBucket", "ModelBucket"}
+    for bucket, statements in policies.items():
+        deny = [s for s in statements if s["Effect"] == "Deny"]
+        assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, bucket
+        assert deny[0]["Action"] == "s3:*" and len(deny[0]["Resource"]) == 2, bucket
+
+
+def test_old_versions_of_raw_uploads_expire(translated):
+    rules = translated["Resources"]["RawBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiring = [r for r in rules if "NoncurrentVersionExpiration" in r]
+    assert expiring and expiring[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == {
+        "Ref": "RawNoncurrentVersionDays"}
+
+
+def test_an_event_that_keeps_failing_goes_to_an_encrypted_queue(translated):
+    queue = translated["Resources"]["AugmentFailureQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == {"Ref": "FailedEventRetentionSeconds"}
+    configs = [r["Properties"] for r in resources(translated, "AWS::Lambda::EventInvokeConfig").values()]
+    assert len(configs) == 1 and configs[0]["FunctionName"] == {"Ref": "AugmentFunction"}
+    assert configs[0]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["AugmentFailureQueue", "Arn"]}
+    role = json.dumps(_statements(translated["Resources"]["AugmentFunctionRole"]))
+    assert "sqs:SendMessage" in role

@@ -58,7 +58,8 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
     if remote:
         import boto3  # pylint: disable=import-outside-toplevel
 
-        from pipeline.remote import run_training_task, stack_outputs  # pylint: disable=import-outside-toplevel
+        from facemood.deployment import stack_outputs  # pylint: disable=import-outside-toplevel
+        from pipeline.remote import run_training_task  # pylint: disable=import-outside-toplevel
 
         outputs = stack_outputs(boto3.client("cloudformation"), stack)
         _print_json(run_training_task(boto3.client("ecs"), outputs, data_uri))
@@ -151,6 +152,30 @@ def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
     if failed:
         click.echo(f"Error: {failed} of {len(images)} images could not be read (see their \"error\")", err=True)
         sys.exit(1)
+
+
+@cli.command("replay-failed")
+@click.option("--stack", default="facemood", show_default=True, help="The deployed stack.")
+@click.option("--limit", default=1000, show_default=True, help="Replay at most this many events.")
+def replay_failed(stack: str, limit: int) -> None:
+    """Send the augmentation events that kept failing (the stack's failure queue) to the Lambda again.
+
+    Fix the cause first (a bug, a too-small memory or timeout setting), then replay: each
+    event runs again asynchronously; one that fails again returns to the queue.
+    """
+    import boto3  # pylint: disable=import-outside-toplevel
+
+    from facemood.deployment import (  # pylint: disable=import-outside-toplevel
+        replay_failed_events,
+        require_outputs,
+        stack_outputs,
+    )
+
+    session = boto3.session.Session()
+    outputs = stack_outputs(session.client("cloudformation"), stack)
+    require_outputs(outputs, "AugmentFailureQueueUrl", "AugmentFunctionName")
+    _print_json(replay_failed_events(session.client("sqs"), session.client("lambda"),
+                                     outputs["AugmentFailureQueueUrl"], outputs["AugmentFunctionName"], limit))
 
 
 @cli.group()
