@@ -42,6 +42,7 @@ bench: $(VENV)/.extras-dev
 	$(BIN)/python -m bench.inference_bench
 	$(BIN)/python -m bench.face_bench
 	$(BIN)/python -m bench.concurrency_bench
+	$(BIN)/python -m bench.upload_memory_bench
 
 model: $(VENV)/.extras-dev
 	$(BIN)/facemood train --config config/model-fer2013.yaml --output .

@@ -35,6 +35,7 @@ EXTENDS_KEY = "extends"
 ENV = types.SimpleNamespace(
     ENDPOINT="AWS_ENDPOINT_URL",
     REGION="AWS_DEFAULT_REGION",
+    RUNTIME_REGION="AWS_REGION",  # set by Lambda and ECS
     RAW_BUCKET="FACEMOOD_RAW_BUCKET",
     REFINED_BUCKET="FACEMOOD_REFINED_BUCKET",
     MODEL_BUCKET="FACEMOOD_MODEL_BUCKET",
@@ -60,6 +61,11 @@ class Buckets:
 # The environment variables that override the ``buckets`` section of any config file.
 BUCKET_OVERRIDES = {"buckets.raw": ENV.RAW_BUCKET, "buckets.refined": ENV.REFINED_BUCKET,
                     "buckets.model": ENV.MODEL_BUCKET}
+
+
+def aws_region() -> str:
+    """The AWS region: ``AWS_DEFAULT_REGION``, else ``AWS_REGION`` (set in Lambda and ECS), else us-east-1."""
+    return os.environ.get(ENV.REGION) or os.environ.get(ENV.RUNTIME_REGION) or "us-east-1"
 
 
 def config_path(name: str) -> Path:

@@ -54,7 +54,8 @@ def replay_failed_events(sqs: Any, lambda_client: Any, queue_url: str, function_
                 payload = _request_payload(message.get("Body", ""))
                 if payload is None:
                     left += 1
-                    log.warning("not an on-failure record; left in the queue", extra={"message_id": message["MessageId"]})
+                    log.warning("not an on-failure record; left in the queue",
+                                extra={"message_id": message["MessageId"]})
                     continue
                 lambda_client.invoke(FunctionName=function_name, InvocationType="Event",
                                      Payload=json.dumps(payload).encode())

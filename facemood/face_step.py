@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from facemood.config import aws_region
 from facemood.errors import FaceStepError, InvalidImage
 from facemood.faces import Face, FacePreprocessor, FaceReading, FaceSettings
 
@@ -52,8 +53,9 @@ def lambda_client(timeout: float) -> Any:
     import boto3  # pylint: disable=import-outside-toplevel
     from botocore.config import Config  # pylint: disable=import-outside-toplevel
 
-    return boto3.session.Session().client("lambda", config=Config(read_timeout=timeout, connect_timeout=5,
-                                                                  retries={"max_attempts": 1}))
+    return boto3.session.Session().client(
+        "lambda", region_name=aws_region(),
+        config=Config(read_timeout=timeout, connect_timeout=5, retries={"max_attempts": 1}))
 
 
 class LambdaFaceStep:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from facemood.config import ENV
+from facemood.config import ENV, aws_region
 from facemood.errors import NotFound, StorageError
 
+log = logging.getLogger(__name__)
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
 
@@ -58,7 +60,7 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None, **cred
     return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint_url or os.environ.get(ENV.ENDPOINT) or None,
-        region_name=region or os.environ.get(ENV.REGION) or "us-east-1",
+        region_name=region or aws_region(),
         config=Config(retries={"max_attempts": 5, "mode": "standard"}),
         **credentials,
     )
@@ -225,9 +227,14 @@ class _MultipartWriter(io.RawIOBase):
         return len(data)
 
     def _upload(self, data: bytes) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+
         number = len(self._parts) + 1
-        response = self._client.upload_part(Bucket=self._location.bucket, Key=self._location.key,
-                                            UploadId=self._upload_id, PartNumber=number, Body=data)
+        try:
+            response = self._client.upload_part(Bucket=self._location.bucket, Key=self._location.key,
+                                                UploadId=self._upload_id, PartNumber=number, Body=data)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, self._location) from exc
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
     def commit(self) -> None:
@@ -239,9 +246,16 @@ class _MultipartWriter(io.RawIOBase):
                                                UploadId=self._upload_id, MultipartUpload={"Parts": self._parts})
 
     def abort(self) -> None:
-        """Discard every uploaded part."""
-        self._client.abort_multipart_upload(Bucket=self._location.bucket, Key=self._location.key,
-                                            UploadId=self._upload_id)
+        """Discard every uploaded part, as far as S3 can be reached: the object never appears
+        either way, and parts left behind are removed by the bucket's lifecycle rule."""
+        from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+
+        try:
+            self._client.abort_multipart_upload(Bucket=self._location.bucket, Key=self._location.key,
+                                                UploadId=self._upload_id)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("could not abort an incomplete upload; its parts expire with the bucket's lifecycle rule",
+                        extra={"uri": self._location.uri, "error": str(exc)})
 
 
 class _LocalWriter(io.FileIO):
@@ -292,3 +306,6 @@ def open_write(uri: str, client: Any = None, content_type: str = "application/oc
     except (ClientError, BotoCoreError) as exc:
         writer.abort()
         raise _translate(exc, location) from exc  # type: ignore[arg-type]
+    except StorageError:
+        writer.abort()
+        raise

@@ -220,3 +220,18 @@ def test_more_faces_than_the_cap_are_counted_on_the_page(app, photos):
     test = upload(app(faces=faces), photos["two"])
     assert "2 faces found; showing the 1 largest." in texts(test, "info")
     assert len(texts(test, "subheader")) == 1
+
+
+def test_a_face_lambda_that_times_out_gets_a_message_and_the_page_keeps_serving(app, photos, monkeypatch):
+    from tests.faults import silent_port  # pylint: disable=import-outside-toplevel
+
+    with silent_port() as port:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+        test = upload(app(face_function="facemood-face", face_timeout_seconds=1.0), photos["one"])
+        errors = texts(test, "error")
+        assert errors == ["The face service is not answering right now (the face service did not answer "
+                          "(ReadTimeoutError)). Please try again in a moment."]
+        test.run()  # the next request is served the same way, not with a stack trace
+        assert not test.exception and len(texts(test, "error")) == 1

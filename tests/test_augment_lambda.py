@@ -214,3 +214,31 @@ def test_a_refined_file_uploaded_again_is_refused_not_multiplied(buckets):
     report = read_report(s3, report_key)
     assert report["error"].startswith("the file is already refined (it has augmentation and source columns)")
     assert report["rows_written"] == 0 and data_key not in keys(s3, REFINED)
+
+
+def test_storage_lost_mid_upload_leaves_nothing_and_a_rerun_completes_byte_identically(buckets, s3_server, tmp_path):
+    from facemood.local.s3_server import LOCAL_CREDENTIALS  # pylint: disable=import-outside-toplevel
+    from facemood.storage import s3_client  # pylint: disable=import-outside-toplevel
+    from tests.faults import CuttableProxy  # pylint: disable=import-outside-toplevel
+
+    s3 = buckets
+    rng = np.random.default_rng(9)
+    text = csv_text(rng.integers(0, 7, 300), rng.integers(0, 256, (300, 48, 48), dtype=np.uint8), ["Training"] * 300)
+    etag = upload(s3, "big.csv", text.encode())
+    source = tmp_path / "big.csv"
+    source.write_text(text)
+    augment.augment_file(str(source), str(tmp_path / "expected.csv.gz"), SETTINGS)
+    upstream = ("127.0.0.1", int(s3_server.endpoint.rsplit(":", 1)[1]))
+    proxy = CuttableProxy(upstream, cut_after=64_000)  # the refined output's upload is cut after 64 KB
+    with pytest.raises(StorageError):
+        augment_lambda.handler(event_for("big.csv", etag), None, client=s3_client(proxy.endpoint, **LOCAL_CREDENTIALS),
+                               settings=SETTINGS)
+    assert proxy.is_cut.is_set()
+    assert keys(s3, REFINED) == []  # neither data nor a report that would mark it processed
+    again = CuttableProxy(upstream)  # the server is back
+    result = augment_lambda.handler(event_for("big.csv", etag), None,
+                                    client=s3_client(again.endpoint, **LOCAL_CREDENTIALS), settings=SETTINGS)
+    assert result["results"][0]["status"] == "complete"
+    data_key = augment.output_keys("big.csv", etag, "refined/")[0]
+    assert s3.get_object(Bucket=REFINED, Key=data_key)["Body"].read() == (tmp_path / "expected.csv.gz").read_bytes()
+    again.cut()

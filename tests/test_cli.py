@@ -1,4 +1,6 @@
 """The command line: every command has help; errors are one line and exit code 1."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 

@@ -59,10 +59,11 @@ def test_demo_moves_off_a_taken_port_and_kill_stops_the_app_too(tmp_path, sigint
         stack.update(port=0, app_port=taken, seed_store=str(REPO_ROOT))
         (config / "stack.yaml").write_text(yaml.safe_dump(stack))
         env = {**os.environ, "FACEMOOD_CONFIG_DIR": str(config), "FACEMOOD_STATE_FILE": str(tmp_path / "stack.json")}
-        ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" else None
+        command = [sys.executable, "-m", "facemood", "demo"]
+        if sigint == "ignored":  # as nohup or `&` in a script start it: SIGINT ignored, inherited through exec
+            command = ["sh", "-c", "trap '' INT; exec \"$0\" \"$@\"", *command]
         # pylint: disable-next=consider-using-with  # stopped with SIGTERM below, killed if that fails
-        demo = subprocess.Popen([sys.executable, "-m", "facemood", "demo"], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, preexec_fn=ignore)
+        demo = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             lines = read_until(demo, "serving at")
             said = "".join(lines)

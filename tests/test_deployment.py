@@ -1,4 +1,6 @@
 """Replaying the augmentation events that kept failing: the failure queue on moto's server."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 
