@@ -43,7 +43,7 @@ def test_a_refused_photo_is_an_invalid_image_and_a_reply_carries_faces_found():
         LambdaFaceStep("f", stubbed({"ok": False, "error": "the photo is damaged or truncated"}), 90)(PHOTO)
     reading = LambdaFaceStep("f", stubbed({"ok": True, "image_size": [160, 120], "faces": [], "faces_found": 0,
                                            "message": "no face found"}), 90)(PHOTO)
-    assert reading.faces == [] and reading.found == 0 and reading.image_size == (160, 120)
+    assert not reading.faces and reading.found == 0 and reading.image_size == (160, 120)
 
 
 def test_a_face_lambda_that_never_answers_times_out(monkeypatch):
