@@ -55,7 +55,7 @@ def lambda_client(timeout: float) -> Any:
 
     return boto3.session.Session().client(
         "lambda", region_name=aws_region(),
-        config=Config(read_timeout=timeout, connect_timeout=5, retries={"max_attempts": 1}))
+        config=Config(read_timeout=timeout, connect_timeout=5, retries={"total_max_attempts": 1}))
 
 
 class LambdaFaceStep:

@@ -9,13 +9,44 @@ import threading
 from collections.abc import Iterator
 
 
+class SilentPort:
+    """A loopback port that accepts connections and never answers: every request times out.
+    ``connections`` counts the connections made to it (one per attempt a client makes)."""
+
+    def __init__(self) -> None:
+        self._server = socket.socket()
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(16)
+        self.port = self._server.getsockname()[1]
+        self.connections = 0
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(connection)
+
+    def close(self) -> None:
+        """Stop listening and drop every connection."""
+        for sock in [self._server, *self._held]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
 @contextlib.contextmanager
-def silent_port() -> Iterator[int]:
-    """A loopback port that accepts connections and never answers: every request times out."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        yield server.getsockname()[1]
+def silent_port() -> Iterator[SilentPort]:
+    """A :class:`SilentPort` for the duration of the block."""
+    port = SilentPort()
+    try:
+        yield port
+    finally:
+        port.close()
 
 
 class CuttableProxy:

@@ -225,8 +225,8 @@ def test_more_faces_than_the_cap_are_counted_on_the_page(app, photos):
 def test_a_face_lambda_that_times_out_gets_a_message_and_the_page_keeps_serving(app, photos, monkeypatch):
     from tests.faults import silent_port  # pylint: disable=import-outside-toplevel
 
-    with silent_port() as port:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    with silent_port() as silent:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{silent.port}")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
         test = upload(app(face_function="facemood-face", face_timeout_seconds=1.0), photos["one"])

@@ -47,11 +47,12 @@ def test_a_refused_photo_is_an_invalid_image_and_a_reply_carries_faces_found():
 
 
 def test_a_face_lambda_that_never_answers_times_out(monkeypatch):
-    with silent_port() as port:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    with silent_port() as silent:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{silent.port}")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         step = LambdaFaceStep("facemood-face", lambda_client(timeout=1.0), 90)
         with pytest.raises(FaceStepError, match=r"^the face service did not answer \(ReadTimeoutError\)$"):
             step(PHOTO)
+        assert silent.connections == 1  # no retry: a student waits one timeout, not two

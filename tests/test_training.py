@@ -141,11 +141,25 @@ def test_onnx_export_matches_pytorch_within_1e4(tmp_path, real_faces):
         check_parity(export_onnx(other, tmp_path / "other.onnx", True), exported, real_faces["pixels"][:64])
 
 
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory, real_faces):
+    """A local store holding one tiny bundle the training task published, trained once per module."""
+    folder = tmp_path_factory.mktemp("tiny")
+    (folder / "pipeline.yaml").write_text(TINY)
+    data = folder / "faces.npz"
+    np.savez(data, pixels=real_faces["pixels"], emotion=real_faces["emotion"], usage=real_faces["usage"])
+    root = folder / "store"
+    pipeline_main.run(load_pipeline_settings(folder / "pipeline.yaml", str(data), str(root)))
+    return root
+
+
 @pytest.fixture
-def published(stores, real_faces, tmp_path, tiny_config):
-    """A published tiny bundle; its run id."""
-    upload_refined(stores, real_faces, tmp_path)
-    return pipeline_main.run(load_pipeline_settings(tiny_config), stores)["run_id"]
+def published(stores, tiny_store):
+    """The tiny bundle and its latest.json, copied into this test's model bucket; its run id."""
+    for path in sorted(tiny_store.rglob("*")):
+        if path.is_file():
+            stores.upload_file(str(path), MODELS, path.relative_to(tiny_store).as_posix())
+    return bundle.read_latest(str(tiny_store))["run_id"]
 
 
 def test_tampered_model_is_refused(stores, published):
