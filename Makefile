@@ -29,8 +29,13 @@ $(VENV)/.extras-%: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.extras-app+local $(if $(DATA),$(VENV)/.extras-train)
 	$(BIN)/facemood demo $(if $(DATA),--data $(DATA))
 
-test: lint
-	$(BIN)/python -m pytest
+# Lint and the tests run side by side (the tests are mostly single-threaded; this machine has
+# two cores); the tests' output comes last, and the target fails when either fails.
+test: $(VENV)/.extras-dev
+	@log=$$(mktemp); $(BIN)/python -m pytest > $$log 2>&1 & tests=$$!; \
+	nice -n 10 $(MAKE) --no-print-directory lint; linted=$$?; \
+	wait $$tests; tested=$$?; cat $$log; rm -f $$log; \
+	[ $$linted -eq 0 ] && [ $$tested -eq 0 ]
 
 lint: $(VENV)/.extras-dev
 	$(BIN)/pylint facemood pipeline preprocessing_lambda app/app.py tests bench scripts

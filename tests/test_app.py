@@ -229,7 +229,7 @@ def test_a_face_lambda_that_times_out_gets_a_message_and_the_page_keeps_serving(
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{silent.port}")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-        test = upload(app(face_function="facemood-face", face_timeout_seconds=1.0), photos["one"])
+        test = upload(app(face_function="facemood-face", face_timeout_seconds=0.3), photos["one"])
         errors = texts(test, "error")
         assert errors == ["The face service is not answering right now (the face service did not answer "
                           "(ReadTimeoutError)). Please try again in a moment."]

@@ -47,8 +47,7 @@ def read_until(process: subprocess.Popen, text: str, timeout: float = 90) -> lis
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sigint", ["default", "ignored"])
-def test_demo_moves_off_a_taken_port_and_kill_stops_the_app_too(tmp_path, sigint):
+def test_demo_moves_off_a_taken_port_and_kill_stops_the_app_too(tmp_path):
     config = tmp_path / "config"
     shutil.copytree(CONFIG_DIR, config)
     stack = yaml.safe_load((config / "stack.yaml").read_text())
@@ -59,9 +58,8 @@ def test_demo_moves_off_a_taken_port_and_kill_stops_the_app_too(tmp_path, sigint
         stack.update(port=0, app_port=taken, seed_store=str(REPO_ROOT))
         (config / "stack.yaml").write_text(yaml.safe_dump(stack))
         env = {**os.environ, "FACEMOOD_CONFIG_DIR": str(config), "FACEMOOD_STATE_FILE": str(tmp_path / "stack.json")}
-        command = [sys.executable, "-m", "facemood", "demo"]
-        if sigint == "ignored":  # as nohup or `&` in a script start it: SIGINT ignored, inherited through exec
-            command = ["sh", "-c", "trap '' INT; exec \"$0\" \"$@\"", *command]
+        # started as nohup or `&` in a script start it: SIGINT ignored, inherited through exec
+        command = ["sh", "-c", "trap '' INT; exec \"$0\" \"$@\"", sys.executable, "-m", "facemood", "demo"]
         # pylint: disable-next=consider-using-with  # stopped with SIGTERM below, killed if that fails
         demo = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
