@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -15,11 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # pylint: disable=wrong-import-position
 from facemood import storage  # noqa: E402
 from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, load_app_settings  # noqa: E402
-from facemood.checkin import FaceResult, FaceStep, check_in  # noqa: E402
+from facemood.checkin import FaceResult, FaceStep, check_in, shrink_upload  # noqa: E402
 from facemood.emotions import EMOTIONS  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
 from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
-from facemood.faces import FaceSettings  # noqa: E402
 from facemood.model_cache import ModelCache  # noqa: E402
 
 PRIVACY = "Your photo is processed in memory to read the expression and is never stored."
@@ -40,11 +40,12 @@ def model_cache(uri: str, refresh_seconds: float) -> ModelCache:
 
 
 @st.cache_resource
-def face_step(function: str, timeout: float, jpeg_quality: int, _faces: FaceSettings) -> FaceStep:
+def face_step(_settings: AppSettings) -> FaceStep:
     """The face step, shared by every session: in-process locally, the face Lambda on AWS."""
-    if function == LOCAL_FACE_STEP:
-        return InProcessFaceStep(_faces)
-    return LambdaFaceStep(function, lambda_client(timeout), jpeg_quality)
+    if _settings.face_function == LOCAL_FACE_STEP:
+        return InProcessFaceStep(replace(_settings.faces, max_request_bytes=_settings.upload_max_bytes))
+    return LambdaFaceStep(_settings.face_function, lambda_client(_settings.face_timeout_seconds),
+                          _settings.faces.max_request_bytes, lambda photo: shrink_upload(photo, _settings))
 
 
 def photo_ui() -> bytes | None:
@@ -143,9 +144,7 @@ def main() -> None:
         return
     try:
         with st.spinner("Reading the expression..."):
-            step = face_step(settings.face_function, settings.face_timeout_seconds, settings.upload_jpeg_quality,
-                             settings.faces)
-            reading = check_in(photo, step, model, settings)
+            reading = check_in(photo, face_step(settings), model, settings)
     except InvalidImage as exc:
         st.error(f"That file can't be used: {exc}")
         return

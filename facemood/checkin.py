@@ -11,13 +11,14 @@ import numpy as np
 from facemood import config as cfg
 from facemood.bundle import Bundle
 from facemood.emotions import EMOTIONS
-from facemood.faces import Face, FaceReading, decode_photo_reduced
+from facemood.errors import InvalidImage
+from facemood.faces import MIB, Face, FaceReading, decode_photo_reduced
 
 if TYPE_CHECKING:
     from facemood.app_settings import AppSettings
 
-# Finds the faces of an upright RGB photo (in-process or through the face Lambda).
-FaceStep = Callable[[np.ndarray], FaceReading]
+# Finds the faces of an uploaded photo's bytes (in-process or through the face Lambda).
+FaceStep = Callable[[bytes], FaceReading]
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,26 @@ class CheckIn:
 
 
 def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSettings) -> CheckIn:
-    """Upload bytes -> the check-in.
+    """Upload bytes -> the check-in: the faces come from the same path as ``facemood predict``;
+    the photo is decoded again, smaller, to be shown, with the boxes scaled to it.
 
     Raises InvalidImage for a bad upload and FaceStepError when the face step fails.
     """
+    if len(photo) > settings.upload_max_bytes:
+        raise InvalidImage(f"the photo is {len(photo) / MIB:.1f} MiB; the limit is "
+                           f"{settings.upload_max_bytes / MIB:.1f} MiB")
+    reading = face_step(photo)
     shown = read_upload(photo, settings)
-    reading = face_step(shown)
-    return CheckIn(shown, read_faces(reading.faces, model, settings.distress), reading.found)
+    width, height = reading.image_size
+    sx, sy = shown.shape[1] / max(width, 1), shown.shape[0] / max(height, 1)
+    faces = [replace(f, box=(round(f.box[0] * sx), round(f.box[1] * sy), round(f.box[2] * sx), round(f.box[3] * sy)))
+             for f in reading.faces]
+    return CheckIn(shown, read_faces(faces, model, settings.distress), reading.found)
+
+
+def shrink_upload(photo: bytes, settings: AppSettings) -> bytes:
+    """A photo too large for the face Lambda's payload, downscaled to ``upload_max_side`` and
+    re-encoded as JPEG (the only case the two face paths differ)."""
+    from facemood.face_step import encode_jpeg  # pylint: disable=import-outside-toplevel
+
+    return encode_jpeg(read_upload(photo, settings), settings.upload_jpeg_quality)

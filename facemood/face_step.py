@@ -1,6 +1,8 @@
-"""The face step as the app calls it: in-process on arrays, or through the face Lambda.
+"""The face step as the app calls it: in-process, or through the face Lambda.
 
-Both are a :data:`facemood.checkin.FaceStep`: an upright RGB photo in, its faces out.
+Both are a :data:`facemood.checkin.FaceStep`: the uploaded photo's bytes in, its faces out,
+through the one preprocessing path :class:`facemood.faces.FacePreprocessor` (which
+``facemood predict`` runs too), so every caller reads the same crops from the same file.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import io
 import json
 import os
 import queue
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,9 +23,9 @@ from facemood.faces import Face, FacePreprocessor, FaceReading, FaceSettings
 
 
 class InProcessFaceStep:
-    """The face step in this process, shared by every session of the app: the photo's array
-    goes straight to a detector. ``workers`` detectors serve that many photos at once; a
-    call waits for a free one (OpenCV's networks must not run two calls at once)."""
+    """The face step in this process, shared by every session of the app. ``workers``
+    detectors serve that many photos at once; a call waits for a free one (OpenCV's networks
+    must not run two calls at once)."""
 
     def __init__(self, settings: FaceSettings, workers: int | None = None) -> None:
         count = workers or len(os.sched_getaffinity(0))
@@ -30,11 +33,11 @@ class InProcessFaceStep:
         for _ in range(count):
             self._idle.put(FacePreprocessor(settings))
 
-    def __call__(self, rgb: np.ndarray) -> FaceReading:
-        """The faces of ``rgb``."""
+    def __call__(self, photo: bytes) -> FaceReading:
+        """The faces of the photo; raises InvalidImage for a file that is not a usable photo."""
         preprocessor = self._idle.get()
         try:
-            return preprocessor.read_array(rgb)
+            return preprocessor(photo)
         finally:
             self._idle.put(preprocessor)
 
@@ -59,17 +62,23 @@ def lambda_client(timeout: float) -> Any:
 
 
 class LambdaFaceStep:
-    """The face step through the face Lambda (``invoke``): the photo travels as a base64 JPEG."""
+    """The face step through the face Lambda (``invoke``): the photo travels base64-encoded,
+    as uploaded; only a photo too large for Lambda's payload is downscaled and re-encoded
+    (``shrink``: bytes -> smaller JPEG bytes)."""
 
-    def __init__(self, function_name: str, client: Any, jpeg_quality: int) -> None:
-        self.function_name, self.client, self.jpeg_quality = function_name, client, jpeg_quality
+    def __init__(self, function_name: str, client: Any, payload_limit: int, shrink: Callable[[bytes], bytes]
+                 ) -> None:
+        self.function_name, self.client = function_name, client
+        self.payload_limit, self.shrink = payload_limit, shrink
 
-    def __call__(self, rgb: np.ndarray) -> FaceReading:
-        """Faces of ``rgb``; raises InvalidImage when the Lambda refuses the photo, FaceStepError
+    def __call__(self, photo: bytes) -> FaceReading:
+        """Faces of the photo; raises InvalidImage when the Lambda refuses it, FaceStepError
         when it fails or does not answer."""
         from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
 
-        event = {"image": base64.b64encode(encode_jpeg(rgb, self.jpeg_quality)).decode()}
+        if base64_size(len(photo)) > self.payload_limit:
+            photo = self.shrink(photo)
+        event = {"image": base64.b64encode(photo).decode()}
         try:
             reply = self.client.invoke(FunctionName=self.function_name, Payload=json.dumps(event).encode())
         except (BotoCoreError, ClientError) as exc:
@@ -80,4 +89,10 @@ class LambdaFaceStep:
         if not payload.get("ok"):
             raise InvalidImage(payload.get("error", "the face service rejected the photo"))
         faces = [Face.from_json(item) for item in payload.get("faces", [])]
-        return FaceReading(faces, int(payload.get("faces_found", len(faces))), (rgb.shape[1], rgb.shape[0]))
+        size = payload.get("image_size") or [0, 0]
+        return FaceReading(faces, int(payload.get("faces_found", len(faces))), (int(size[0]), int(size[1])))
+
+
+def base64_size(length: int) -> int:
+    """Bytes of the base64 text of ``length`` bytes."""
+    return 4 * ((length + 2) // 3)

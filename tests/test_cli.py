@@ -134,3 +134,33 @@ def test_missing_credentials_are_one_error_line(tmp_path, monkeypatch):
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: no AWS credentials to reach s3://models/")
+
+
+def test_the_page_and_predict_read_the_same_file_the_same_way(tmp_path, shipped_model, fer2013):
+    import numpy as np  # pylint: disable=import-outside-toplevel
+
+    from facemood import bundle  # pylint: disable=import-outside-toplevel
+    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
+    from facemood.checkin import check_in  # pylint: disable=import-outside-toplevel
+    from facemood.face_step import InProcessFaceStep  # pylint: disable=import-outside-toplevel
+    from tests.photos import encode, encode_jpeg, make_photo  # pylint: disable=import-outside-toplevel
+
+    settings = load_app_settings()
+    model = bundle.load_bundle(shipped_model)
+    step = InProcessFaceStep(settings.faces, workers=1)
+    faces = fer2013["pixels"][np.flatnonzero(fer2013["usage"] == "Training")[::2003][:3]]
+    rng = np.random.default_rng(17)
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
+    files = {"small.jpg": encode_jpeg(make_photo(rng, [faces[0]], (640, 480))[0]),
+             "large.jpg": encode_jpeg(make_photo(rng, [faces[1]], (1920, 1440))[0]),
+             "photo.png": encode(Image.fromarray(make_photo(rng, [faces[2]], (800, 600))[0]), "PNG")}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        result = CliRunner().invoke(cli, ["predict", "--model", shipped_model, str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        by_cli = json.loads(result.stdout)["results"][0]["faces"]
+        by_page = check_in(data, step, model, settings).results
+        assert len(by_cli) == len(by_page) == 1, name
+        for emotion, p in by_cli[0]["probabilities"].items():
+            assert abs(p - by_page[0].probabilities[emotion]) <= 0.01, (name, emotion)
