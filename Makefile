@@ -15,7 +15,7 @@ help:
 	@echo "make lint         - pylint and ruff"
 	@echo "make bench        - print the benchmarks' figures"
 	@echo "make model        - retrain the shipped model on ../shared/data/fer2013.npz (about 75 min on 2 cores)"
-	@echo "make screenshots  - refresh images/app-screenshot.png from the browser test"
+	@echo "make screenshots  - refresh the screenshots under images/ from the browser test"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -1,12 +1,13 @@
-"""FaceMood's page: "How are you feeling?" A photo in; the emotion, its probabilities
-and, on distress, where to get help out. Photos stay in memory and are never stored."""
+"""FaceMood's page: "How are you feeling?" A photo in; first the reading in plain words and,
+on distress, where to get help; then the probabilities and the photo. Photos stay in memory
+and are never stored."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -15,22 +16,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # pylint: disable=wrong-import-position
 from facemood import storage  # noqa: E402
-from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, load_app_settings  # noqa: E402
-from facemood.checkin import FaceResult, FaceStep, check_in, shrink_upload  # noqa: E402
+from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_app_settings  # noqa: E402
+from facemood.checkin import ADJECTIVES, CheckIn, FaceResult, FaceStep, check_in, shrink_upload  # noqa: E402
 from facemood.emotions import EMOTIONS  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
 from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
 from facemood.model_cache import ModelCache  # noqa: E402
 
+log = logging.getLogger("facemood.app")
 PRIVACY = "Your photo is processed in memory to read the expression and is never stored."
 NOT_A_DIAGNOSIS = ("FaceMood reads facial expressions; it cannot know how you feel, and this is not a "
                    "diagnosis.")
+CONSENT = ("**Before you start.** FaceMood looks at a photo of a face and estimates which expression it shows "
+           "(angry, disgusted, fearful, happy, sad, surprised or neutral). It cannot know how you feel, it can be "
+           "wrong, and it is not a diagnosis. Your photo is read in memory and never stored. If the reading "
+           "suggests a hard moment, the page shows where to find someone to talk to.")
+NUMBERS = ("The bars show how strongly the face matches each expression, as the model reads it; they add up "
+           "to 100%.")
+# One fixed colour per emotion, calm for the hard ones (never alarming red for sad).
+COLOURS = {"angry": "#c8744f", "disgust": "#8a8f3c", "fear": "#8c6bb1", "happy": "#e0b43c", "sad": "#4a7fb5",
+           "surprise": "#3aa39a", "neutral": "#9a9a9a"}
 
 
 @st.cache_resource
 def app_settings() -> AppSettings:
-    """config/app.yaml, read once per process."""
-    return load_app_settings()
+    """config/app.yaml, read once per process; placeholder resources are logged, never shown."""
+    settings = load_app_settings()
+    for problem in settings.problems():
+        log.warning("a counselling resource is not shown to students", extra={"problem": problem})
+    return settings
 
 
 @st.cache_resource
@@ -42,10 +56,23 @@ def model_cache(uri: str, refresh_seconds: float) -> ModelCache:
 @st.cache_resource
 def face_step(_settings: AppSettings) -> FaceStep:
     """The face step, shared by every session: in-process locally, the face Lambda on AWS."""
+    from dataclasses import replace  # pylint: disable=import-outside-toplevel
+
     if _settings.face_function == LOCAL_FACE_STEP:
         return InProcessFaceStep(replace(_settings.faces, max_request_bytes=_settings.upload_max_bytes))
     return LambdaFaceStep(_settings.face_function, lambda_client(_settings.face_timeout_seconds),
                           _settings.faces.max_request_bytes, lambda photo: shrink_upload(photo, _settings))
+
+
+def consent_ui() -> bool:
+    """The notice shown before the first photo; True once the student has read it and continued."""
+    if st.session_state.get("consented"):
+        return True
+    st.markdown(CONSENT)
+    if st.button("I understand, continue", key="consent", type="primary"):
+        st.session_state["consented"] = True
+        st.rerun()
+    return False
 
 
 def photo_ui() -> bytes | None:
@@ -58,44 +85,86 @@ def photo_ui() -> bytes | None:
     return upload.getvalue() if upload else None
 
 
-def boxes_ui(photo, results) -> None:
-    """The photo with each face's box and number."""
-    from PIL import Image, ImageDraw  # pylint: disable=import-outside-toplevel
+def resource_lines(settings: AppSettings) -> str:
+    """The usable resources as Markdown, each way to reach them a link."""
+    def links(resource: Resource) -> str:
+        ways = ([f"[call {resource.phone}](tel:{resource.phone})"] if resource.phone else []) + (
+            [f"[text {resource.sms}](sms:{resource.sms})"] if resource.sms else []) + (
+            [f"[{resource.url.removeprefix('https://')}]({resource.url})"] if resource.url else [])
+        return f"- **{resource.name}**: " + " · ".join(ways) + (f" — {resource.note}" if resource.note else "")
 
-    image = Image.fromarray(photo).convert("RGB")
-    draw = ImageDraw.Draw(image)
-    width = max(2, image.width // 200)
+    emergency = settings.emergency.replace(settings.emergency_phone,
+                                           f"[{settings.emergency_phone}](tel:{settings.emergency_phone})", 1)
+    return "\n".join(links(r) for r in settings.usable_resources()) + f"\n\n{emergency}"
+
+
+def help_ui(settings: AppSettings) -> None:
+    """Counselling resources, offered gently and prominently."""
+    st.info("It looks like this might be a hard moment. If you would like to talk to someone, help is one tap "
+            "away:\n\n" + resource_lines(settings))
+
+
+def talk_ui(settings: AppSettings) -> None:
+    """A quiet way to the resources, on the page whatever the reading."""
+    with st.expander("Need to talk to someone?"):
+        st.markdown(resource_lines(settings))
+
+
+def summary_ui(reading: CheckIn) -> None:
+    """The answer, first: each face's reading in plain words."""
+    results = reading.results
+    if reading.faces_found > len(results):
+        st.caption(f"{reading.faces_found} faces found; showing the {len(results)} largest.")
+    elif len(results) > 1:
+        st.caption(f"{len(results)} faces found; each is shown below, largest first.")
     for number, result in enumerate(results, start=1):
-        x, y, w, h = result.face.box
-        draw.rectangle([x, y, x + w, y + h], outline=(59, 125, 140), width=width)
-        draw.text((x + width, y + width), str(number), fill=(255, 255, 255))
-    st.image(image, caption="Faces found", width="stretch")
+        prefix = f"Face {number}: " if len(results) > 1 else ""
+        st.subheader(prefix + result.sentence(), anchor=False)
 
 
-def face_ui(number: int, result: FaceResult, total: int) -> None:
-    """One face: its crop, the emotion and all seven probabilities."""
+def chart_ui(number: int, result: FaceResult, total: int) -> None:
+    """One face's seven probabilities: percentages on the bars, a fixed colour per emotion, a text equivalent."""
+    import altair as alt  # pylint: disable=import-outside-toplevel
     import pandas as pd  # pylint: disable=import-outside-toplevel
 
-    left, right = st.columns([1, 3])
+    frame = pd.DataFrame({"expression": [ADJECTIVES[e] for e in EMOTIONS],
+                          "percent": [round(100 * result.probabilities[e], 1) for e in EMOTIONS],
+                          "colour": [COLOURS[e] for e in EMOTIONS]})
+    base = alt.Chart(frame).encode(
+        y=alt.Y("expression:N", sort=None, title=None, axis=alt.Axis(labelFontSize=13)),
+        x=alt.X("percent:Q", title="%", scale=alt.Scale(domain=[0, 100])))
+    bars = base.mark_bar().encode(color=alt.Color("colour:N", scale=None, legend=None))
+    labels = base.mark_text(align="left", dx=4, fontSize=13).encode(text=alt.Text("percent:Q", format=".0f"))
+    if total > 1:
+        st.markdown(f"**Face {number}**")
+    st.altair_chart((bars + labels).properties(height=230), width="stretch")
+    st.caption(NUMBERS + " In words: " + ", ".join(f"{ADJECTIVES[e]} {p:.0%}" for e, p in result.ranked()) + ".")
+
+
+def photo_ui_with_boxes(reading: CheckIn) -> None:
+    """The photo, smaller, with each face's box and number, and the crops the model read."""
+    from PIL import Image, ImageDraw, ImageFont  # pylint: disable=import-outside-toplevel
+
+    image = Image.fromarray(reading.photo).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    width = max(2, image.width // 200)
+    font = ImageFont.load_default(size=max(16, image.width // 25))
+    for number, result in enumerate(reading.results, start=1):
+        x, y, w, h = result.face.box
+        draw.rectangle([x, y, x + w, y + h], outline=(59, 125, 140), width=width)
+        draw.text((x + 2 * width, y + width), str(number), fill=(255, 255, 255), font=font,
+                  stroke_width=max(1, width // 2), stroke_fill=(0, 0, 0))
+    left, right = st.columns([3, 1])
     with left:
-        st.image(result.face.crop, caption=f"Face {number}" if total > 1 else "The face the model read", width=120)
+        st.image(image, caption=f"Your photo, with the {len(reading.results)} face(s) read", width=420)
     with right:
-        confidence = result.probabilities[result.top]
-        st.subheader(f"{'Face ' + str(number) + ': ' if total > 1 else ''}{result.top.capitalize()} "
-                     f"({confidence:.0%})")
-        chart = pd.DataFrame({"emotion": list(EMOTIONS), "probability": [result.probabilities[e] for e in EMOTIONS]})
-        st.bar_chart(chart, x="emotion", y="probability", height=220, sort=False)
-
-
-def distress_ui(settings: AppSettings) -> None:
-    """Counselling resources, offered gently."""
-    lines = [f"- **{r.name}**: {r.contact}" + (f" — {r.note}" if r.note else "") for r in settings.resources]
-    st.info("It looks like this might be a hard moment. If you would like to talk to someone, help is "
-            "here:\n\n" + "\n".join(lines) + f"\n\n_{NOT_A_DIAGNOSIS}_", icon="💙")
+        for number, result in enumerate(reading.results, start=1):
+            st.image(result.face.crop, caption=f"Face {number} as the model saw it", width=96)
 
 
 def history_ui() -> None:
-    """This browser session's check-ins as a small chart."""
+    """This browser session's check-ins on a time axis, one marker each, coloured by emotion."""
+    import altair as alt  # pylint: disable=import-outside-toplevel
     import pandas as pd  # pylint: disable=import-outside-toplevel
 
     history = st.session_state.get("history", [])
@@ -103,10 +172,13 @@ def history_ui() -> None:
         return
     st.divider()
     st.caption(f"Your check-ins this session ({len(history)}); kept only in this browser session")
-    frame = pd.DataFrame([
-        {"check-in": str(i), "emotion": entry["top"], "confidence": entry["probabilities"][entry["top"]]}
-        for i, entry in enumerate(history, start=1)])
-    st.bar_chart(frame, x="check-in", y="confidence", color="emotion", height=200, sort=False)
+    frame = pd.DataFrame([{"time": pd.Timestamp(entry["time"], unit="s"), "expression": ADJECTIVES[entry["top"]],
+                           "percent": round(100 * entry["probabilities"][entry["top"]]),
+                           "colour": COLOURS[entry["top"]]} for entry in history])
+    chart = alt.Chart(frame).mark_circle(size=160).encode(
+        x=alt.X("time:T", title=None), y=alt.Y("expression:N", title=None, sort=[ADJECTIVES[e] for e in EMOTIONS]),
+        color=alt.Color("colour:N", scale=None, legend=None), tooltip=["time:T", "expression:N", "percent:Q"])
+    st.altair_chart(chart.properties(height=160), width="stretch")
 
 
 def remember(photo: bytes, result: FaceResult) -> None:
@@ -130,10 +202,14 @@ def main() -> None:
                  "Please tell the service's administrators.")
         st.caption(f"Details: {exc}")
         return
+    if not consent_ui():
+        talk_ui(settings)
+        return
     photo = photo_ui()
     if photo is None:
         st.write("Upload or take a photo of your face to check in.")
         history_ui()
+        talk_ui(settings)
         return
     try:
         model = model_cache(settings.model_uri, settings.model_refresh_seconds).current()
@@ -147,26 +223,28 @@ def main() -> None:
             reading = check_in(photo, face_step(settings), model, settings)
     except InvalidImage as exc:
         st.error(f"That file can't be used: {exc}")
+        talk_ui(settings)
         return
     except FaceStepError as exc:
         st.error(f"The face service is not answering right now ({exc}). Please try again in a moment.")
+        talk_ui(settings)
         return
-    results = reading.results
-    if not results:
+    if not reading.results:
         st.warning("No face found. Try a well-lit photo where your face is clearly visible and faces the camera.")
+        talk_ui(settings)
         return
-    if reading.faces_found > len(results):
-        st.info(f"{reading.faces_found} faces found; showing the {len(results)} largest.")
-    elif len(results) > 1:
-        st.info(f"{len(results)} faces found; each is shown below, largest first.")
-    boxes_ui(reading.photo, results)
-    for number, result in enumerate(results, start=1):
-        face_ui(number, result, len(results))
-    if any(r.distress for r in results):
-        distress_ui(settings)
-    st.caption(f"{NOT_A_DIAGNOSIS} Model {model.run_id}.")
-    remember(photo, results[0])
+    summary_ui(reading)
+    if any(r.distress for r in reading.results):
+        help_ui(settings)
+    for number, result in enumerate(reading.results, start=1):
+        chart_ui(number, result, len(reading.results))
+    photo_ui_with_boxes(reading)
+    remember(photo, reading.results[0])
     history_ui()
+    talk_ui(settings)
+    st.caption(NOT_A_DIAGNOSIS)
+    with st.expander("About this reading"):
+        st.caption(f"Model {model.run_id}.")
 
 
 main()

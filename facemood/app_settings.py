@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facemood import config as cfg
-from facemood.checkin import DistressSettings
+from facemood.checkin import DistressSettings, ReadingSettings
 from facemood.faces import FaceSettings
 
 # The environment variables that override keys of config/app.yaml.
@@ -15,13 +15,32 @@ APP_OVERRIDES = {"model_uri": cfg.ENV.MODEL_URI, "face_function": cfg.ENV.FACE_F
 LOCAL_FACE_STEP = "local"  # face_function's value for the face step run in-process
 
 
+PLACEHOLDER_MARK = "fill in"  # text the committed config uses where a campus must put its own details
+
+
 @dataclass(frozen=True)
 class Resource:
-    """A counselling resource shown on distress."""
+    """A counselling resource: how to reach it by phone, text message or the web.
+
+    The optional fields may be left empty in the YAML; a resource with no way to reach it, or
+    still holding placeholder text, is never shown to students (``facemood check-config`` fails).
+    """
 
     name: str
-    contact: str
-    note: str = ""  # optional in each YAML entry
+    phone: str = ""  # shown as a tel: link
+    sms: str = ""  # shown as an sms: link
+    url: str = ""
+    note: str = ""
+
+    def problem(self) -> str | None:
+        """Why this resource cannot be shown to students, or None."""
+        if any(PLACEHOLDER_MARK in text.lower() for text in (self.name, self.phone, self.sms, self.url, self.note)):
+            return f"{self.name!r} still holds placeholder text ({PLACEHOLDER_MARK!r})"
+        if not (self.phone or self.sms or self.url):
+            return f"{self.name!r} has no phone, sms or url"
+        if self.url and not self.url.startswith("https://"):
+            return f"{self.name!r}: its url must start with https://"
+        return None
 
 
 @dataclass(frozen=True)
@@ -37,7 +56,19 @@ class AppSettings:
     upload_jpeg_quality: int  # the JPEG sent to the face Lambda
     faces: FaceSettings
     distress: DistressSettings
-    resources: tuple[Resource, ...]
+    reading: ReadingSettings
+    resources: tuple[Resource, ...]  # shown in this order
+    emergency: str  # always shown with the resources
+    emergency_phone: str  # its tel: link
+
+    def usable_resources(self) -> tuple[Resource, ...]:
+        """The resources that can be shown to students (see :meth:`Resource.problem`)."""
+        return tuple(r for r in self.resources if r.problem() is None)
+
+    def problems(self) -> list[str]:
+        """What keeps this configuration from going live (empty when it can)."""
+        found = [problem for r in self.resources if (problem := r.problem())]
+        return found + ([] if self.usable_resources() else ["no counselling resource can be shown"])
 
     def __post_init__(self) -> None:
         cfg.check_range("face_timeout_seconds", self.face_timeout_seconds, 0.0, 900.0, open_low=True)

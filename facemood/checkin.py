@@ -35,6 +35,24 @@ class DistressSettings:
         cfg.check_range("threshold", self.threshold, 0.0, 1.0)
 
 
+@dataclass(frozen=True)
+class ReadingSettings:
+    """When a reading is clear enough to name one emotion (``reading`` in ``config/app.yaml``)."""
+
+    clear_min_probability: float  # the top emotion's probability
+    clear_min_margin: float  # its lead over the second
+
+    def __post_init__(self) -> None:
+        cfg.check_range("clear_min_probability", self.clear_min_probability, 0.0, 1.0)
+        cfg.check_range("clear_min_margin", self.clear_min_margin, 0.0, 1.0)
+
+
+# How a sentence names each expression.
+ADJECTIVES = {"angry": "angry", "disgust": "disgusted", "fear": "fearful", "happy": "happy", "sad": "sad",
+              "surprise": "surprised", "neutral": "neutral"}
+A_LITTLE = 0.10  # a second emotion at least this likely is mentioned
+
+
 @dataclass
 class FaceResult:
     """One face's reading."""
@@ -43,6 +61,25 @@ class FaceResult:
     probabilities: dict[str, float]
     top: str
     distress: bool
+    clear: bool = True  # False: the top emotion does not stand out (see ReadingSettings)
+
+    def ranked(self) -> list[tuple[str, float]]:
+        """(emotion, probability), most likely first."""
+        return sorted(self.probabilities.items(), key=lambda item: item[1], reverse=True)
+
+    def sentence(self) -> str:
+        """The reading in plain words, honest when it is unclear."""
+        (first, p1), (second, p2) = self.ranked()[:2]
+        if not self.clear:
+            return f"Hard to read: maybe {ADJECTIVES[first]} ({p1:.0%}) or {ADJECTIVES[second]} ({p2:.0%})"
+        text = f"Looks mostly {ADJECTIVES[first]} ({p1:.0%})"
+        return text + (f", with a little {ADJECTIVES[second]} ({p2:.0%})" if p2 >= A_LITTLE else "")
+
+
+def is_clear(probabilities: dict[str, float], settings: ReadingSettings) -> bool:
+    """True when the top emotion is likely enough and ahead of the second by enough."""
+    first, second = sorted(probabilities.values(), reverse=True)[:2]
+    return first >= settings.clear_min_probability and first - second >= settings.clear_min_margin
 
 
 def is_distress(probabilities: dict[str, float], settings: DistressSettings) -> bool:
@@ -51,15 +88,17 @@ def is_distress(probabilities: dict[str, float], settings: DistressSettings) -> 
     return top in settings.emotions and probabilities[top] >= settings.threshold
 
 
-def read_faces(faces: list[Face], model: Bundle, distress: DistressSettings) -> list[FaceResult]:
-    """Probabilities, top emotion and distress flag for each face."""
+def read_faces(faces: list[Face], model: Bundle, distress: DistressSettings,
+               reading: ReadingSettings | None = None) -> list[FaceResult]:
+    """Probabilities, top emotion, distress flag and (given ``reading``) clarity for each face."""
     if not faces:
         return []
     probs = model.predict_proba(np.stack([f.crop for f in faces]))
     results = []
     for face, row in zip(faces, probs):
         named = {name: float(p) for name, p in zip(EMOTIONS, row)}
-        results.append(FaceResult(face, named, max(named, key=named.get), is_distress(named, distress)))
+        results.append(FaceResult(face, named, max(named, key=named.get), is_distress(named, distress),
+                                  is_clear(named, reading) if reading else True))
     return results
 
 
@@ -99,7 +138,7 @@ def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSett
     sx, sy = shown.shape[1] / max(width, 1), shown.shape[0] / max(height, 1)
     faces = [replace(f, box=(round(f.box[0] * sx), round(f.box[1] * sy), round(f.box[2] * sx), round(f.box[3] * sy)))
              for f in reading.faces]
-    return CheckIn(shown, read_faces(faces, model, settings.distress), reading.found)
+    return CheckIn(shown, read_faces(faces, model, settings.distress, settings.reading), reading.found)
 
 
 def shrink_upload(photo: bytes, settings: AppSettings) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -20,8 +19,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
 @contextlib.contextmanager
-def chromium_page() -> Iterator:
+def chromium_page(viewport: dict | None = None) -> Iterator:
     """A Playwright page in Debian's chromium; skips the test when either is missing."""
     executable = shutil.which("chromium")
     if executable is None:
@@ -31,15 +34,16 @@ def chromium_page() -> Iterator:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1500})
+            page = browser.new_page(viewport=viewport or LAPTOP)
             yield page
         finally:
             browser.close()
 
 
 def upload_and_read_emotion(page, url: str, photo_path: str, timeout_ms: int = 90_000) -> str:
-    """Open the app, upload a photo and return the emotion heading it shows."""
+    """Open the app, pass the notice, upload a photo and return the reading's heading."""
     page.goto(url, wait_until="domcontentloaded")
+    page.get_by_role("button", name="I understand, continue").click(timeout=timeout_ms)
     page.get_by_text("Upload or take a photo of your face").wait_for(timeout=timeout_ms)
     page.locator("input[type=file]").set_input_files(photo_path)
     heading = page.locator("h3").filter(has_text="%").first
@@ -48,9 +52,29 @@ def upload_and_read_emotion(page, url: str, photo_path: str, timeout_ms: int = 9
     return heading.inner_text()
 
 
+CHARTS_PAINTED = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(chart => {
+    if (chart.querySelector('svg .role-mark')) return true;
+    const canvas = chart.querySelector('canvas');
+    if (!canvas || !canvas.width || !canvas.height) return false;
+    const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 3; i < pixels.length; i += 4 * 31) { if (pixels[i]) return true; }
+    return false;
+})"""
+
+
 def wait_until_drawn(page, timeout_ms: int) -> None:
-    """Wait until the page is complete (its last line names the model) and every chart has drawn."""
-    page.get_by_text(re.compile(r"Model [\w-]+\.")).wait_for(timeout=timeout_ms)
-    charts = page.get_by_test_id("stVegaLiteChart")
-    for index in range(charts.count()):
-        charts.nth(index).locator("canvas, svg").first.wait_for(timeout=timeout_ms)
+    """Wait until the page is complete (its last element is shown) and every chart has painted."""
+    page.get_by_text("About this reading").wait_for(timeout=timeout_ms)
+    page.wait_for_function(CHARTS_PAINTED, timeout=timeout_ms)
+
+
+def served_model(page) -> str:
+    """The model run id the page names under "About this reading"."""
+    page.get_by_text("About this reading").click()
+    return page.get_by_text("Model ").last.inner_text()
+
+
+def in_first_viewport(page, locator) -> bool:
+    """True when ``locator`` lies wholly inside the first screen, before any scrolling."""
+    box = locator.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= page.viewport_size["height"]

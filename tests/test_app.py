@@ -15,6 +15,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from facemood import bundle
+from facemood.checkin import ADJECTIVES
 from facemood.config import REPO_ROOT
 from tests.photos import encode, encode_jpeg, make_photo
 
@@ -54,7 +55,7 @@ def app(tmp_path, monkeypatch, model_store):
     """An AppTest factory with config/app.yaml overridden by ``changes``."""
     root, _ = model_store
 
-    def make(**changes) -> AppTest:
+    def make(consented: bool = True, **changes) -> AppTest:
         settings = yaml.safe_load((CONFIG / "app.yaml").read_text())
         settings.update({"model_uri": str(root), "model_refresh_seconds": 0.0, **changes})
         config_dir = tmp_path / "config"
@@ -64,6 +65,8 @@ def app(tmp_path, monkeypatch, model_store):
         st.cache_resource.clear()
         test = AppTest.from_file(APP, default_timeout=60)
         test.run()
+        if consented:  # the student has read the notice
+            test.button(key="consent").click().run()
         return test
 
     return make
@@ -82,6 +85,16 @@ def texts(test: AppTest, kind: str) -> list[str]:
     return [element.value for element in getattr(test, kind)]
 
 
+def test_the_notice_comes_before_the_first_photo(app):
+    test = app(consented=False)
+    assert not test.exception
+    notice = " ".join(texts(test, "markdown"))
+    assert "Before you start" in notice and "not a diagnosis" in notice and "never stored" in notice
+    assert not test.get("file_uploader")
+    test.button(key="consent").click().run()
+    assert test.get("file_uploader") and "Upload or take a photo of your face to check in." in texts(test, "markdown")
+
+
 def test_first_view_invites_a_photo_and_says_photos_are_not_stored(app):
     test = app()
     assert not test.exception
@@ -93,8 +106,11 @@ def test_first_view_invites_a_photo_and_says_photos_are_not_stored(app):
 def test_one_face_shows_the_emotion_and_all_seven_probabilities(app, photos, model_store):
     test = upload(app(), photos["one"])
     headers = texts(test, "subheader")
-    assert len(headers) == 1 and headers[0].split(" (")[0].lower() in bundle.EMOTIONS
+    assert len(headers) == 1 and any(f" {word} (" in headers[0] for word in ADJECTIVES.values()), headers
+    assert headers[0].startswith(("Looks mostly ", "Hard to read: maybe "))
     assert len(test.get("vega_lite_chart")) == 2  # the probabilities and the session history
+    in_words = [c for c in texts(test, "caption") if "In words: " in c]  # the chart as text
+    assert len(in_words) == 1 and all(f"{word} " in in_words[0] for word in ADJECTIVES.values())
     assert any(f"Model {model_store[1][0]}" in c for c in texts(test, "caption"))
     assert any("never stored" in c for c in texts(test, "caption"))
     assert texts(test, "error") == [] and texts(test, "warning") == []
@@ -102,7 +118,7 @@ def test_one_face_shows_the_emotion_and_all_seven_probabilities(app, photos, mod
 
 def test_two_faces_are_each_shown(app, photos):
     test = upload(app(), photos["two"])
-    assert "2 faces found; each is shown below, largest first." in texts(test, "info")
+    assert "2 faces found; each is shown below, largest first." in texts(test, "caption")
     headers = texts(test, "subheader")
     assert [h.split(":")[0] for h in headers] == ["Face 1", "Face 2"]
 
@@ -129,8 +145,10 @@ def test_an_oversized_photo_gets_a_clear_error(app):
 def test_distress_shows_the_counselling_resources_gently(app, photos):
     test = upload(app(distress={"emotions": list(bundle.EMOTIONS), "threshold": 0.0}), photos["one"])
     info = " ".join(texts(test, "info"))
-    assert "988 Suicide & Crisis Lifeline" in info and "Call or text 988" in info
-    assert "this is not a diagnosis" in info
+    assert "988 Suicide & Crisis Lifeline" in info and "(tel:988)" in info and "(sms:988)" in info
+    assert "(https://988lifeline.org)" in info and "[911](tel:911)" in info
+    assert "Campus counselling service" not in info  # a placeholder is never shown to students
+    assert info.index("help is one tap away") < info.index("988")
 
 
 def test_no_distress_shows_no_resources(app, photos):
@@ -183,7 +201,7 @@ def test_a_tampered_model_is_refused_with_a_message(app, photos, tmp_path, model
 
 
 def test_a_broken_config_is_explained_not_a_stack_trace(app):
-    test = app(upload_max_side="big")
+    test = app(consented=False, upload_max_side="big")
     assert not test.exception
     assert texts(test, "error")[0].startswith("FaceMood is not configured correctly")
     assert any("upload_max_side: expected int, got str 'big'" in c for c in texts(test, "caption"))
@@ -218,7 +236,7 @@ def test_a_broken_pointer_keeps_the_last_verified_model_serving(app, photos, mod
 def test_more_faces_than_the_cap_are_counted_on_the_page(app, photos):
     faces = {**yaml.safe_load((CONFIG / "app.yaml").read_text())["faces"], "max_faces": 1}
     test = upload(app(faces=faces), photos["two"])
-    assert "2 faces found; showing the 1 largest." in texts(test, "info")
+    assert "2 faces found; showing the 1 largest." in texts(test, "caption")
     assert len(texts(test, "subheader")) == 1
 
 
@@ -235,3 +253,26 @@ def test_a_face_lambda_that_times_out_gets_a_message_and_the_page_keeps_serving(
                           "(ReadTimeoutError)). Please try again in a moment."]
         test.run()  # the next request is served the same way, not with a stack trace
         assert not test.exception and len(texts(test, "error")) == 1
+
+
+def test_an_unclear_reading_says_so(app, photos):
+    test = upload(app(reading={"clear_min_probability": 1.0, "clear_min_margin": 0.0}), photos["one"])
+    headers = texts(test, "subheader")
+    assert len(headers) == 1 and headers[0].startswith("Hard to read: maybe "), headers
+
+
+def test_help_is_on_the_page_whatever_the_reading(app, photos):
+    test = upload(app(distress={"emotions": ["sad"], "threshold": 1.0}), photos["one"])
+    assert [e.label for e in test.expander][0] == "Need to talk to someone?"
+    talk = " ".join(texts(test, "markdown"))
+    assert "(tel:988)" in talk and "[911](tel:911)" in talk
+
+
+def test_a_configured_campus_resource_comes_first(app, photos):
+    campus = {"name": "Student Wellbeing Centre", "phone": "+1-555-0100", "url": "https://wellbeing.example.edu",
+              "note": "Walk in 9-5."}
+    lifeline = yaml.safe_load((CONFIG / "app.yaml").read_text())["resources"][1]
+    test = upload(app(resources=[campus, lifeline], distress={"emotions": list(bundle.EMOTIONS), "threshold": 0.0}),
+                  photos["one"])
+    info = " ".join(texts(test, "info"))
+    assert "[call +1-555-0100](tel:+1-555-0100)" in info and info.index("Student Wellbeing") < info.index("988")

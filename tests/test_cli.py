@@ -164,3 +164,24 @@ def test_the_page_and_predict_read_the_same_file_the_same_way(tmp_path, shipped_
         assert len(by_cli) == len(by_page) == 1, name
         for emotion, p in by_cli[0]["probabilities"].items():
             assert abs(p - by_page[0].probabilities[emotion]) <= 0.01, (name, emotion)
+
+
+def test_check_config_refuses_a_placeholder_resource_and_passes_a_filled_one(tmp_path, monkeypatch):
+    import shutil  # pylint: disable=import-outside-toplevel
+
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    from facemood.config import CONFIG_DIR  # pylint: disable=import-outside-toplevel
+
+    result = CliRunner().invoke(cli, ["check-config"])  # the committed config: the campus entry is to fill in
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("Error: config/app.yaml is not ready for students: 'Campus counselling "
+                                     "service' still holds placeholder text ('fill in')")
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    settings = yaml.safe_load((config / "app.yaml").read_text())
+    settings["resources"][0] = {"name": "Campus counselling service", "phone": "+1-555-0100"}
+    (config / "app.yaml").write_text(yaml.safe_dump(settings))
+    monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config))
+    result = CliRunner().invoke(cli, ["check-config"])
+    assert result.exit_code == 0 and result.stdout.strip() == "config ok"

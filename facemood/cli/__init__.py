@@ -154,6 +154,33 @@ def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+@cli.command("check-config")
+def check_config() -> None:
+    """Check every config file, and that the app can go live (no placeholder counselling resource).
+
+    Prints what it checked; exits 1 naming each problem. scripts/deploy.sh runs it first.
+    """
+    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
+    from facemood.augment import load_augment_settings  # pylint: disable=import-outside-toplevel
+    from facemood.config import CONFIG_DIR, load  # pylint: disable=import-outside-toplevel
+    from facemood.errors import ConfigError  # pylint: disable=import-outside-toplevel
+    from facemood.local.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
+
+    load_augment_settings()
+    load_stack_settings()
+    try:  # the pipeline's settings classes live with the training task (torch not needed to read them)
+        from pipeline.settings import PipelineSettings  # pylint: disable=import-outside-toplevel
+
+        for name in ("pipeline.yaml", "pipeline-demo.yaml", "model-fer2013.yaml"):
+            load(PipelineSettings, CONFIG_DIR / name)
+    except ImportError:
+        pass
+    problems = load_app_settings().problems()
+    if problems:
+        raise ConfigError("config/app.yaml is not ready for students: " + "; ".join(problems))
+    click.echo("config ok")
+
+
 @cli.command("replay-failed")
 @click.option("--stack", default="facemood", show_default=True, help="The deployed stack.")
 @click.option("--limit", default=1000, show_default=True, help="Replay at most this many events.")
