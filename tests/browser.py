@@ -52,7 +52,9 @@ def upload_and_read_emotion(page, url: str, photo_path: str, timeout_ms: int = 9
     return heading.inner_text()
 
 
-CHARTS_PAINTED = """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(chart => {
+CHARTS_PAINTED = """() => !document.querySelector('[data-testid="stSkeleton"]')
+  && document.querySelectorAll('[data-testid="stVegaLiteChart"]').length > 0
+  && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].every(chart => {
     if (chart.querySelector('svg .role-mark')) return true;
     const canvas = chart.querySelector('canvas');
     if (!canvas || !canvas.width || !canvas.height) return false;
@@ -63,7 +65,7 @@ CHARTS_PAINTED = """() => [...document.querySelectorAll('[data-testid="stVegaLit
 
 
 def wait_until_drawn(page, timeout_ms: int) -> None:
-    """Wait until the page is complete (its last element is shown) and every chart has painted."""
+    """Wait until the page is complete: its last element shown, nothing left loading, every chart painted."""
     page.get_by_text("About this reading").wait_for(timeout=timeout_ms)
     page.wait_for_function(CHARTS_PAINTED, timeout=timeout_ms)
 
