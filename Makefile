@@ -31,7 +31,12 @@ demo: $(VENV)/.extras-app+local $(if $(DATA),$(VENV)/.extras-train)
 
 # Lint and the tests run side by side (the tests are mostly single-threaded; this machine has
 # two cores); the tests' output comes last, and the target fails when either fails.
-test: $(VENV)/.extras-dev
+# axe-core, from the npm registry, for the browser tests' accessibility check.
+AXE := .node/node_modules/axe-core/axe.min.js
+$(AXE):
+	-npm install --prefix .node --no-save --silent --no-audit --no-fund axe-core@4.14.1
+
+test: $(VENV)/.extras-dev $(AXE)
 	@log=$$(mktemp); $(BIN)/python -m pytest > $$log 2>&1 & tests=$$!; \
 	nice -n 10 $(MAKE) --no-print-directory lint; linted=$$?; \
 	wait $$tests; tested=$$?; cat $$log; rm -f $$log; \

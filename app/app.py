@@ -114,12 +114,12 @@ def summary_ui(reading: CheckIn) -> None:
     """The answer, first: each face's reading in plain words."""
     results = reading.results
     if reading.faces_found > len(results):
-        st.caption(f"{reading.faces_found} faces found; showing the {len(results)} largest.")
+        st.markdown(f"{reading.faces_found} faces found; showing the {len(results)} largest.")
     elif len(results) > 1:
-        st.caption(f"{len(results)} faces found; each is shown below, largest first.")
+        st.markdown(f"{len(results)} faces found; each is shown below, largest first.")
     for number, result in enumerate(results, start=1):
         prefix = f"Face {number}: " if len(results) > 1 else ""
-        st.subheader(prefix + result.sentence(), anchor=False)
+        st.header(prefix + result.sentence(), anchor=False)
 
 
 def chart_ui(number: int, result: FaceResult, total: int) -> None:
@@ -138,7 +138,7 @@ def chart_ui(number: int, result: FaceResult, total: int) -> None:
     if total > 1:
         st.markdown(f"**Face {number}**")
     st.altair_chart((bars + labels).properties(height=230), width="stretch")
-    st.caption(NUMBERS + " In words: " + ", ".join(f"{ADJECTIVES[e]} {p:.0%}" for e, p in result.ranked()) + ".")
+    st.markdown(NUMBERS + " In words: " + ", ".join(f"{ADJECTIVES[e]} {p:.0%}" for e, p in result.ranked()) + ".")
 
 
 def photo_ui_with_boxes(reading: CheckIn) -> None:
@@ -156,10 +156,28 @@ def photo_ui_with_boxes(reading: CheckIn) -> None:
                   stroke_width=max(1, width // 2), stroke_fill=(0, 0, 0))
     left, right = st.columns([3, 1])
     with left:
-        st.image(image, caption=f"Your photo, with the {len(reading.results)} face(s) read", width=420)
+        image_ui(image, f"Your photo, with a numbered box around each of the {len(reading.results)} face(s) read",
+                 420)
     with right:
         for number, result in enumerate(reading.results, start=1):
-            st.image(result.face.crop, caption=f"Face {number} as the model saw it", width=96)
+            image_ui(Image.fromarray(result.face.crop), f"Face {number} as the model saw it: 48 by 48 pixels, "
+                                                        "grey", 96)
+
+
+def image_ui(image, alt: str, width: int) -> None:
+    """An image with alternative text and a visible caption (st.image sets no alt text). The
+    image goes to this student's browser only, inline; nothing is stored."""
+    import base64  # pylint: disable=import-outside-toplevel
+    import html  # pylint: disable=import-outside-toplevel
+    import io  # pylint: disable=import-outside-toplevel
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG" if image.mode == "L" else "JPEG", quality=90)
+    kind = "png" if image.mode == "L" else "jpeg"
+    source = f"data:image/{kind};base64,{base64.b64encode(buffer.getvalue()).decode()}"
+    st.markdown(f'<figure style="margin:0"><img src="{source}" alt="{html.escape(alt)}" '
+                f'style="width:{width}px;max-width:100%"><figcaption style="font-size:0.85rem">'
+                f'{html.escape(alt)}</figcaption></figure>', unsafe_allow_html=True)
 
 
 def history_ui() -> None:
@@ -171,7 +189,7 @@ def history_ui() -> None:
     if not history:
         return
     st.divider()
-    st.caption(f"Your check-ins this session ({len(history)}); kept only in this browser session")
+    st.markdown(f"Your check-ins this session ({len(history)}); kept only in this browser session")
     frame = pd.DataFrame([{"time": pd.Timestamp(entry["time"], unit="s"), "expression": ADJECTIVES[entry["top"]],
                            "percent": round(100 * entry["probabilities"][entry["top"]]),
                            "colour": COLOURS[entry["top"]]} for entry in history])
@@ -194,7 +212,7 @@ def main() -> None:
     """The page."""
     st.set_page_config(page_title="FaceMood — How are you feeling?", page_icon="🙂")
     st.title("How are you feeling?")
-    st.caption(PRIVACY)
+    st.markdown(PRIVACY)
     try:
         settings = app_settings()
     except ConfigError as exc:
@@ -242,7 +260,7 @@ def main() -> None:
     remember(photo, reading.results[0])
     history_ui()
     talk_ui(settings)
-    st.caption(NOT_A_DIAGNOSIS)
+    st.markdown(NOT_A_DIAGNOSIS)
     with st.expander("About this reading"):
         st.caption(f"Model {model.run_id}.")
 

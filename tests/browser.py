@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from facemood.config import REPO_ROOT
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -46,7 +48,7 @@ def upload_and_read_emotion(page, url: str, photo_path: str, timeout_ms: int = 9
     page.get_by_role("button", name="I understand, continue").click(timeout=timeout_ms)
     page.get_by_text("Upload or take a photo of your face").wait_for(timeout=timeout_ms)
     page.locator("input[type=file]").set_input_files(photo_path)
-    heading = page.locator("h3").filter(has_text="%").first
+    heading = page.locator("h2").filter(has_text="%").first
     heading.wait_for(timeout=timeout_ms)
     wait_until_drawn(page, timeout_ms)
     return heading.inner_text()
@@ -80,3 +82,17 @@ def in_first_viewport(page, locator) -> bool:
     """True when ``locator`` lies wholly inside the first screen, before any scrolling."""
     box = locator.bounding_box()
     return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= page.viewport_size["height"]
+
+
+AXE = REPO_ROOT / ".node" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def accessibility_violations(page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """axe-core's violations of the given impacts on the page as it is now (skips without axe-core)."""
+    if not AXE.exists():
+        pytest.skip(f"axe-core is not installed at {AXE}: make test installs it with npm "
+                    "(npm install --prefix .node axe-core)")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['impact']} {v['id']}: {v['help']} ({v['nodes'][0]['html'][:120]})"
+            for v in result["violations"] if v["impact"] in impacts]

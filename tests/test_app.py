@@ -99,27 +99,27 @@ def test_first_view_invites_a_photo_and_says_photos_are_not_stored(app):
     test = app()
     assert not test.exception
     assert "Upload or take a photo of your face to check in." in texts(test, "markdown")
-    assert any("never stored" in c for c in texts(test, "caption"))
+    assert any("never stored" in c for c in texts(test, "markdown"))
     assert test.toggle(key="use_camera").value is False
 
 
 def test_one_face_shows_the_emotion_and_all_seven_probabilities(app, photos, model_store):
     test = upload(app(), photos["one"])
-    headers = texts(test, "subheader")
+    headers = texts(test, "header")
     assert len(headers) == 1 and any(f" {word} (" in headers[0] for word in ADJECTIVES.values()), headers
     assert headers[0].startswith(("Looks mostly ", "Hard to read: maybe "))
     assert len(test.get("vega_lite_chart")) == 2  # the probabilities and the session history
-    in_words = [c for c in texts(test, "caption") if "In words: " in c]  # the chart as text
+    in_words = [c for c in texts(test, "markdown") if "In words: " in c]  # the chart as text
     assert len(in_words) == 1 and all(f"{word} " in in_words[0] for word in ADJECTIVES.values())
     assert any(f"Model {model_store[1][0]}" in c for c in texts(test, "caption"))
-    assert any("never stored" in c for c in texts(test, "caption"))
+    assert any("never stored" in c for c in texts(test, "markdown"))
     assert texts(test, "error") == [] and texts(test, "warning") == []
 
 
 def test_two_faces_are_each_shown(app, photos):
     test = upload(app(), photos["two"])
-    assert "2 faces found; each is shown below, largest first." in texts(test, "caption")
-    headers = texts(test, "subheader")
+    assert "2 faces found; each is shown below, largest first." in texts(test, "markdown")
+    headers = texts(test, "header")
     assert [h.split(":")[0] for h in headers] == ["Face 1", "Face 2"]
 
 
@@ -127,7 +127,7 @@ def test_no_face_says_so(app, photos):
     test = upload(app(), photos["none"])
     assert texts(test, "warning") == ["No face found. Try a well-lit photo where your face is clearly visible "
                                       "and faces the camera."]
-    assert texts(test, "subheader") == []
+    assert texts(test, "header") == []
 
 
 def test_a_file_that_is_not_an_image_gets_a_clear_error(app):
@@ -161,7 +161,7 @@ def test_no_published_model_is_explained(app, photos, tmp_path):
     empty.mkdir()
     test = upload(app(model_uri=str(empty)), photos["one"])
     assert texts(test, "warning")[0].startswith("No emotion model is available yet")
-    assert texts(test, "subheader") == []
+    assert texts(test, "header") == []
 
 
 def test_a_newly_published_model_is_picked_up_without_a_restart(app, photos, model_store):
@@ -186,7 +186,7 @@ def test_a_failing_face_lambda_gets_a_message_not_a_stack_trace(app, photos):
 def test_the_session_keeps_a_mood_history(app, photos):
     test = upload(app(), photos["one"])
     upload(test, photos["two"], "two.jpg")
-    assert any("Your check-ins this session (2)" in c for c in texts(test, "caption"))
+    assert any("Your check-ins this session (2)" in c for c in texts(test, "markdown"))
 
 
 def test_a_tampered_model_is_refused_with_a_message(app, photos, tmp_path, model_store):
@@ -223,7 +223,7 @@ def test_a_broken_pointer_keeps_the_last_verified_model_serving(app, photos, mod
                 test.run()
             assert not test.exception
             assert any(f"Model {runs[0]}" in c for c in texts(test, "caption")), broken
-            assert texts(test, "warning") == [] and len(texts(test, "subheader")) == 1
+            assert texts(test, "warning") == [] and len(texts(test, "header")) == 1
             warned = [r for r in caplog.records if r.name == "facemood.model_cache"]
             assert len(warned) == 1 and warned[0].serving == runs[0] and warned[0].error, broken
         bundle.point_latest(str(root), runs[1])  # fixed: the newly published model is served
@@ -236,8 +236,8 @@ def test_a_broken_pointer_keeps_the_last_verified_model_serving(app, photos, mod
 def test_more_faces_than_the_cap_are_counted_on_the_page(app, photos):
     faces = {**yaml.safe_load((CONFIG / "app.yaml").read_text())["faces"], "max_faces": 1}
     test = upload(app(faces=faces), photos["two"])
-    assert "2 faces found; showing the 1 largest." in texts(test, "caption")
-    assert len(texts(test, "subheader")) == 1
+    assert "2 faces found; showing the 1 largest." in texts(test, "markdown")
+    assert len(texts(test, "header")) == 1
 
 
 def test_a_face_lambda_that_times_out_gets_a_message_and_the_page_keeps_serving(app, photos, monkeypatch):
@@ -257,7 +257,7 @@ def test_a_face_lambda_that_times_out_gets_a_message_and_the_page_keeps_serving(
 
 def test_an_unclear_reading_says_so(app, photos):
     test = upload(app(reading={"clear_min_probability": 1.0, "clear_min_margin": 0.0}), photos["one"])
-    headers = texts(test, "subheader")
+    headers = texts(test, "header")
     assert len(headers) == 1 and headers[0].startswith("Hard to read: maybe "), headers
 
 

@@ -10,7 +10,15 @@ from facemood import bundle
 from facemood.app_settings import LOCAL_FACE_STEP
 from facemood.config import ENV, REPO_ROOT
 from facemood.local.app_process import start_app
-from tests.browser import LAPTOP, PHONE, chromium_page, free_port, in_first_viewport, upload_and_read_emotion
+from tests.browser import (
+    LAPTOP,
+    PHONE,
+    accessibility_violations,
+    chromium_page,
+    free_port,
+    in_first_viewport,
+    upload_and_read_emotion,
+)
 from tests.photos import encode_jpeg, make_photo
 
 IMAGES = REPO_ROOT / "images"
@@ -37,7 +45,7 @@ def test_a_student_sees_the_reading_and_help_on_the_first_screen(fer2013, tmp_pa
                     heading = upload_and_read_emotion(page, app.url, str(path))
                     assert heading.startswith(("Looks mostly ", "Hard to read: maybe ")) and "%" in heading
                     page.evaluate("window.scrollTo(0, 0)")
-                    assert in_first_viewport(page, page.locator("h3").filter(has_text="%").first), (name, kind)
+                    assert in_first_viewport(page, page.locator("h2").filter(has_text="%").first), (name, kind)
                     assert "never stored" in page.content()
                     help_links = page.locator("[data-testid=stAlert] a[href='tel:988']")
                     if kind == "distress":  # the sad face reads as distress under config/app.yaml's rule
@@ -46,6 +54,7 @@ def test_a_student_sees_the_reading_and_help_on_the_first_screen(fer2013, tmp_pa
                         assert page.locator("[data-testid=stAlert] a[href='tel:911']").count() == 1
                     else:
                         assert help_links.count() == 0, heading
+                    assert accessibility_violations(page) == [], (name, kind)  # axe-core: contrast, alt text...
                     shot = IMAGES / f"app-{name}-{kind}.png" if update_screenshots else tmp_path / f"{name}.png"
                     page.screenshot(path=str(shot))
                     assert shot.read_bytes().startswith(b"\x89PNG")
