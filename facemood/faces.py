@@ -49,6 +49,8 @@ class FaceSettings:
     crop_scale: float  # crop side / detected box size, matching FER2013's framing
     box_aspect: float  # MTCNN's typical box height / width: the box size is mean(w, h / aspect)
     crop_shift_y: float  # crop centre offset from the box centre, in crop sides (up is negative)
+    confirm_below: float  # a box whose O-net score is below this needs the face-presence check ...
+    min_presence: float  # ... and is kept only when the check gives at least this
 
     def __post_init__(self) -> None:
         if len(self.thresholds) != 3:
@@ -64,6 +66,8 @@ class FaceSettings:
         cfg.check_range("crop_scale", self.crop_scale, 0.5, 3.0)
         cfg.check_range("box_aspect", self.box_aspect, 0.5, 2.0)
         cfg.check_range("crop_shift_y", self.crop_shift_y, -0.5, 0.5)
+        cfg.check_range("confirm_below", self.confirm_below, 0.0, 1.0)
+        cfg.check_range("min_presence", self.min_presence, 0.0, 1.0)
 
 
 def load_face_settings(path: str | Path | None = None) -> FaceSettings:
@@ -240,12 +244,14 @@ class FaceDetector:
     def __init__(self, settings: FaceSettings) -> None:
         import cv2  # pylint: disable=import-outside-toplevel
 
+        from facemood.face_presence import FacePresence  # pylint: disable=import-outside-toplevel
         from facemood.mtcnn import Cascade  # pylint: disable=import-outside-toplevel
 
         cv2.setNumThreads(1)  # one request, one core: predictable latency in Lambda
         self._cv2 = cv2
         self.settings = settings
         self._cascade = Cascade(tuple(settings.thresholds))
+        self._presence = FacePresence()
         self._lock = threading.Lock()
 
     def detect(self, rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
@@ -261,14 +267,14 @@ class FaceDetector:
                                                          interpolation=self._cv2.INTER_AREA)
         small = np.ascontiguousarray(small)
         min_face = max(20, int(min(small.shape[:2]) * self.settings.min_face_fraction))
-        pad, found = 0, self._cascade.detect(small, min_face)
+        pad, found = 0, self._human_faces(small, min_face)
         if not found:
             # Nothing found: retry with a grey border, which lets MTCNN find faces that fill the
             # frame (tight crops like FER2013's). Only photos without an obvious face pay for it.
             pad = int(PAD_FRACTION * max(small.shape[:2]))
             fill = [int(v) for v in small.reshape(-1, 3).mean(axis=0)]
             bordered = self._cv2.copyMakeBorder(small, pad, pad, pad, pad, self._cv2.BORDER_CONSTANT, value=fill)
-            found = self._cascade.detect(bordered, min_face)
+            found = self._human_faces(bordered, min_face)
         boxes = []
         for face in found:
             x1, y1, x2, y2 = face.box
@@ -279,6 +285,13 @@ class FaceDetector:
             boxes.append(((int(round(x)), int(round(y)), int(round(w)), int(round(h))), face.score))
         boxes.sort(key=lambda b: b[0][2] * b[0][3], reverse=True)
         return boxes
+
+
+    def _human_faces(self, rgb: np.ndarray, min_face: int) -> list[Any]:
+        """MTCNN's boxes, less those it is unsure of that the face-presence check rejects."""
+        return [face for face in self._cascade.detect(rgb, min_face)
+                if face.score >= self.settings.confirm_below
+                or self._presence(rgb, face) >= self.settings.min_presence]
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:

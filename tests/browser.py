@@ -42,10 +42,19 @@ def chromium_page(viewport: dict | None = None) -> Iterator:
             browser.close()
 
 
-def upload_and_read_emotion(page, url: str, photo_path: str, timeout_ms: int = 90_000) -> str:
-    """Open the app, pass the notice, upload a photo and return the reading's heading."""
+def upload_and_read_emotion(page, url: str, photo_path: str, timeout_ms: int = 90_000,
+                            keyboard: bool = False) -> str:
+    """Open the app, pass the notice (with the keyboard alone when ``keyboard``), upload a photo
+    and return the reading's heading."""
     page.goto(url, wait_until="domcontentloaded")
-    page.get_by_role("button", name="I understand, continue").click(timeout=timeout_ms)
+    consent = page.get_by_role("button", name="I understand, continue")
+    consent.wait_for(timeout=timeout_ms)
+    if keyboard:
+        assert tab_to(page, "el => el.tagName === 'BUTTON' && el.innerText.includes('I understand, continue')"), \
+            "the notice's button cannot be reached with Tab"
+        page.keyboard.press("Enter")
+    else:
+        consent.click(timeout=timeout_ms)
     page.get_by_text("Upload or take a photo of your face").wait_for(timeout=timeout_ms)
     page.locator("input[type=file]").set_input_files(photo_path)
     heading = page.locator("h2").filter(has_text="%").first
@@ -70,6 +79,16 @@ def wait_until_drawn(page, timeout_ms: int) -> None:
     """Wait until the page is complete: its last element shown, nothing left loading, every chart painted."""
     page.get_by_text("About this reading").wait_for(timeout=timeout_ms)
     page.wait_for_function(CHARTS_PAINTED, timeout=timeout_ms)
+
+
+def tab_to(page, predicate_js: str, max_presses: int = 60) -> bool:
+    """Press Tab until the focused element satisfies ``predicate_js`` (a JS function of the
+    element); False when it is never reached, i.e. a keyboard user could not get there."""
+    for _ in range(max_presses):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"() => {{ const el = document.activeElement; return !!el && ({predicate_js})(el); }}"):
+            return True
+    return False
 
 
 def served_model(page) -> str:

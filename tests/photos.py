@@ -55,3 +55,34 @@ def upscaled(face: np.ndarray, side: int) -> np.ndarray:
     """A FER2013 face upscaled to side x side, RGB."""
     big = np.asarray(Image.fromarray(face).resize((side, side), Image.Resampling.BICUBIC))
     return np.repeat(big[..., None], 3, axis=2)
+
+
+# scikit-image's sample photos without a human face: an animal, objects, textures, text, science.
+FACELESS_SAMPLES = ("chelsea", "coffee", "rocket", "horse", "brick", "grass", "gravel", "text", "page",
+                    "coins", "clock", "moon", "hubble_deep_field", "immunohistochemistry", "retina",
+                    "logo", "cell", "colorwheel")
+
+
+def faceless_sample(name: str) -> np.ndarray:
+    """One of scikit-image's sample photos as uint8 RGB (``astronaut`` and ``camera`` do show a face)."""
+    from skimage import data, util  # pylint: disable=import-outside-toplevel
+
+    image = util.img_as_ubyte(getattr(data, name)())
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image[..., :3])
+
+
+def faceless_photos(count: int, seed: int = 7) -> list[tuple[str, np.ndarray]]:
+    """``count`` photos without a face: each sample whole, then random crops (40-100% of each
+    side) of them, as a phone camera might frame a pet, a mug or a page."""
+    rng = np.random.default_rng(seed)
+    samples = [(name, faceless_sample(name)) for name in FACELESS_SAMPLES]
+    photos = list(samples[:count])
+    while len(photos) < count:
+        name, image = samples[int(rng.integers(len(samples)))]
+        height, width = image.shape[:2]
+        h, w = int(height * rng.uniform(0.4, 1.0)), int(width * rng.uniform(0.4, 1.0))
+        y, x = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+        photos.append((f"{name} crop", np.ascontiguousarray(image[y:y + h, x:x + w])))
+    return photos

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from facemood import bundle
 from facemood.checkin import ADJECTIVES
 from facemood.config import REPO_ROOT
-from tests.photos import encode, encode_jpeg, make_photo
+from tests.photos import encode, encode_jpeg, faceless_sample, make_photo
 
 APP = str(REPO_ROOT / "app" / "app.py")
 CONFIG = REPO_ROOT / "config"
@@ -128,6 +128,13 @@ def test_no_face_says_so(app, photos):
     assert texts(test, "warning") == ["No face found. Try a well-lit photo where your face is clearly visible "
                                       "and faces the camera."]
     assert texts(test, "header") == []
+
+
+def test_a_cats_face_is_no_face_and_no_check_in(app):
+    test = upload(app(), encode_jpeg(faceless_sample("chelsea")), "cat.jpg")
+    assert texts(test, "warning") == ["No face found. Try a well-lit photo where your face is clearly visible "
+                                      "and faces the camera."]
+    assert texts(test, "header") == [] and not test.get("vega_lite_chart")  # no reading, no history entry
 
 
 def test_a_file_that_is_not_an_image_gets_a_clear_error(app):

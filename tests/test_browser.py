@@ -17,6 +17,7 @@ from tests.browser import (
     chromium_page,
     free_port,
     in_first_viewport,
+    tab_to,
     upload_and_read_emotion,
 )
 from tests.photos import encode_jpeg, make_photo
@@ -42,7 +43,8 @@ def test_a_student_sees_the_reading_and_help_on_the_first_screen(fer2013, tmp_pa
         for name, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
             with chromium_page(viewport) as page:
                 for kind, path in photos.items():
-                    heading = upload_and_read_emotion(page, app.url, str(path))
+                    # on the laptop, the notice is passed with the keyboard alone
+                    heading = upload_and_read_emotion(page, app.url, str(path), keyboard=name == "laptop")
                     assert heading.startswith(("Looks mostly ", "Hard to read: maybe ")) and "%" in heading
                     page.evaluate("window.scrollTo(0, 0)")
                     assert in_first_viewport(page, page.locator("h2").filter(has_text="%").first), (name, kind)
@@ -52,6 +54,9 @@ def test_a_student_sees_the_reading_and_help_on_the_first_screen(fer2013, tmp_pa
                         assert heading.startswith("Looks mostly sad"), heading
                         assert in_first_viewport(page, help_links.first), name
                         assert page.locator("[data-testid=stAlert] a[href='tel:911']").count() == 1
+                        if name == "laptop":  # the help is reachable with Tab, in order, from the top
+                            page.locator("body").focus()
+                            assert tab_to(page, "el => el.getAttribute('href') === 'tel:988'"), "help not reachable"
                     else:
                         assert help_links.count() == 0, heading
                     assert accessibility_violations(page) == [], (name, kind)  # axe-core: contrast, alt text...

@@ -15,7 +15,16 @@ from PIL import Image
 from facemood import faces
 from facemood.errors import InvalidImage
 from facemood.faces import FacePreprocessor, decode_photo
-from tests.photos import encode, encode_jpeg, event_for, make_photo, upscaled
+from tests.photos import (
+    FACELESS_SAMPLES,
+    encode,
+    encode_jpeg,
+    event_for,
+    faceless_photos,
+    faceless_sample,
+    make_photo,
+    upscaled,
+)
 
 SETTINGS = faces.load_face_settings()
 GRADIENT = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))  # 64 wide, 48 tall
@@ -145,6 +154,28 @@ def test_no_face_is_an_empty_result_not_a_guess(preprocessor):
     noise = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
     assert not preprocessor.faces_in_array(np.full((480, 640, 3), 200, np.uint8))
     assert len(preprocessor.faces_in_array(noise)) == 0
+
+
+def test_a_cats_face_is_not_a_face(preprocessor):
+    # MTCNN alone boxes the cat (O-net 0.63) and the page read it as "Neutral (47%)".
+    cat = faceless_sample("chelsea")
+    assert faces.FaceDetector(replace(SETTINGS, confirm_below=0.0)).detect(cat), "MTCNN alone sees a face"
+    assert preprocessor(encode_jpeg(cat)).faces == []
+
+
+@pytest.mark.parametrize("name", FACELESS_SAMPLES)
+def test_photos_without_a_human_face_give_no_face(preprocessor, name):
+    assert preprocessor.faces_in_array(faceless_sample(name)) == []
+
+
+def test_crops_of_faceless_photos_give_no_face(preprocessor):
+    found = [name for name, photo in faceless_photos(60) if preprocessor.faces_in_array(photo)]
+    assert not found, found
+
+
+@pytest.mark.parametrize("name", ["astronaut", "camera"])
+def test_real_photographs_of_people_keep_their_face(preprocessor, name):
+    assert len(preprocessor.faces_in_array(faceless_sample(name))) == 1
 
 
 def test_crops_match_fer2013_framing(preprocessor, training_faces):
