@@ -53,7 +53,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _join(root: str, *parts: str) -> str:
+def join(root: str, *parts: str) -> str:
     """Join URI parts with '/' (S3) or the OS separator (local)."""
     if root.startswith("s3://"):
         return "/".join([root.rstrip("/"), *[p.strip("/") for p in parts]])
@@ -62,12 +62,12 @@ def _join(root: str, *parts: str) -> str:
 
 def bundle_uri(root: str, run_id: str) -> str:
     """URI of the bundle folder ``models/<run_id>`` under a store root."""
-    return _join(root, MODELS_PREFIX, run_id)
+    return join(root, MODELS_PREFIX, run_id)
 
 
 def latest_uri(root: str) -> str:
     """URI of ``models/latest.json`` under a store root."""
-    return _join(root, MODELS_PREFIX, LATEST_NAME)
+    return join(root, MODELS_PREFIX, LATEST_NAME)
 
 
 def write_bundle(folder: Path, root: str, run_id: str, manifest: dict[str, Any], client: Any = None) -> dict[str, Any]:
@@ -90,16 +90,16 @@ def write_bundle(folder: Path, root: str, run_id: str, manifest: dict[str, Any],
     }
     target = bundle_uri(root, run_id)
     for path in files:
-        storage.copy_file_to(_join(target, path.name), path, client, _content_type(path.name))
+        storage.copy_file_to(join(target, path.name), path, client, _content_type(path.name))
     payload = json.dumps(manifest, indent=2, sort_keys=True).encode()
     (folder / MANIFEST_NAME).write_bytes(payload)
-    storage.write_bytes(_join(target, MANIFEST_NAME), payload, client, "application/json")
+    storage.write_bytes(join(target, MANIFEST_NAME), payload, client, "application/json")
     return manifest
 
 
 def point_latest(root: str, run_id: str, client: Any = None) -> dict[str, Any]:
     """Make ``models/latest.json`` name the (complete, verified) bundle ``run_id``."""
-    manifest_bytes = storage.read_bytes(_join(bundle_uri(root, run_id), MANIFEST_NAME), client)
+    manifest_bytes = storage.read_bytes(join(bundle_uri(root, run_id), MANIFEST_NAME), client)
     pointer = {
         "run_id": run_id,
         "bundle": f"{MODELS_PREFIX}/{run_id}/",
@@ -177,14 +177,14 @@ def resolve(uri: str, client: Any = None) -> BundleRef:
     uri = uri.rstrip("/")
     if uri.endswith(LATEST_NAME):
         root = uri[: -len(f"/{MODELS_PREFIX}/{LATEST_NAME}")]
-    elif _exists(_join(uri, MANIFEST_NAME), client):
+    elif _exists(join(uri, MANIFEST_NAME), client):
         return BundleRef(uri, None)
     else:
         root = uri
     pointer = read_latest(root, client)
     if pointer is None:
         raise StorageError(f"no published model under {uri} (no {MODELS_PREFIX}/{LATEST_NAME} and no {MANIFEST_NAME})")
-    return BundleRef(_join(root, pointer["bundle"]), pointer.get("manifest_sha256"))
+    return BundleRef(join(root, pointer["bundle"]), pointer.get("manifest_sha256"))
 
 
 def _exists(uri: str, client: Any) -> bool:
@@ -207,7 +207,7 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
     """Load and verify the bundle ``ref`` names (see :func:`load_bundle`)."""
     folder, expected_manifest = ref.folder, ref.manifest_sha256
     try:
-        manifest_bytes = storage.read_bytes(_join(folder, MANIFEST_NAME), client)
+        manifest_bytes = storage.read_bytes(join(folder, MANIFEST_NAME), client)
     except NotFound as exc:
         raise BundleIntegrityError(f"{folder} is incomplete: no {MANIFEST_NAME}") from exc
     if expected_manifest and sha256_bytes(manifest_bytes) != expected_manifest:
@@ -226,7 +226,7 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
     model_bytes = b""
     for name, entry in sorted(files.items()):
         try:
-            data = storage.read_bytes(_join(folder, name), client)
+            data = storage.read_bytes(join(folder, name), client)
         except NotFound as exc:
             raise BundleIntegrityError(f"{folder} is incomplete: {name} is missing") from exc
         if sha256_bytes(data) != entry.get("sha256"):

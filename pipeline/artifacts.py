@@ -69,6 +69,18 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _champion_text(champion: dict[str, Any]) -> str:
+    """One paragraph: how this run compared with the model served when it finished."""
+    if not champion.get("served_run_id"):
+        return "No model was served when this run finished: the quality gate alone decided."
+    served = champion["served"]
+    verdict = ("**Rejected**: " + "; ".join(champion["reasons"]) if champion["reasons"]
+               else "At least as good as the served model")
+    return (f"{verdict} (served `{champion['served_run_id']}`: accuracy {served['accuracy']:.1%}, macro-F1 "
+            f"{served['macro_f1']:.1%} on the same {champion['rows']} validation faces; margin "
+            f"{champion['margin']}).")
+
+
 def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]]) -> str:
     """The model card (Markdown): data, splits, metrics, intended use, limitations."""
     data = manifest["data"]
@@ -98,6 +110,8 @@ def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]])
         "## Quality gate",
         ("Passed" if gate["passed"] else "**Rejected**: " + "; ".join(gate["reasons"]))
         + f" (thresholds: {gate['thresholds']}).",
+        "## Against the served model",
+        _champion_text(manifest.get("champion", {})),
         "## Intended use",
         "A well-being check-in for students: the app shows how a face photo reads and, when it reads as "
         "distressed, points to counselling resources. It is **not a diagnosis** of mood or mental health, "

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 import facemood
-from facemood import bundle, storage
+from facemood import bundle, registry, storage
 from facemood.dataset import load_faces
-from facemood.errors import TrainingError
+from facemood.errors import BundleIntegrityError, StorageError, TrainingError
 from facemood.faceset import FaceSet
 from facemood.metrics import classification_metrics
 from pipeline import artifacts
@@ -76,6 +76,44 @@ def apply_gate(settings: PipelineSettings, validation: dict[str, Any]) -> dict[s
     return {"passed": not reasons, "reasons": reasons, "thresholds": asdict(gate)}
 
 
+def compare_with_served(settings: PipelineSettings, client: Any, validation: FaceSet,
+                        metrics: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate the served model on this run's validation rows and compare (champion and challenger).
+
+    Returns the served run id, its metrics on the same rows and the reasons this run falls short
+    (none when it is at least as good, within ``gate.served_margin``, or nothing is served).
+    """
+    root = settings.output_uri
+    try:
+        served = bundle.load_bundle(root, client, settings.training.threads)
+    except StorageError:
+        return {"served_run_id": None, "reasons": []}  # nothing published yet: the gate alone decides
+    except BundleIntegrityError as exc:
+        log.warning("the served model fails verification (%s): comparing against nothing", exc)
+        return {"served_run_id": None, "reasons": [], "served_error": str(exc)}
+    theirs = classification_metrics(validation.labels, served.predict_proba(validation.pixels))
+    margin, rows = settings.gate.served_margin, len(validation)
+    reasons = [f"{label} {metrics[key]:.1%} vs served {theirs[key]:.1%} on the same {rows} faces"
+               for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"))
+               if metrics[key] < theirs[key] - margin]
+    return {"served_run_id": served.run_id, "served": {"accuracy": theirs["accuracy"], "macro_f1": theirs["macro_f1"]},
+            "rows": rows, "margin": margin, "reasons": reasons}
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """What a run's outcome means, in plain words (the demo and ``facemood train`` say it)."""
+    mine = summary["validation"]["accuracy"]
+    served = summary["champion"].get("served")
+    if summary["status"] == "accepted":
+        replaced = f", replacing the served model ({served['accuracy']:.0%} on the same faces)" if served else ""
+        return f"your model reached {mine:.0%} and is now served{replaced}."
+    why = "; ".join(summary["gate"]["reasons"] + summary["champion"]["reasons"])
+    stays = (f"the served model ({served['accuracy']:.0%} on the same faces) stays" if served
+             else "nothing is served")
+    return (f"your model reached {mine:.0%} and was not promoted ({why}); {stays}; "
+            f"`facemood models promote {summary['run_id']}` would serve yours anyway.")
+
+
 def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = None,
         from_checkpoint: Path | None = None) -> dict[str, Any]:
     """Train (or reload a checkpoint), evaluate and publish; returns a summary for the CLI."""
@@ -90,6 +128,7 @@ def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = N
     run_id = new_run_id(data_fingerprint)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="facemood-train-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(settings.training.seed)  # the initial weights too: a run does not depend on what ran before
     model = build_model(settings)
     if from_checkpoint:
         state = torch.load(from_checkpoint, weights_only=True)
@@ -121,12 +160,15 @@ def publish(settings: PipelineSettings, client: Any, model: EmotionCNN, history:
             splits.test.labels, onnx_model.predict_proba(splits.test.pixels))
     validation = evaluations[splits.validation_name]
     gate = apply_gate(settings, validation)
+    champion = compare_with_served(settings, client, splits.validation, validation)
+    accepted = gate["passed"] and not champion["reasons"]
     history_dict = asdict(history)
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "code_version": facemood.__version__,
-        "status": "accepted" if gate["passed"] else "rejected",
+        "status": "accepted" if accepted else "rejected",
         "gate": gate,
+        "champion": champion,
         "data": {
             "uri": data_uri, "fingerprint": data_fingerprint,
             "train_rows": len(splits.train), "validation_rows": len(splits.validation),
@@ -148,11 +190,16 @@ def publish(settings: PipelineSettings, client: Any, model: EmotionCNN, history:
     (bundle_dir / "model_card.md").write_text(artifacts.model_card({**manifest, "run_id": run_id}, evaluations))
     root = settings.output_uri
     bundle.write_bundle(bundle_dir, root, run_id, manifest, client)
-    if gate["passed"]:
-        bundle.point_latest(root, run_id, client)
-        log.info("published %s and moved %s", bundle.bundle_uri(root, run_id), bundle.latest_uri(root))
+    if accepted:
+        served = champion.get("served")
+        reason = (f"accuracy {validation['accuracy']:.1%} vs served {served['accuracy']:.1%} on the same "
+                  f"{champion['rows']} faces" if served else "passed the quality gate; nothing was served")
+        registry.promote(root, run_id, reason, by="train", client=client)
+        log.info("published %s and moved %s (%s)", bundle.bundle_uri(root, run_id), bundle.latest_uri(root), reason)
     else:
-        log.warning("run %s rejected by the quality gate (%s); latest.json left as it was",
-                    run_id, "; ".join(gate["reasons"]))
+        log.warning("run %s rejected (%s); its bundle is kept, latest.json left as it was",
+                    run_id, "; ".join(gate["reasons"] + champion["reasons"]))
     return {"run_id": run_id, "bundle": bundle.bundle_uri(root, run_id), "status": manifest["status"],
-            "gate": gate, "metrics": manifest["metrics"]}
+            "gate": gate, "champion": champion, "metrics": manifest["metrics"],
+            "validation": {"name": splits.validation_name, "accuracy": validation["accuracy"],
+                           "macro_f1": validation["macro_f1"]}}

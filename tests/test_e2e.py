@@ -1,5 +1,6 @@
 """The whole chain on one machine, as `facemood demo --data` runs it: CSV upload, S3 event,
-augmentation, refined output, one-epoch training, latest.json, the app in Chromium."""
+augmentation, refined output, one-epoch training against the served shipped model (kept: the
+new run is worse), the app in Chromium, then a deliberate promotion."""
 # pytest fixtures are parameters named like the fixture functions
 # pylint: disable=redefined-outer-name
 
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from facemood import bundle
+from facemood import bundle, registry
+from facemood.config import REPO_ROOT
 from facemood.cli import demo_run as demo
 from facemood.cli.wiring import augment_handler
 from facemood.local.app_process import start_app
@@ -42,9 +44,10 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
     data.write_text(csv_text(fer2013["emotion"][index], fer2013["pixels"][index], fer2013["usage"][index]))
     config = tmp_path / "pipeline-e2e.yaml"
     config.write_text(e2e_pipeline())
-    empty_seed = tmp_path / "no-shipped-model"
-    empty_seed.mkdir()
-    settings = replace(load_stack_settings(), port=0, app_port=free_port(), seed_store=str(empty_seed),
+    if bundle.read_latest(str(REPO_ROOT)) is None:
+        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+    shipped = bundle.read_latest(str(REPO_ROOT))["run_id"]
+    settings = replace(load_stack_settings(), port=0, app_port=free_port(), seed_store=str(REPO_ROOT),
                        relay_interval_seconds=0.2)
     messages: list[str] = []
     stack = LocalStack(settings, augment_handler(settings.buckets))
@@ -56,10 +59,12 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
         refined = demo.upload_and_augment(stack, data, messages.append)
         assert refined.startswith("s3://facemood-refined/refined/uploads/fer2013-slice.")
         summary = demo.train(stack, refined, messages.append, str(config))
-        assert summary["status"] == "accepted"
-        served = bundle.load_bundle("s3://facemood-models", stack.client)
-        assert served.run_id == summary["run_id"]
-        assert served.manifest["data"]["train_rows"] == 1700 * 4
+        # one epoch of ten batches cannot match the shipped model: kept, rejected, and said plainly
+        assert summary["status"] == "rejected" and summary["champion"]["served_run_id"] == shipped
+        said = " ".join(messages)
+        assert f"your model reached {summary['validation']['accuracy']:.0%}" in said
+        assert f"`facemood models promote {summary['run_id']}` would serve yours anyway" in said
+        assert bundle.load_bundle("s3://facemood-models", stack.client).run_id == shipped
         assert any("rows in s3://facemood-refined/" in m for m in messages)
         photo, _ = make_photo(rng, [fer2013["pixels"][test[0]]], (640, 480))
         photo_path = tmp_path / "photo.jpg"
@@ -70,7 +75,10 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
         with chromium_page() as page:
             heading = upload_and_read_emotion(page, url, str(photo_path))
             assert heading.startswith(("Looks mostly ", "Hard to read: maybe "))
-            assert served_model(page) == f"Model {summary['run_id']}."
+            assert served_model(page) == f"Model {shipped}."  # the page keeps serving the better model
+        registry.promote("s3://facemood-models", summary["run_id"], "test", client=stack.client)
+        served = bundle.load_bundle("s3://facemood-models", stack.client)
+        assert served.run_id == summary["run_id"] and served.manifest["data"]["train_rows"] == 1700 * 4
     finally:
         if app is not None:
             app.stop()

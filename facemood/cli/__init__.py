@@ -65,7 +65,7 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
         _print_json(run_training_task(boto3.client("ecs"), outputs, data_uri))
         return
     from facemood import storage  # pylint: disable=import-outside-toplevel
-    from pipeline.main import run  # pylint: disable=import-outside-toplevel
+    from pipeline.main import describe, run  # pylint: disable=import-outside-toplevel
     from pipeline.settings import dry_run_settings, load_pipeline_settings  # pylint: disable=import-outside-toplevel
 
     settings = load_pipeline_settings(config_file, data_uri, output)
@@ -73,6 +73,7 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
         settings = dry_run_settings(settings)
     summary = run(settings, storage.s3_client(), workdir, from_checkpoint)
     _print_json(summary)
+    click.echo(describe(summary), err=True)
     if summary["status"] != "accepted":
         sys.exit(2)
 
@@ -152,6 +153,59 @@ def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
     if failed:
         click.echo(f"Error: {failed} of {len(images)} images could not be read (see their \"error\")", err=True)
         sys.exit(1)
+
+
+@cli.group()
+def models() -> None:
+    """The model store: list the bundles, serve one (promote or roll back)."""
+
+
+STORE_HELP = "A store root: a local folder or s3://bucket[/prefix] (default: config/app.yaml's model_uri)."
+
+
+def _store(store: str | None) -> str:
+    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
+
+    return store or load_app_settings().model_uri
+
+
+@models.command("list")
+@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models_list(store: str | None, as_json: bool) -> None:
+    """Every bundle in the store: run id, date, metrics, accepted or rejected and why, which is served."""
+    from facemood import registry, storage  # pylint: disable=import-outside-toplevel
+
+    entries = registry.list_models(_store(store), storage.s3_client())
+    if as_json:
+        _print_json([e.to_json() for e in entries])
+        return
+    if not entries:
+        click.echo("no models in this store")
+        return
+    for entry in entries:
+        figures = ", ".join(f"{name} accuracy {m['accuracy']:.1%} macro-F1 {m['macro_f1']:.1%}"
+                            for name, m in entry.metrics.items())
+        marks = (["SERVED"] if entry.served else []) + [f"promoted {m.time} ({m.by})" for m in entry.moves]
+        click.echo(f"{entry.run_id}  {entry.created}  {entry.status}  {figures}"
+                   + (f"  [{'; '.join(marks)}]" if marks else ""))
+        for reason in entry.reasons:
+            click.echo(f"    why: {reason}")
+
+
+@models.command("promote")
+@click.argument("run_id")
+@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--reason", default="promoted by hand", show_default=True, help="Recorded in the history.")
+def models_promote(run_id: str, store: str | None, reason: str) -> None:
+    """Serve bundle RUN_ID (promotion or rollback): verified first, then latest.json moves and the
+    move is appended to models/history/."""
+    from facemood import registry, storage  # pylint: disable=import-outside-toplevel
+
+    move = registry.promote(_store(store), run_id, reason, client=storage.s3_client())
+    _print_json(move.to_json())
+    click.echo(f"now serving {move.run_id}" + (f" (was {move.previous_run_id})" if move.previous_run_id else ""),
+               err=True)
 
 
 @cli.command("check-config")

@@ -66,7 +66,7 @@ def upload_and_augment(stack: LocalStack, data: Path, echo: Echo, timeout: float
 
 def train(stack: LocalStack, data_uri: str, echo: Echo, config_path: str | None = None) -> dict[str, Any]:
     """Run the training task against the local stack and publish to its model bucket."""
-    from pipeline.main import run  # pylint: disable=import-outside-toplevel
+    from pipeline.main import describe, run  # pylint: disable=import-outside-toplevel
     from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
 
     path = Path(config_path or stack.settings.demo_pipeline)
@@ -74,10 +74,7 @@ def train(stack: LocalStack, data_uri: str, echo: Echo, config_path: str | None 
     settings = replace(settings, buckets=stack.settings.buckets)
     with Stage(echo, f"Training task ({path.name}: {settings.training.epochs} epochs)") as stage:
         summary = run(settings, stack.client)
-        metrics = next(iter(summary["metrics"].values()))
-        stage.done(f"{summary['status']}: validation accuracy {metrics['accuracy']:.3f}, bundle "
-                   f"{summary['bundle']}" + ("; models/latest.json now points at it"
-                                             if summary["status"] == "accepted" else ""))
+        stage.done(f"{summary['status']}: {describe(summary)} Bundle: {summary['bundle']}")
     return summary
 
 

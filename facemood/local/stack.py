@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facemood import bundle, storage
+from facemood import bundle, registry, storage
 from facemood import config as cfg
 from facemood.app_settings import LOCAL_FACE_STEP
 from facemood.local.event_relay import EventHandler, EventRelay
@@ -57,8 +57,8 @@ def seed_model_bucket(client: Any, bucket: str, source: Path) -> str | None:
     folder = source / pointer["bundle"]
     for path in sorted(folder.iterdir()):
         storage.copy_file_to(f"s3://{bucket}/{pointer['bundle'].rstrip('/')}/{path.name}", path, client)
-    bundle.load_bundle(f"s3://{bucket}/{pointer['bundle']}", client)  # verify before pointing at it
-    bundle.point_latest(f"s3://{bucket}", pointer["run_id"], client)
+    registry.promote(f"s3://{bucket}", pointer["run_id"], f"the shipped model, copied from {source}",
+                     by="local stack", client=client)  # verified before latest.json names it
     return pointer["run_id"]
 
 

@@ -1,0 +1,148 @@
+"""The model store as a registry: which bundles exist, which one is served, and every move.
+
+A store root (a local folder or ``s3://bucket[/prefix]``) holds ``models/<run_id>/`` bundles,
+``models/latest.json`` (the served one) and ``models/history/``: one JSON object per move of
+``latest.json``, never rewritten (append-only on S3 as on disk). A verified manifest is never
+edited either: a bundle's own status says what its training run decided; later, deliberate
+moves live in the history.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from facemood import bundle, storage
+from facemood.errors import BundleIntegrityError, NotFound, StorageError
+
+HISTORY_FOLDER = "history"
+
+
+@dataclass(frozen=True)
+class Move:
+    """One move of ``latest.json``: which run became served, which one it replaced, and why."""
+
+    time: str
+    run_id: str
+    previous_run_id: str | None
+    by: str  # "train" or "models promote"
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored in ``models/history/``."""
+        return {"time": self.time, "run_id": self.run_id, "previous_run_id": self.previous_run_id,
+                "by": self.by, "reason": self.reason}
+
+
+@dataclass
+class Entry:
+    """One bundle in the store, as ``facemood models list`` shows it."""
+
+    run_id: str
+    created: str
+    status: str  # what training decided: "accepted" or "rejected"
+    reasons: list[str]
+    metrics: dict[str, dict[str, float]]
+    served: bool = False
+    moves: list[Move] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON summary (the CLI prints these)."""
+        return {"run_id": self.run_id, "created": self.created, "status": self.status, "reasons": self.reasons,
+                "metrics": self.metrics, "served": self.served,
+                "promoted": [m.time for m in self.moves]}
+
+
+def history_uri(root: str) -> str:
+    """URI of the ``models/history`` folder under a store root."""
+    return bundle.join(root, bundle.MODELS_PREFIX, HISTORY_FOLDER)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def record_move(root: str, move: Move, client: Any = None) -> str:
+    """Append ``move`` to the history as a new object; returns its URI."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 1_000_000_000:09d}"
+    uri = bundle.join(history_uri(root), f"{stamp}-{move.run_id}.json")
+    storage.write_bytes(uri, json.dumps(move.to_json(), indent=2).encode(), client, "application/json")
+    return uri
+
+
+def _names(folder_uri: str, client: Any) -> list[str]:
+    """Names of the objects (S3) or entries (local) directly under a folder, sorted."""
+    location = storage.parse_s3_uri(folder_uri)
+    if location is None:
+        folder = Path(folder_uri)
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    prefix = location.key.rstrip("/") + "/"
+    objects = storage.list_objects(client, storage.S3Location(location.bucket, prefix))
+    return sorted({o["Key"][len(prefix):].split("/")[0] for o in objects})
+
+
+def read_history(root: str, client: Any = None) -> list[Move]:
+    """Every move of ``latest.json``, oldest first."""
+    folder = history_uri(root)
+    moves = []
+    for name in _names(folder, client):
+        if not name.endswith(".json"):
+            continue
+        data = json.loads(storage.read_bytes(bundle.join(folder, name), client))
+        moves.append(Move(data["time"], data["run_id"], data.get("previous_run_id"), data["by"], data["reason"]))
+    return moves
+
+
+def served_run_id(root: str, client: Any = None) -> str | None:
+    """The run id ``latest.json`` names, or None when nothing is served."""
+    pointer = bundle.read_latest(root, client)
+    return None if pointer is None else pointer["run_id"]
+
+
+def list_models(root: str, client: Any = None) -> list[Entry]:
+    """Every bundle under ``root`` with a manifest, oldest first, marked served or not."""
+    served = served_run_id(root, client)
+    moves = read_history(root, client)
+    entries = []
+    models = bundle.join(root, bundle.MODELS_PREFIX)
+    for name in _names(models, client):
+        if name in (bundle.LATEST_NAME, HISTORY_FOLDER):
+            continue
+        try:
+            manifest = json.loads(storage.read_bytes(bundle.join(models, name, bundle.MANIFEST_NAME), client))
+        except NotFound:
+            continue  # an upload in progress or abandoned: no manifest, not a bundle
+        gate = manifest.get("gate", {})
+        entries.append(Entry(
+            run_id=name, created=manifest.get("created", ""), status=manifest.get("status", "unknown"),
+            reasons=list(gate.get("reasons", [])) + list(manifest.get("champion", {}).get("reasons", [])),
+            metrics=manifest.get("metrics", {}), served=name == served,
+            moves=[m for m in moves if m.run_id == name]))
+    return sorted(entries, key=lambda e: (e.created, e.run_id))
+
+
+def promote(root: str, run_id: str, reason: str, by: str = "models promote", client: Any = None) -> Move:
+    """Serve bundle ``run_id``: verify it (files, hashes, ONNX), move ``latest.json``, record the move.
+
+    Raises NotFound when there is no such bundle and BundleIntegrityError when it fails
+    verification; ``latest.json`` is untouched then.
+    """
+    folder = bundle.bundle_uri(root, run_id)
+    try:
+        bundle.open_bundle(bundle.BundleRef(folder, None), client)
+    except BundleIntegrityError as exc:
+        if f"no {bundle.MANIFEST_NAME}" in str(exc):
+            raise NotFound(f"no model {run_id} under {bundle.join(root, bundle.MODELS_PREFIX)} "
+                           "(`facemood models list` shows them)") from exc
+        raise
+    try:
+        previous = served_run_id(root, client)
+    except (BundleIntegrityError, StorageError):
+        previous = None  # a broken pointer is what a promotion repairs
+    bundle.point_latest(root, run_id, client)
+    move = Move(_now(), run_id, previous, by, reason)
+    record_move(root, move, client)
+    return move

@@ -1,0 +1,125 @@
+"""Champion and challenger: no silent downgrade, deliberate promotion and rollback, on the moto server."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from facemood import bundle, registry, storage
+from facemood.cli import cli
+from facemood.config import REPO_ROOT
+from facemood.errors import BundleIntegrityError, NotFound
+from facemood.local.stack import seed_model_bucket
+from pipeline import main as pipeline_main
+from pipeline.settings import load_pipeline_settings
+from tests.test_training import MODELS, TINY
+
+STORE = f"s3://{MODELS}"
+
+
+@pytest.fixture
+def models_bucket(s3):
+    """An empty model bucket on the moto server."""
+    s3.create_bucket(Bucket=MODELS)
+    return s3
+
+
+def faces_file(tmp_path, real_faces, name: str, shift_labels: int = 0):
+    """The real faces as an .npz training file; ``shift_labels`` trains a model that is wrong on purpose."""
+    path = tmp_path / f"{name}.npz"
+    labels = real_faces["emotion"].copy()
+    training = real_faces["usage"] == "Training"
+    labels[training] = (labels[training] + shift_labels) % 7
+    np.savez(path, pixels=real_faces["pixels"], emotion=labels, usage=real_faces["usage"])
+    return str(path)
+
+
+def train(tmp_path, data: str, epochs: int = 2, **gate):
+    """One tiny run published to the model bucket (12 epochs learn more than always saying "happy")."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    settings = load_pipeline_settings(config, data, STORE)
+    settings = replace(settings, training=replace(settings.training, epochs=epochs))
+    if gate:
+        settings = replace(settings, gate=replace(settings.gate, **gate))
+    return pipeline_main.run(settings, storage.s3_client())  # as the CLI builds it
+
+
+def manifests(s3) -> dict[str, bytes]:
+    """Every manifest in the bucket, by key."""
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=MODELS).get("Contents", [])
+            if o["Key"].endswith("manifest.json")]
+    return {key: s3.get_object(Bucket=MODELS, Key=key)["Body"].read() for key in keys}
+
+
+def test_a_worse_run_is_kept_rejected_and_the_served_model_stays(models_bucket, real_faces, tmp_path):
+    served = seed_model_bucket(models_bucket, MODELS, REPO_ROOT)  # the shipped model, about 70%
+    assert served
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    result = CliRunner().invoke(cli, ["train", "--config", str(config), "--data",
+                                      faces_file(tmp_path, real_faces, "faces"), "--output", STORE])
+    assert result.exit_code == 2, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "rejected" and summary["gate"]["passed"]  # the gate alone would have let it in
+    reason = summary["champion"]["reasons"][0]
+    mine, theirs = summary["validation"]["accuracy"], summary["champion"]["served"]["accuracy"]
+    assert reason == f"accuracy {mine:.1%} vs served {theirs:.1%} on the same 100 faces" and mine < theirs
+    assert f"`facemood models promote {summary['run_id']}` would serve yours anyway" in result.stderr
+    assert f"the served model ({theirs:.0%} on the same faces) stays" in result.stderr
+    assert registry.served_run_id(STORE, models_bucket) == served
+    kept = bundle.open_bundle(bundle.BundleRef(bundle.bundle_uri(STORE, summary["run_id"]), None), models_bucket)
+    assert kept.manifest["status"] == "rejected" and kept.manifest["champion"]["reasons"][0] == reason
+    assert kept.manifest["champion"]["reasons"][1].startswith("macro-F1 ")
+    assert [m.run_id for m in registry.read_history(STORE, models_bucket)] == [served]  # no move recorded
+
+
+def test_a_better_run_replaces_the_served_model_and_rollback_restores_it(models_bucket, real_faces, tmp_path):
+    # taught happy faces as disgust: worse on the true labels (initial weights are seeded: deterministic)
+    weak = train(tmp_path, faces_file(tmp_path, real_faces, "wrong", shift_labels=5), epochs=12)
+    assert weak["status"] == "accepted" and weak["champion"]["served_run_id"] is None
+    better = train(tmp_path, faces_file(tmp_path, real_faces, "right"), epochs=12)
+    assert better["status"] == "accepted", (better["champion"]["reasons"], better["gate"])
+    assert better["champion"]["served_run_id"] == weak["run_id"]
+    assert better["validation"]["accuracy"] > better["champion"]["served"]["accuracy"]
+    assert registry.served_run_id(STORE, models_bucket) == better["run_id"]
+    before = manifests(models_bucket)
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["models", "promote", weak["run_id"], "--store", STORE, "--reason", "rollback test"])
+    assert result.exit_code == 0, result.output
+    assert registry.served_run_id(STORE, models_bucket) == weak["run_id"]
+    assert bundle.load_bundle(STORE, models_bucket).run_id == weak["run_id"]  # latest.json verifies
+    moves = registry.read_history(STORE, models_bucket)
+    assert [(m.run_id, m.previous_run_id, m.by) for m in moves] == [
+        (weak["run_id"], None, "train"), (better["run_id"], weak["run_id"], "train"),
+        (weak["run_id"], better["run_id"], "models promote")]
+    assert moves[-1].reason == "rollback test"
+    assert manifests(models_bucket) == before  # no verified manifest was rewritten
+
+    listed = json.loads(runner.invoke(cli, ["models", "list", "--store", STORE, "--json"]).stdout)
+    assert [(e["run_id"], e["served"], len(e["promoted"])) for e in listed] == [
+        (weak["run_id"], True, 2), (better["run_id"], False, 1)]
+    table = runner.invoke(cli, ["models", "list", "--store", STORE]).stdout
+    assert f"{weak['run_id']}" in table and "SERVED" in table and "PublicTest accuracy" in table
+
+
+def test_promotion_verifies_first(models_bucket, real_faces, tmp_path):
+    first = train(tmp_path, faces_file(tmp_path, real_faces, "faces"))
+    second = train(tmp_path, faces_file(tmp_path, real_faces, "faces"), min_validation_accuracy=0.99)
+    assert second["status"] == "rejected"
+    models_bucket.put_object(Bucket=MODELS, Key=f"models/{second['run_id']}/model.onnx", Body=b"tampered")
+    with pytest.raises(BundleIntegrityError, match="fails its sha256 check"):
+        registry.promote(STORE, second["run_id"], "test", client=models_bucket)
+    with pytest.raises(NotFound, match="no model 20990101-000000-abcdef"):
+        registry.promote(STORE, "20990101-000000-abcdef", "test", client=models_bucket)
+    result = CliRunner().invoke(cli, ["models", "promote", "nope", "--store", STORE])
+    assert result.exit_code == 1 and "Error: no model nope under" in result.stderr
+    assert registry.served_run_id(STORE, models_bucket) == first["run_id"]
+    assert len(registry.read_history(STORE, models_bucket)) == 1
