@@ -69,6 +69,42 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def plot_reliability(calibration: Any, path: Path) -> None:
+    """Save the reliability diagram (accuracy against confidence per bin, before and after the
+    temperature) of a :class:`pipeline.calibration.Calibration` to ``path``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    for table, ece, label, marker in (
+            (calibration.reliability_before, calibration.ece_before, "before", "o"),
+            (calibration.reliability_after, calibration.ece_after, f"T = {calibration.temperature:.2f}", "s")):
+        used = [row for row in table if row["count"]]
+        ax.plot([r["confidence"] for r in used], [r["accuracy"] for r in used], marker=marker,
+                label=f"{label}: ECE {100 * ece:.1f}%")
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Reliability on {calibration.report_rows} validation faces not used to fit T")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _calibration_text(calibration: dict[str, Any]) -> str:
+    """One paragraph on the temperature and the ECE it gives."""
+    if not calibration:
+        return "Not calibrated."
+    return (f"Temperature **{calibration['temperature']:.3f}** (inside `model.onnx`), fitted on "
+            f"{calibration['fit_rows']} validation faces. On the other {calibration['report_rows']}: expected "
+            f"calibration error ({calibration['bins']} bins, top probability) "
+            f"**{100 * calibration['ece_after']:.2f}%** "
+            f"(before: {100 * calibration['ece_before']:.2f}%); negative log-likelihood "
+            f"{calibration['nll_after']:.3f} (before: {calibration['nll_before']:.3f}). See `calibration.png`.")
+
+
 def _champion_text(champion: dict[str, Any]) -> str:
     """One paragraph: how this run compared with the model served when it finished."""
     if not champion.get("served_run_id"):
@@ -110,6 +146,8 @@ def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]])
         "## Quality gate",
         ("Passed" if gate["passed"] else "**Rejected**: " + "; ".join(gate["reasons"]))
         + f" (thresholds: {gate['thresholds']}).",
+        "## Calibration",
+        _calibration_text(manifest.get("calibration", {})),
         "## Against the served model",
         _champion_text(manifest.get("champion", {})),
         "## Intended use",

@@ -18,9 +18,10 @@ log = logging.getLogger(__name__)
 PARITY_TOLERANCE = 1e-4
 
 
-def export_onnx(net: nn.Module, path: Path, flip_tta: bool) -> ServingModel:
-    """Write ``net`` wrapped as the serving model (softmax, optional flip TTA) to ``path``."""
-    serving = ServingModel(net, flip_tta).eval()
+def export_onnx(nets: list[nn.Module], path: Path, flip_tta: bool, temperature: float = 1.0) -> ServingModel:
+    """Write ``nets`` wrapped as the serving model (temperature, softmax, optional flip TTA,
+    the mean over networks) to ``path``."""
+    serving = ServingModel(nets, flip_tta, temperature).eval()
     example = torch.rand(2, 1, 48, 48)
     # The TorchScript exporter: deterministic and enough for a plain CNN (no control flow).
     with warnings.catch_warnings():

@@ -21,6 +21,7 @@ from facemood.errors import BundleIntegrityError, StorageError, TrainingError
 from facemood.faceset import FaceSet
 from facemood.metrics import classification_metrics
 from pipeline import artifacts
+from pipeline.calibration import calibrate
 from pipeline.export import check_parity, export_onnx
 from pipeline.model import EmotionCNN
 from pipeline.settings import PipelineSettings
@@ -150,7 +151,13 @@ def publish(settings: PipelineSettings, client: Any, model: EmotionCNN, history:
             data_uri: str, data_fingerprint: str, run_id: str, bundle_dir: Path) -> dict[str, Any]:
     """Export, evaluate through ONNX Runtime, write the artifacts and publish the bundle."""
     model_path = bundle_dir / bundle.MODEL_NAME
-    serving = export_onnx(model.eval(), model_path, settings.model.flip_tta)
+    nets = [model.eval()]
+    calibration = calibrate(nets, splits.validation, settings.model.flip_tta, settings.calibration.fit_fraction,
+                            settings.calibration.bins, settings.training.seed)
+    log.info("temperature %.3f: ECE %.2f%% -> %.2f%% on %d validation faces not used to fit it",
+             calibration.temperature, 100 * calibration.ece_before, 100 * calibration.ece_after,
+             calibration.report_rows)
+    serving = export_onnx(nets, model_path, settings.model.flip_tta, calibration.temperature)
     onnx_model = bundle.load_onnx_file(model_path, settings.training.threads)
     parity = check_parity(serving, onnx_model, splits.validation.pixels[:PARITY_BATCH])
     evaluations = {splits.validation_name: classification_metrics(
@@ -181,9 +188,13 @@ def publish(settings: PipelineSettings, client: Any, model: EmotionCNN, history:
                      "threads": settings.training.threads, "onnx_parity_max_difference": parity},
         "config": json.loads(json.dumps(asdict(settings))),
         "metrics": {name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]} for name, m in evaluations.items()},
+        "calibration": calibration.summary(),
     }
-    (bundle_dir / "metrics.json").write_text(json.dumps({"evaluations": evaluations, "history": history_dict},
-                                                        indent=2))
+    (bundle_dir / "metrics.json").write_text(json.dumps({
+        "evaluations": evaluations, "history": history_dict,
+        "calibration": {**calibration.summary(), "reliability_before": calibration.reliability_before,
+                        "reliability_after": calibration.reliability_after}}, indent=2))
+    artifacts.plot_reliability(calibration, bundle_dir / "calibration.png")
     artifacts.plot_confusion(validation["confusion_matrix"], f"{splits.validation_name} (accuracy "
                              f"{validation['accuracy']:.3f})", bundle_dir / "confusion_matrix.png")
     artifacts.plot_curves(history_dict, bundle_dir / "training_curves.png")

@@ -46,19 +46,21 @@ class EmotionCNN(nn.Module):
 
 
 class ServingModel(nn.Module):
-    """What the bundle exports: probabilities averaged over the face and its mirror image.
+    """What the bundle exports: calibrated probabilities, averaged over the networks (an
+    ensemble of one or more) and, with ``flip_tta``, over each face and its mirror image.
 
-    Test-time augmentation lives in the exported graph so every caller gets it.
+    Test-time augmentation and temperature scaling live in the exported graph so every caller
+    gets them: each view's logits are divided by ``temperature`` before its softmax.
     """
 
-    def __init__(self, net: nn.Module, flip_tta: bool = True) -> None:
+    def __init__(self, nets: list[nn.Module], flip_tta: bool = True, temperature: float = 1.0) -> None:
         super().__init__()
-        self.net = net
+        self.nets = nn.ModuleList(nets)
         self.flip_tta = flip_tta
+        self.register_buffer("temperature", torch.tensor(float(temperature)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map float (n,1,48,48) faces in [0,1] to (n,7) probabilities."""
-        probs = torch.softmax(self.net(x), dim=1)
-        if self.flip_tta:
-            probs = (probs + torch.softmax(self.net(torch.flip(x, dims=[3])), dim=1)) / 2
-        return probs
+        views = [x, torch.flip(x, dims=[3])] if self.flip_tta else [x]
+        probs = [torch.softmax(net(view) / self.temperature, dim=1) for net in self.nets for view in views]
+        return torch.stack(probs).mean(dim=0)

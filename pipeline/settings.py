@@ -114,6 +114,18 @@ class GateSettings:
 
 
 @dataclass(frozen=True)
+class CalibrationSettings:
+    """Temperature scaling: fitted on a share of the validation rows, reported on the rest."""
+
+    fit_fraction: float  # of each label's validation rows; the others report the ECE
+    bins: int  # of the top probability, for the expected calibration error
+
+    def __post_init__(self) -> None:
+        cfg.check_range("fit_fraction", self.fit_fraction, 0.1, 0.9)
+        cfg.check_range("bins", self.bins, 2, 100)
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     """Everything ``config/pipeline.yaml`` holds."""
 
@@ -123,6 +135,7 @@ class PipelineSettings:
     model: ModelSettings
     batch_transforms: BatchTransformSettings
     training: TrainingSettings
+    calibration: CalibrationSettings
     gate: GateSettings
 
     @property

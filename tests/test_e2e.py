@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from facemood import bundle, registry
-from facemood.config import REPO_ROOT
 from facemood.cli import demo_run as demo
 from facemood.cli.wiring import augment_handler
+from facemood.config import REPO_ROOT
 from facemood.local.app_process import start_app
 from facemood.local.stack import LocalStack, load_stack_settings
 from tests.browser import chromium_page, free_port, served_model, upload_and_read_emotion

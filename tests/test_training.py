@@ -76,7 +76,7 @@ def test_tiny_run_publishes_a_verified_bundle_and_moves_latest(stores, real_face
     assert summary["status"] == "accepted"
     expected = {f"models/{run_id}/{name}" for name in ("model.onnx", "manifest.json", "metrics.json",
                                                           "confusion_matrix.png", "training_curves.png",
-                                                          "model_card.md")}
+                                                          "calibration.png", "model_card.md")}
     keys = set(model_keys(stores))
     history = {k for k in keys if k.startswith("models/history/")}
     assert expected | {"models/latest.json"} == keys - history and len(history) == 1  # the move is recorded
@@ -135,12 +135,12 @@ def test_onnx_export_matches_pytorch_within_1e4(tmp_path, real_faces):
     torch.manual_seed(0)
     net = EmotionCNN((8, 16, 32), (1, 1, 1)).eval()
     path = tmp_path / "model.onnx"
-    serving = export_onnx(net, path, flip_tta=True)
+    serving = export_onnx([net], path, flip_tta=True)
     exported = bundle.load_onnx_file(path)
     assert check_parity(serving, exported, real_faces["pixels"][:64]) <= 1e-4
     other = EmotionCNN((8, 16, 32), (1, 1, 1)).eval()
     with pytest.raises(TrainingError, match="ONNX export differs from PyTorch"):
-        check_parity(export_onnx(other, tmp_path / "other.onnx", True), exported, real_faces["pixels"][:64])
+        check_parity(export_onnx([other], tmp_path / "other.onnx", True), exported, real_faces["pixels"][:64])
 
 
 @pytest.fixture(scope="module")
