@@ -14,7 +14,7 @@ help:
 	@echo "make test         - run every test (FACEMOOD_FER2013=path/to/fer2013.csv when ../shared is absent)"
 	@echo "make lint         - pylint and ruff"
 	@echo "make bench        - print the benchmarks' figures"
-	@echo "make model        - retrain the shipped model on ../shared/data/fer2013.npz (about 75 min on 2 cores)"
+	@echo "make model        - retrain the shipped model on ../shared/data/fer2013.npz (2 networks, about 1 h each on 2 cores; rerun resumes)"
 	@echo "make screenshots  - refresh the screenshots under images/ from the browser test"
 
 $(BIN)/python:
@@ -55,7 +55,7 @@ bench: $(VENV)/.extras-dev
 	$(BIN)/python -m bench.upload_memory_bench
 
 model: $(VENV)/.extras-dev
-	$(BIN)/facemood train --config config/model-fer2013.yaml --output .
+	$(BIN)/facemood train --config config/model-fer2013.yaml --workdir .model-work --output .
 
 screenshots: $(VENV)/.extras-dev
 	$(BIN)/python -m pytest tests/test_browser.py --update-screenshots

@@ -7,7 +7,7 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from pipeline.splits import make_splits
 from pipeline.train import History, fit
 
 log = logging.getLogger(__name__)
-CHECKPOINT_NAME = "checkpoint.pt"
 PARITY_BATCH = 64
 
 
@@ -117,7 +116,12 @@ def describe(summary: dict[str, Any]) -> str:
 
 def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = None,
         from_checkpoint: Path | None = None) -> dict[str, Any]:
-    """Train (or reload a checkpoint), evaluate and publish; returns a summary for the CLI."""
+    """Train each ensemble member (or reload checkpoints), evaluate and publish; returns a summary.
+
+    Each member is a stage: its finished network is kept in ``workdir`` as ``member-<seed>.pt``
+    and its epochs as ``member-<seed>.partial.pt``, so a run given the same ``workdir`` again
+    resumes where it stopped (the last finished epoch of the member in progress).
+    """
     torch.set_num_threads(settings.training.threads)
     data_uri = resolve_data_uri(settings, client)
     started = time.monotonic()
@@ -129,29 +133,50 @@ def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = N
     run_id = new_run_id(data_fingerprint)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="facemood-train-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(settings.training.seed)  # the initial weights too: a run does not depend on what ran before
-    model = build_model(settings)
     if from_checkpoint:
-        state = torch.load(from_checkpoint, weights_only=True)
-        model.load_state_dict(state["model"])
-        history = History(**json.loads(state["history"]))
-        log.info("reloaded %s (best epoch %d)", from_checkpoint, history.best_epoch)
+        members = [load_member(settings, from_checkpoint)]
     else:
-        log.info("run %s: training on %d rows, validating on %d %s rows", run_id, len(splits.train),
-                 len(splits.validation), splits.validation_name)
-        history = fit(model, splits.train, splits.validation, settings.training, settings.batch_transforms,
-                      settings.model.flip_tta)
-        torch.save({"model": model.state_dict(), "history": json.dumps(asdict(history))}, workdir / CHECKPOINT_NAME)
+        log.info("run %s: training %d network(s) on %d rows, validating on %d %s rows", run_id,
+                 len(settings.model.member_seeds), len(splits.train), len(splits.validation), splits.validation_name)
+        members = [train_member(settings, splits, seed, workdir) for seed in settings.model.member_seeds]
     bundle_dir = workdir / "bundle"
     bundle_dir.mkdir(exist_ok=True)
-    return publish(settings, client, model, history, splits, data_uri, data_fingerprint, run_id, bundle_dir)
+    return publish(settings, client, members, splits, data_uri, data_fingerprint, run_id, bundle_dir)
 
 
-def publish(settings: PipelineSettings, client: Any, model: EmotionCNN, history: History, splits,
+def load_member(settings: PipelineSettings, path: Path) -> tuple[EmotionCNN, History]:
+    """A finished member's network and history from its checkpoint."""
+    state = torch.load(path, weights_only=True)
+    model = build_model(settings)
+    model.load_state_dict(state["model"])
+    history = History(**json.loads(state["history"]))
+    log.info("reloaded %s (best epoch %d)", path, history.best_epoch)
+    return model, history
+
+
+def train_member(settings: PipelineSettings, splits, seed: int, workdir: Path) -> tuple[EmotionCNN, History]:
+    """Train the member of ``seed`` (or reload it when a previous run finished it)."""
+    finished = workdir / f"member-{seed}.pt"
+    if finished.exists():
+        return load_member(settings, finished)
+    torch.manual_seed(seed)  # the initial weights too: a member does not depend on what ran before
+    model = build_model(settings)
+    training = replace(settings.training, seed=seed)
+    history = fit(model, splits.train, splits.validation, training, settings.batch_transforms,
+                  settings.model.flip_tta, checkpoint=workdir / f"member-{seed}.partial.pt")
+    partial = finished.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "history": json.dumps(asdict(history))}, partial)
+    partial.replace(finished)  # complete or absent, never half-written
+    (workdir / f"member-{seed}.partial.pt").unlink(missing_ok=True)
+    return model, history
+
+
+def publish(settings: PipelineSettings, client: Any, members: list[tuple[EmotionCNN, History]], splits,
             data_uri: str, data_fingerprint: str, run_id: str, bundle_dir: Path) -> dict[str, Any]:
-    """Export, evaluate through ONNX Runtime, write the artifacts and publish the bundle."""
+    """Calibrate, export, evaluate through ONNX Runtime, write the artifacts and publish the bundle."""
     model_path = bundle_dir / bundle.MODEL_NAME
-    nets = [model.eval()]
+    nets = [model.eval() for model, _ in members]
+    history = members[0][1]
     calibration = calibrate(nets, splits.validation, settings.model.flip_tta, settings.calibration.fit_fraction,
                             settings.calibration.bins, settings.training.seed)
     log.info("temperature %.3f: ECE %.2f%% -> %.2f%% on %d validation faces not used to fit it",
@@ -184,8 +209,11 @@ def publish(settings: PipelineSettings, client: Any, model: EmotionCNN, history:
             "train_class_counts": splits.train.class_counts().tolist(),
         },
         "training": {"epochs_run": len(history.train_loss), "best_epoch": history.best_epoch,
-                     "stopped_early": history.stopped_early, "seconds": history.seconds,
-                     "threads": settings.training.threads, "onnx_parity_max_difference": parity},
+                     "stopped_early": history.stopped_early, "seconds": round(sum(h.seconds for _, h in members), 1),
+                     "threads": settings.training.threads, "onnx_parity_max_difference": parity,
+                     "members": [{"epochs_run": len(h.train_loss), "best_epoch": h.best_epoch,
+                                  "best_validation_accuracy": max(h.validation_accuracy, default=None),
+                                  "seconds": h.seconds} for _, h in members]},
         "config": json.loads(json.dumps(asdict(settings))),
         "metrics": {name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]} for name, m in evaluations.items()},
         "calibration": calibration.summary(),

@@ -35,8 +35,11 @@ class ModelSettings:
     convs_per_block: tuple[int, ...]
     dropout: float
     flip_tta: bool
+    member_seeds: tuple[int, ...]  # one network per seed, trained in turn; the exported graph averages them
 
     def __post_init__(self) -> None:
+        if not 1 <= len(self.member_seeds) <= 8 or len(set(self.member_seeds)) != len(self.member_seeds):
+            raise ValueError("model.member_seeds must list 1 to 8 different seeds")
         if len(self.widths) != len(self.convs_per_block):
             raise ValueError("model.widths and model.convs_per_block must have the same length")
         if len(self.widths) > 5:

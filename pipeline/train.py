@@ -7,7 +7,8 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -154,8 +155,12 @@ def _clock(seconds: float) -> str:
 
 
 def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: TrainingSettings,
-        transforms: BatchTransformSettings, flip_tta: bool) -> History:
-    """Train ``model`` in place and leave it holding the best-on-validation weights."""
+        transforms: BatchTransformSettings, flip_tta: bool, checkpoint: Path | None = None) -> History:
+    """Train ``model`` in place and leave it holding the best-on-validation weights.
+
+    With ``checkpoint``, every finished epoch is saved there (atomically) and a checkpoint
+    found at the start is resumed: weights, optimizer, schedule, random streams and history.
+    """
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     model.to(memory_format=torch.channels_last)
@@ -170,10 +175,21 @@ def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: Trainin
         steps = min(steps, settings.max_batches_per_epoch)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.learning_rate,
                                                     total_steps=max(steps * settings.epochs, 2))
-    history, best_state, best_accuracy = History(), None, -1.0
-    start = time.monotonic()
+    history, best_state, best_accuracy, first_epoch = History(), None, -1.0, 1
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)  # our own file, written below
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best_state, best_accuracy = History(**state["history"]), state["best_state"], state["best_accuracy"]
+        first_epoch = state["epoch"] + 1
+        log.info("resumed %s after epoch %d (best %.4f@%d)", checkpoint, state["epoch"], best_accuracy,
+                 history.best_epoch)
+    start = time.monotonic() - history.seconds
     progress = _progress_bar(settings.epochs)
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(first_epoch, settings.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         loss, accuracy = train_one_epoch(model, pixels, labels, optimizer, scheduler, criterion,
                                          settings, transforms, generator)
@@ -191,6 +207,9 @@ def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: Trainin
                  best_accuracy, history.best_epoch, lr, _clock(elapsed), _clock(eta))
         if progress:
             progress(epoch, val_accuracy)
+        history.seconds = round(time.monotonic() - start, 1)
+        if checkpoint is not None:
+            _save_epoch(checkpoint, epoch, model, optimizer, scheduler, generator, history, best_state, best_accuracy)
         if epoch - history.best_epoch >= settings.early_stopping_patience:
             history.stopped_early = True
             log.info("early stop: no validation gain for %d epochs", settings.early_stopping_patience)
@@ -200,6 +219,17 @@ def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: Trainin
         model.load_state_dict(best_state)
     model.to(memory_format=torch.contiguous_format)
     return history
+
+
+def _save_epoch(path: Path, epoch: int, model: nn.Module, optimizer, scheduler, generator: torch.Generator,
+                history: History, best_state, best_accuracy: float) -> None:
+    """Everything needed to resume after ``epoch``; written to a temporary file, then renamed."""
+    temporary = path.with_suffix(".tmp")
+    torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(), "history": asdict(history), "best_state": best_state,
+                "best_accuracy": best_accuracy}, temporary)
+    temporary.replace(path)
 
 
 def _progress_bar(total: int):
