@@ -7,7 +7,7 @@ The temperature divides the network's logits inside the exported graph, before e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ class Calibration:
     nll_after: float
     reliability_before: list[dict[str, float]]
     reliability_after: list[dict[str, float]]
+    report_index: np.ndarray  # which validation rows report (the others fitted the temperature)
 
     def summary(self) -> dict[str, float | int]:
         """The figures the manifest keeps (the reliability bins go to metrics.json)."""
@@ -40,6 +41,15 @@ class Calibration:
                 "report_rows": self.report_rows, "bins": self.bins, "ece_before": round(self.ece_before, 4),
                 "ece_after": round(self.ece_after, 4), "nll_before": round(self.nll_before, 4),
                 "nll_after": round(self.nll_after, 4)}
+
+
+def remeasured(calibration: Calibration, served_probabilities: np.ndarray, labels: np.ndarray) -> Calibration:
+    """The "after" figures measured again on what the bundle serves (e.g. after int8 quantization):
+    ``served_probabilities`` and ``labels`` of every validation row."""
+    probs, truth = served_probabilities[calibration.report_index], labels[calibration.report_index]
+    return replace(calibration, ece_after=expected_calibration_error(probs, truth, calibration.bins),
+                   nll_after=negative_log_likelihood(probs, truth),
+                   reliability_after=reliability(probs, truth, calibration.bins))
 
 
 def halves(labels: np.ndarray, fit_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,4 +143,4 @@ def calibrate(nets: list[nn.Module], validation: FaceSet, flip_tta: bool, fit_fr
         nll_before=negative_log_likelihood(before, report_labels),
         nll_after=negative_log_likelihood(after, report_labels),
         reliability_before=reliability(before, report_labels, bins),
-        reliability_after=reliability(after, report_labels, bins))
+        reliability_after=reliability(after, report_labels, bins), report_index=report_rows)

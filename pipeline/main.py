@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -21,15 +22,17 @@ from facemood.errors import BundleIntegrityError, StorageError, TrainingError
 from facemood.faceset import FaceSet
 from facemood.metrics import classification_metrics
 from pipeline import artifacts
-from pipeline.calibration import calibrate
+from pipeline.calibration import Calibration, calibrate, remeasured
 from pipeline.export import check_parity, export_onnx
 from pipeline.model import EmotionCNN
+from pipeline.quantize import check_quantized, quantize_int8
 from pipeline.settings import PipelineSettings
 from pipeline.splits import make_splits
 from pipeline.train import History, fit
 
 log = logging.getLogger(__name__)
 PARITY_BATCH = 64
+QUANTIZATION_FACES = 512  # Training faces whose activations set the int8 ranges
 
 
 def resolve_data_uri(settings: PipelineSettings, client: Any) -> str:
@@ -171,22 +174,39 @@ def train_member(settings: PipelineSettings, splits, seed: int, workdir: Path) -
     return model, history
 
 
+def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], splits,
+                        model_path: Path) -> tuple[bundle.Bundle, Calibration, dict[str, Any]]:
+    """Calibrate ``nets``, export them as one graph, check it against PyTorch, quantize it when
+    configured (and check that too), and write what is served to ``model_path``."""
+    calibration = calibrate(nets, splits.validation, settings.model.flip_tta, settings.calibration.fit_fraction,
+                            settings.calibration.bins, settings.training.seed)
+    float_path = model_path.parent.parent / "model-float.onnx"  # outside the bundle: only what is served is published
+    serving = export_onnx(nets, float_path, settings.model.flip_tta, calibration.temperature)
+    float_model = bundle.load_onnx_file(float_path, settings.training.threads)
+    export: dict[str, Any] = {"onnx_parity_max_difference": check_parity(
+        serving, float_model, splits.validation.pixels[:PARITY_BATCH]), "int8": None}
+    if not settings.model.int8:
+        shutil.copyfile(float_path, model_path)
+        return float_model, calibration, export
+    sample = np.random.default_rng(settings.training.seed).permutation(len(splits.train))[:QUANTIZATION_FACES]
+    quantize_int8(float_path, model_path, splits.train.pixels[np.sort(sample)])
+    served = bundle.load_onnx_file(model_path, settings.training.threads)
+    export["int8"] = check_quantized(float_model, served, splits.validation.pixels)
+    return served, calibration, export
+
+
 def publish(settings: PipelineSettings, client: Any, members: list[tuple[EmotionCNN, History]], splits,
             data_uri: str, data_fingerprint: str, run_id: str, bundle_dir: Path) -> dict[str, Any]:
     """Calibrate, export, evaluate through ONNX Runtime, write the artifacts and publish the bundle."""
-    model_path = bundle_dir / bundle.MODEL_NAME
-    nets = [model.eval() for model, _ in members]
     history = members[0][1]
-    calibration = calibrate(nets, splits.validation, settings.model.flip_tta, settings.calibration.fit_fraction,
-                            settings.calibration.bins, settings.training.seed)
+    onnx_model, calibration, export = export_served_model(settings, [m.eval() for m, _ in members], splits,
+                                                          bundle_dir / bundle.MODEL_NAME)
+    served_probabilities = onnx_model.predict_proba(splits.validation.pixels)
+    calibration = remeasured(calibration, served_probabilities, splits.validation.labels)
     log.info("temperature %.3f: ECE %.2f%% -> %.2f%% on %d validation faces not used to fit it",
              calibration.temperature, 100 * calibration.ece_before, 100 * calibration.ece_after,
              calibration.report_rows)
-    serving = export_onnx(nets, model_path, settings.model.flip_tta, calibration.temperature)
-    onnx_model = bundle.load_onnx_file(model_path, settings.training.threads)
-    parity = check_parity(serving, onnx_model, splits.validation.pixels[:PARITY_BATCH])
-    evaluations = {splits.validation_name: classification_metrics(
-        splits.validation.labels, onnx_model.predict_proba(splits.validation.pixels))}
+    evaluations = {splits.validation_name: classification_metrics(splits.validation.labels, served_probabilities)}
     if splits.test is not None:
         evaluations[splits.test_name] = classification_metrics(
             splits.test.labels, onnx_model.predict_proba(splits.test.pixels))
@@ -210,7 +230,7 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
         },
         "training": {"epochs_run": len(history.train_loss), "best_epoch": history.best_epoch,
                      "stopped_early": history.stopped_early, "seconds": round(sum(h.seconds for _, h in members), 1),
-                     "threads": settings.training.threads, "onnx_parity_max_difference": parity,
+                     "threads": settings.training.threads, **export,
                      "members": [{"epochs_run": len(h.train_loss), "best_epoch": h.best_epoch,
                                   "best_validation_accuracy": max(h.validation_accuracy, default=None),
                                   "seconds": h.seconds} for _, h in members]},

@@ -61,6 +61,7 @@ class ServingModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map float (n,1,48,48) faces in [0,1] to (n,7) probabilities."""
-        views = [x, torch.flip(x, dims=[3])] if self.flip_tta else [x]
-        probs = [torch.softmax(net(view) / self.temperature, dim=1) for net in self.nets for view in views]
-        return torch.stack(probs).mean(dim=0)
+        # the mirror images ride in the same batch: one pass per network
+        views = torch.cat([x, torch.flip(x, dims=[3])]) if self.flip_tta else x
+        probs = [torch.softmax(net(views) / self.temperature, dim=1) for net in self.nets]
+        return torch.cat(probs).reshape(-1, x.shape[0], probs[0].shape[1]).mean(dim=0)

@@ -36,6 +36,7 @@ class ModelSettings:
     dropout: float
     flip_tta: bool
     member_seeds: tuple[int, ...]  # one network per seed, trained in turn; the exported graph averages them
+    int8: bool  # publish the graph quantized to int8 (onnxruntime static quantization)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.member_seeds) <= 8 or len(set(self.member_seeds)) != len(self.member_seeds):

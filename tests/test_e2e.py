@@ -35,7 +35,8 @@ def e2e_pipeline() -> str:
 
 
 @pytest.mark.slow
-def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path):
+def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path, s3_server):
+    s3_server.reset()  # moto's backends live in this process: start without other tests' buckets
     rng = np.random.default_rng(21)
     train = rng.choice(np.flatnonzero(fer2013["usage"] == "Training"), 1700, replace=False)
     test = rng.choice(np.flatnonzero(fer2013["usage"] == "PublicTest"), 300, replace=False)

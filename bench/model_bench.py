@@ -1,0 +1,90 @@
+"""Benchmark: what a bundle's answers mean on PublicTest: accuracy, macro-F1, recall per class,
+calibration (from the bundle: measured on faces not used to fit it), the distress rule of
+config/app.yaml (precision and recall, and the lowest threshold that keeps precision >= 90%),
+and how often the page's reading is clear, with its accuracy.
+
+    python -m bench.model_bench [--model models/latest.json]
+
+"Distress" here: the true label is one of the rule's emotions; the rule fires when the top
+emotion is one of them with at least the threshold's probability.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from tests.fer2013 import fer2013_path, load_fer2013
+
+REPO = Path(__file__).resolve().parent.parent
+PRECISION_TARGET = 0.90
+
+
+def distress_figures(probs: np.ndarray, labels: np.ndarray, distress_ids: list[int],
+                     threshold: float) -> tuple[float, float, int]:
+    """Precision, recall and count of the rule's alerts at ``threshold``."""
+    top = probs.argmax(axis=1)
+    fires = np.isin(top, distress_ids) & (probs.max(axis=1) >= threshold)
+    truly = np.isin(labels, distress_ids)
+    hits = int((fires & truly).sum())
+    return hits / max(int(fires.sum()), 1), hits / max(int(truly.sum()), 1), int(fires.sum())
+
+
+def main() -> None:
+    """Load the bundle and PublicTest; print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(REPO / "models" / "latest.json"))
+    args = parser.parse_args()
+    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
+    from facemood.bundle import load_bundle  # pylint: disable=import-outside-toplevel
+    from facemood.checkin import is_clear  # pylint: disable=import-outside-toplevel
+    from facemood.emotions import EMOTIONS  # pylint: disable=import-outside-toplevel
+    from facemood.metrics import classification_metrics  # pylint: disable=import-outside-toplevel
+
+    data = load_fer2013(fer2013_path())
+    public = data["usage"] == "PublicTest"
+    pixels, labels = data["pixels"][public], data["emotion"][public]
+    model = load_bundle(args.model, threads=2)
+    probs = model.predict_proba(pixels)
+    metrics = classification_metrics(labels, probs)
+    print(f"model {model.run_id} on {len(labels)} PublicTest faces: accuracy {metrics['accuracy']:.2%}, "
+          f"macro-F1 {metrics['macro_f1']:.2%}")
+    print("  recall per class: " + ", ".join(f"{name} {m['recall']:.1%}" for name, m in metrics["per_class"].items()))
+    calibration = model.manifest.get("calibration")
+    if calibration:
+        print(f"calibration: temperature {calibration['temperature']:.3f} fitted on {calibration['fit_rows']} faces; "
+              f"on the other {calibration['report_rows']}: ECE ({calibration['bins']} bins) "
+              f"{calibration['ece_before']:.2%} before, {calibration['ece_after']:.2%} after (target <= 2.5%)")
+    else:
+        print("calibration: none in this bundle")
+
+    settings = load_app_settings()
+    distress_ids = [EMOTIONS.index(e) for e in settings.distress.emotions]
+    shipped = settings.distress.threshold
+    precision, recall, alerts = distress_figures(probs, labels, distress_ids, shipped)
+    print(f"distress rule ({'/'.join(settings.distress.emotions)}, p >= {shipped}): precision {precision:.1%}, "
+          f"recall {recall:.1%} ({alerts} alerts; {int(np.isin(labels, distress_ids).sum())} faces labelled so)")
+    for threshold in np.round(np.arange(0.3, 0.96, 0.05), 2):
+        p, r, n = distress_figures(probs, labels, distress_ids, float(threshold))
+        print(f"  p >= {threshold:.2f}: precision {p:.1%}, recall {r:.1%}, {n} alerts")
+    keeps = [t for t in np.round(np.arange(0.0, 1.0, 0.01), 2)
+             if distress_figures(probs, labels, distress_ids, float(t))[0] >= PRECISION_TARGET
+             and distress_figures(probs, labels, distress_ids, float(t))[2] > 0]
+    if keeps:
+        p, r, _ = distress_figures(probs, labels, distress_ids, float(keeps[0]))
+        print(f"lowest threshold with precision >= {PRECISION_TARGET:.0%}: {keeps[0]:.2f} "
+              f"(precision {p:.1%}, recall {r:.1%})")
+    else:
+        print(f"no threshold reaches precision {PRECISION_TARGET:.0%}")
+
+    clear = np.array([is_clear(dict(zip(EMOTIONS, map(float, row))), settings.reading) for row in probs])
+    correct = probs.argmax(axis=1) == labels
+    print(f"reading (clear at p >= {settings.reading.clear_min_probability} and a lead of "
+          f">= {settings.reading.clear_min_margin}): {clear.mean():.1%} clear, accuracy {correct[clear].mean():.1%}; "
+          f"unclear {correct[~clear].mean():.1%}")
+
+
+if __name__ == "__main__":
+    main()
