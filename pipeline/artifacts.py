@@ -123,7 +123,9 @@ def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]])
     training = manifest["training"]
     sections = [
         f"# FaceMood emotion model `{manifest['run_id']}`",
-        "A small convolutional network that reads a 48x48 grayscale face and gives the "
+        ("A small convolutional network" if len(training.get("members", [1])) == 1
+         else f"An ensemble of {len(training['members'])} small convolutional networks")
+        + " that reads a 48x48 grayscale face and gives the "
         "probability of each of seven expressions: " + ", ".join(EMOTIONS) + ".",
         "## Data",
         f"- Source: `{data['uri']}` (sha256 of the loaded arrays `{data['fingerprint'][:16]}...`).",
@@ -132,10 +134,16 @@ def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]])
         + (f"; {data['test_name']} rows (scored once): {data['test_rows']}" if data.get("test_rows") else "") + ".",
         f"- Training class counts: {dict(zip(EMOTIONS, data['train_class_counts']))}.",
         "## Training",
-        f"- {training['epochs_run']} epochs run, weights of epoch {training['best_epoch']} kept "
-        f"(best {data['validation_name']} accuracy), {training['seconds']:.0f} s on {training['threads']} CPU threads.",
+        *[f"- Network {i + 1}: {m['epochs_run']} epochs run, weights of epoch {m['best_epoch']} kept "
+          f"(best {data['validation_name']} accuracy {m['best_validation_accuracy']:.4f}), {m['seconds']:.0f} s"
+          for i, m in enumerate(training.get("members", []))],
+        f"- {training['seconds']:.0f} s in all on {training['threads']} CPU threads.",
         "- Augmentation on the fly (flip, rotation, scale, shift, erasing); class-weighted, label-smoothed "
-        "cross-entropy; one-cycle SGD. Predictions average the face and its mirror image.",
+        "cross-entropy; one-cycle SGD. Predictions average the networks and, for each, the face and its "
+        "mirror image, inside the graph"
+        + (f"; the graph is quantized to int8 (probabilities within {training['int8']['max_probability_difference']}"
+           f" of the float graph's, top emotion kept on {training['int8']['top_agreement']:.1%} of "
+           f"{data['validation_name']} faces)." if training.get("int8") else "."),
         "## Metrics",
     ]
     for name, metrics in evaluations.items():
