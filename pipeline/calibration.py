@@ -13,7 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from facemood.emotions import IMAGE_SIDE, NUM_CLASSES
 from facemood.faceset import FaceSet
+from pipeline.model import tta_views
 from pipeline.train import to_tensor
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 10.0
@@ -65,21 +67,22 @@ def halves(labels: np.ndarray, fit_fraction: float, seed: int) -> tuple[np.ndarr
 
 
 @torch.no_grad()
-def views_logits(nets: list[nn.Module], pixels: np.ndarray, flip_tta: bool, batch_size: int = 512) -> np.ndarray:
-    """Logits (views, n, 7) in float32: each network, and each mirrored when ``flip_tta``."""
-    views: list[list[np.ndarray]] = []
+def views_logits(nets: list[nn.Module], pixels: np.ndarray, flip_tta: bool, zoom_tta: float = 1.0,
+                 batch_size: int = 256) -> np.ndarray:
+    """Logits (views, n, 7) in float32: each network on each view of :func:`pipeline.model.tta_views`."""
+    chunks = []
     for start in range(0, len(pixels), batch_size):
         x = to_tensor(pixels[start:start + batch_size])
-        batch = []
+        views = tta_views(x, flip_tta, zoom_tta)
+        per_net = []
         for net in nets:
             net.eval()
-            batch.append(net(x).float().numpy())
-            if flip_tta:
-                batch.append(net(torch.flip(x, dims=[3])).float().numpy())
-        views.append(batch)
-    if not views:
-        return np.zeros((len(nets) * (2 if flip_tta else 1), 0, 7), dtype=np.float32)
-    return np.stack([np.concatenate([b[v] for b in views]) for v in range(len(views[0]))])
+            per_net.append(net(views).float().numpy().reshape(-1, len(x), NUM_CLASSES))
+        chunks.append(np.concatenate(per_net))
+    if not chunks:
+        count = len(nets) * len(tta_views(torch.zeros(1, 1, IMAGE_SIDE, IMAGE_SIDE), flip_tta, zoom_tta))
+        return np.zeros((count, 0, NUM_CLASSES), dtype=np.float32)
+    return np.concatenate(chunks, axis=1)
 
 
 def probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
@@ -128,11 +131,11 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(result.x)
 
 
-def calibrate(nets: list[nn.Module], validation: FaceSet, flip_tta: bool, fit_fraction: float, bins: int,
-              seed: int) -> Calibration:
+def calibrate(nets: list[nn.Module], validation: FaceSet, flip_tta: bool, zoom_tta: float, fit_fraction: float,
+              bins: int, seed: int) -> Calibration:
     """Fit the temperature on ``fit_fraction`` of the validation rows; report on the rest."""
     fit_rows, report_rows = halves(validation.labels, fit_fraction, seed)
-    logits = views_logits(nets, validation.pixels, flip_tta)
+    logits = views_logits(nets, validation.pixels, flip_tta, zoom_tta)
     temperature = fit_temperature(logits[:, fit_rows], validation.labels[fit_rows])
     report_logits, report_labels = logits[:, report_rows], validation.labels[report_rows]
     before, after = probabilities(report_logits, 1.0), probabilities(report_logits, temperature)

@@ -18,10 +18,11 @@ log = logging.getLogger(__name__)
 PARITY_TOLERANCE = 1e-4
 
 
-def export_onnx(nets: list[nn.Module], path: Path, flip_tta: bool, temperature: float = 1.0) -> ServingModel:
-    """Write ``nets`` wrapped as the serving model (temperature, softmax, optional flip TTA,
-    the mean over networks) to ``path``."""
-    serving = ServingModel(nets, flip_tta, temperature).eval()
+def export_onnx(nets: list[nn.Module], path: Path, flip_tta: bool, temperature: float = 1.0,
+                zoom_tta: float = 1.0) -> ServingModel:
+    """Write ``nets`` wrapped as the serving model (views, temperature, softmax, the mean over
+    views and networks) to ``path``."""
+    serving = ServingModel(nets, flip_tta, temperature, zoom_tta).eval()
     example = torch.rand(2, 1, 48, 48)
     # The TorchScript exporter: deterministic and enough for a plain CNN (no control flow).
     with warnings.catch_warnings():

@@ -178,10 +178,11 @@ def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], spli
                         model_path: Path) -> tuple[bundle.Bundle, Calibration, dict[str, Any]]:
     """Calibrate ``nets``, export them as one graph, check it against PyTorch, quantize it when
     configured (and check that too), and write what is served to ``model_path``."""
-    calibration = calibrate(nets, splits.validation, settings.model.flip_tta, settings.calibration.fit_fraction,
-                            settings.calibration.bins, settings.training.seed)
+    model = settings.model
+    calibration = calibrate(nets, splits.validation, model.flip_tta, model.zoom_tta,
+                            settings.calibration.fit_fraction, settings.calibration.bins, settings.training.seed)
     float_path = model_path.parent.parent / "model-float.onnx"  # outside the bundle: only what is served is published
-    serving = export_onnx(nets, float_path, settings.model.flip_tta, calibration.temperature)
+    serving = export_onnx(nets, float_path, model.flip_tta, calibration.temperature, model.zoom_tta)
     float_model = bundle.load_onnx_file(float_path, settings.training.threads)
     export: dict[str, Any] = {"onnx_parity_max_difference": check_parity(
         serving, float_model, splits.validation.pixels[:PARITY_BATCH]), "int8": None}

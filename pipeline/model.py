@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from facemood.emotions import IMAGE_SIDE
 
 
 def _conv_bn(in_ch: int, out_ch: int) -> list[nn.Module]:
@@ -45,23 +48,39 @@ class EmotionCNN(nn.Module):
         return self.head(self.features(x - 0.5))
 
 
+def tta_views(x: torch.Tensor, flip: bool, zoom: float) -> torch.Tensor:
+    """The views each network reads, stacked along the batch: the faces, their mirror images
+    (``flip``), and the same again slightly closer (``zoom`` > 1: the centre of the face scaled up
+    by that factor, bilinear, cropped back to the input size)."""
+    views = [x, torch.flip(x, dims=[3])] if flip else [x]
+    if zoom > 1.0:
+        side = IMAGE_SIDE  # a constant, so the exported graph holds fixed sizes
+        big = round(side * zoom)
+        offset = (big - side) // 2
+        closer = F.interpolate(x, size=(big, big), mode="bilinear", align_corners=False)
+        closer = closer[:, :, offset:offset + side, offset:offset + side]
+        views += [closer, torch.flip(closer, dims=[3])] if flip else [closer]
+    return torch.cat(views)
+
+
 class ServingModel(nn.Module):
     """What the bundle exports: calibrated probabilities, averaged over the networks (an
-    ensemble of one or more) and, with ``flip_tta``, over each face and its mirror image.
+    ensemble of one or more) and over each network's views of the face (see :func:`tta_views`).
 
     Test-time augmentation and temperature scaling live in the exported graph so every caller
     gets them: each view's logits are divided by ``temperature`` before its softmax.
     """
 
-    def __init__(self, nets: list[nn.Module], flip_tta: bool = True, temperature: float = 1.0) -> None:
+    def __init__(self, nets: list[nn.Module], flip_tta: bool = True, temperature: float = 1.0,
+                 zoom_tta: float = 1.0) -> None:
         super().__init__()
         self.nets = nn.ModuleList(nets)
         self.flip_tta = flip_tta
+        self.zoom_tta = zoom_tta
         self.register_buffer("temperature", torch.tensor(float(temperature)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map float (n,1,48,48) faces in [0,1] to (n,7) probabilities."""
-        # the mirror images ride in the same batch: one pass per network
-        views = torch.cat([x, torch.flip(x, dims=[3])]) if self.flip_tta else x
+        views = tta_views(x, self.flip_tta, self.zoom_tta)  # one batch per network
         probs = [torch.softmax(net(views) / self.temperature, dim=1) for net in self.nets]
         return torch.cat(probs).reshape(-1, x.shape[0], probs[0].shape[1]).mean(dim=0)

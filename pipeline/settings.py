@@ -35,10 +35,12 @@ class ModelSettings:
     convs_per_block: tuple[int, ...]
     dropout: float
     flip_tta: bool
+    zoom_tta: float  # > 1: each face is also read this much closer (centre scaled up, cropped back)
     member_seeds: tuple[int, ...]  # one network per seed, trained in turn; the exported graph averages them
     int8: bool  # publish the graph quantized to int8 (onnxruntime static quantization)
 
     def __post_init__(self) -> None:
+        cfg.check_range("zoom_tta", self.zoom_tta, 1.0, 1.5)
         if not 1 <= len(self.member_seeds) <= 8 or len(set(self.member_seeds)) != len(self.member_seeds):
             raise ValueError("model.member_seeds must list 1 to 8 different seeds")
         if len(self.widths) != len(self.convs_per_block):

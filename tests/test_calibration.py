@@ -16,11 +16,11 @@ def test_the_exported_graph_gives_the_calibrated_pytorch_probabilities(tmp_path,
     torch.manual_seed(0)
     nets = [EmotionCNN((8, 16, 32), (1, 1, 1)).eval() for _ in range(2)]  # an ensemble of two
     path = tmp_path / "model.onnx"
-    export_onnx(nets, path, flip_tta=True, temperature=2.5)
+    export_onnx(nets, path, flip_tta=True, temperature=2.5, zoom_tta=1.1)
     faces = real_faces["pixels"][:64]
     exported = bundle.load_onnx_file(path).predict_proba(faces)
-    logits = calibration.views_logits(nets, faces, flip_tta=True)
-    assert logits.shape == (4, 64, 7)  # two networks, each on the face and its mirror image
+    logits = calibration.views_logits(nets, faces, flip_tta=True, zoom_tta=1.1, batch_size=40)
+    assert logits.shape == (8, 64, 7)  # two networks, each on the face, its mirror image, and both closer
     assert np.abs(exported - calibration.probabilities(logits, 2.5)).max() < 1e-5
     assert np.abs(exported - calibration.probabilities(logits, 1.0)).max() > 1e-3  # the temperature is in there
 
