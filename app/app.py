@@ -15,7 +15,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # pylint: disable=wrong-import-position
-from facemood import storage  # noqa: E402
+from facemood import storage, telemetry  # noqa: E402
 from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_app_settings  # noqa: E402
 from facemood.checkin import ADJECTIVES, CheckIn, FaceResult, FaceStep, check_in, shrink_upload  # noqa: E402
 from facemood.emotions import EMOTIONS  # noqa: E402
@@ -199,6 +199,21 @@ def history_ui() -> None:
     st.altair_chart(chart.properties(height=160), width="stretch")
 
 
+def check_in_once(photo: bytes, model, settings: AppSettings) -> CheckIn:
+    """The check-in of this upload with this model, computed once: Streamlit reruns the script on
+    every interaction (opening "About this reading" too), and each run would read the photo again
+    and count it again in the metrics."""
+    key = (hashlib.sha256(photo).hexdigest(), model.run_id)
+    last = st.session_state.get("last_check_in")
+    if last is not None and last[0] == key:
+        return last[1]
+    with st.spinner("Reading the expression..."):
+        reading = check_in(photo, face_step(settings), model, settings)
+    telemetry.record_check_in(settings.metrics_namespace, reading, model.run_id)
+    st.session_state["last_check_in"] = (key, reading)
+    return reading
+
+
 def remember(photo: bytes, result: FaceResult) -> None:
     """Add a check-in once per photo (Streamlit reruns the script on every interaction)."""
     digest = hashlib.sha256(photo).hexdigest()
@@ -237,13 +252,14 @@ def main() -> None:
         st.caption(f"Details: {exc}")
         return
     try:
-        with st.spinner("Reading the expression..."):
-            reading = check_in(photo, face_step(settings), model, settings)
+        reading = check_in_once(photo, model, settings)
     except InvalidImage as exc:
+        telemetry.record_error(settings.metrics_namespace, type(exc).__name__)
         st.error(f"That file can't be used: {exc}")
         talk_ui(settings)
         return
     except FaceStepError as exc:
+        telemetry.record_error(settings.metrics_namespace, type(exc).__name__)
         st.error(f"The face service is not answering right now ({exc}). Please try again in a moment.")
         talk_ui(settings)
         return

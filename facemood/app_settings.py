@@ -60,6 +60,7 @@ class AppSettings:
     resources: tuple[Resource, ...]  # shown in this order
     emergency: str  # always shown with the resources
     emergency_phone: str  # its tel: link
+    metrics_namespace: str  # CloudWatch namespace of the page's EMF metrics
 
     def usable_resources(self) -> tuple[Resource, ...]:
         """The resources that can be shown to students (see :meth:`Resource.problem`)."""

@@ -137,6 +137,40 @@ def test_a_cats_face_is_no_face_and_no_check_in(app):
     assert texts(test, "header") == [] and not test.get("vega_lite_chart")  # no reading, no history entry
 
 
+def emf_lines(text: str) -> list[dict]:
+    """The CloudWatch Embedded Metric Format lines in ``text``."""
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{") and '"_aws"' in line]
+
+
+CHECK_IN_METRICS = {"CheckIns": "Count", "FacesFound": "Count", "NoFace": "Count", "UnclearReadings": "Count",
+                    "DistressShown": "Count", "FaceStepLatency": "Milliseconds", "ModelLatency": "Milliseconds"}
+
+
+def test_a_check_in_writes_one_metrics_line_with_nothing_personal(app, photos, model_store, capsys):
+    test = upload(app(), photos["one"])
+    test.run()  # a rerun (any click) neither reads the photo again nor counts it again
+    lines = emf_lines(capsys.readouterr().out)
+    assert len(lines) == 1, lines
+    line = lines[0]
+    definition = line["_aws"]["CloudWatchMetrics"][0]
+    assert definition["Namespace"] == "FaceMood" and definition["Dimensions"] == [["ModelRunId", "service"]]
+    assert {m["Name"]: m["Unit"] for m in definition["Metrics"]} == CHECK_IN_METRICS
+    assert line["ModelRunId"] == model_store[1][0] and line["service"] == "app"
+    assert line["CheckIns"] == [1.0] and line["FacesFound"] == [1.0] and line["NoFace"] == [0.0]
+    assert 0 < line["FaceStepLatency"][0] < 10_000 and 0 < line["ModelLatency"][0] < 10_000
+    # nothing but the metrics and their dimensions: no photo, no crop, no probabilities, no identity
+    assert set(line) == set(CHECK_IN_METRICS) | {"_aws", "ModelRunId", "service"}
+
+
+def test_no_face_and_errors_are_counted(app, photos, capsys):
+    upload(app(), photos["none"])
+    upload(app(), b"emotion,pixels\n1,2 3\n", "data.png", "image/png")
+    no_face, error = emf_lines(capsys.readouterr().out)
+    assert no_face["NoFace"] == [1.0] and no_face["CheckIns"] == [1.0]
+    assert error["ErrorKind"] == "InvalidImage" and error["Errors"] == [1.0]
+    assert error["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["ErrorKind", "service"]]
+
+
 def test_a_file_that_is_not_an_image_gets_a_clear_error(app):
     test = upload(app(), b"emotion,pixels\n1,2 3\n", "data.png", "image/png")
     errors = texts(test, "error")
