@@ -47,6 +47,7 @@ class AugmentSettings:
     batch_rows: int
     gzip_level: int
     transforms: TransformSettings
+    metrics_namespace: str  # CloudWatch namespace of the per-file EMF metrics
 
     def __post_init__(self) -> None:
         if not 0 <= self.gzip_level <= 3:

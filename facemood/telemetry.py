@@ -1,15 +1,24 @@
-"""Operational metrics as CloudWatch Embedded Metric Format lines, written with AWS Lambda
+"""Operational metrics as CloudWatch Embedded Metric Format lines, built with AWS Lambda
 Powertools' metrics (no API call on the hot path: CloudWatch extracts them from the log stream).
 
-Counts and latencies only, with the served model's run id as a dimension: never a photo, a
-crop, a probability of a person, or anything that identifies a student.
+The lines go to stderr, which Lambda, ECS (awslogs) and the local app's log file all capture,
+so a command's stdout keeps only its results. Counts, rates and latencies only, with the served
+model's run id as a dimension: never a photo, a crop, a probability of a person, or anything
+that identifies a student.
 """
 
 from __future__ import annotations
 
-from facemood.checkin import CheckIn
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from facemood.checkin import CheckIn
 
 SERVICE_APP = "app"
+SERVICE_AUGMENT = "augment"
+SERVICE_TRAINING = "training"
 
 
 def _metrics(namespace: str, service: str):
@@ -18,6 +27,13 @@ def _metrics(namespace: str, service: str):
     from aws_lambda_powertools.metrics import EphemeralMetrics  # pylint: disable=import-outside-toplevel
 
     return EphemeralMetrics(namespace=namespace, service=service)
+
+
+def _emit(metrics: Any) -> None:
+    """Write the metric set as one EMF line to stderr."""
+    sys.stderr.write(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")) + "\n")
+    sys.stderr.flush()
+    metrics.clear_metrics()
 
 
 def record_check_in(namespace: str, outcome: CheckIn, model_run_id: str) -> None:
@@ -33,7 +49,7 @@ def record_check_in(namespace: str, outcome: CheckIn, model_run_id: str) -> None
     metrics.add_metric("DistressShown", MetricUnit.Count, int(any(r.distress for r in outcome.results)))
     metrics.add_metric("FaceStepLatency", MetricUnit.Milliseconds, round(1000 * outcome.face_seconds, 2))
     metrics.add_metric("ModelLatency", MetricUnit.Milliseconds, round(1000 * outcome.model_seconds, 2))
-    metrics.flush_metrics()
+    _emit(metrics)
 
 
 def record_error(namespace: str, kind: str) -> None:
@@ -43,4 +59,27 @@ def record_error(namespace: str, kind: str) -> None:
     metrics = _metrics(namespace, SERVICE_APP)
     metrics.add_dimension("ErrorKind", kind)
     metrics.add_metric("Errors", MetricUnit.Count, 1)
-    metrics.flush_metrics()
+    _emit(metrics)
+
+
+def record_augmentation(namespace: str, rows_valid: int, rows_rejected: int, rows_written: int, status: str) -> None:
+    """One EMF line per augmented file: rows in, valid, rejected and written; files that failed."""
+    from aws_lambda_powertools.metrics import MetricUnit  # pylint: disable=import-outside-toplevel
+
+    metrics = _metrics(namespace, SERVICE_AUGMENT)
+    metrics.add_metric("RowsIn", MetricUnit.Count, rows_valid + rows_rejected)
+    metrics.add_metric("RowsRejected", MetricUnit.Count, rows_rejected)
+    metrics.add_metric("RowsWritten", MetricUnit.Count, rows_written)
+    metrics.add_metric("FilesFailed", MetricUnit.Count, int(status != "complete"))
+    _emit(metrics)
+
+
+def record_training(namespace: str, accuracy: float, macro_f1: float, promoted: bool) -> None:
+    """One EMF line per training run: its validation accuracy and macro-F1 (%), promoted or not."""
+    from aws_lambda_powertools.metrics import MetricUnit  # pylint: disable=import-outside-toplevel
+
+    metrics = _metrics(namespace, SERVICE_TRAINING)
+    metrics.add_metric("ValidationAccuracy", MetricUnit.Percent, round(100 * accuracy, 2))
+    metrics.add_metric("ValidationMacroF1", MetricUnit.Percent, round(100 * macro_f1, 2))
+    metrics.add_metric("Promoted", MetricUnit.Count, int(promoted))
+    _emit(metrics)

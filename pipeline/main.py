@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 import facemood
-from facemood import bundle, registry, storage
+from facemood import bundle, registry, storage, telemetry
 from facemood.dataset import load_faces
 from facemood.errors import BundleIntegrityError, StorageError, TrainingError
 from facemood.faceset import FaceSet
@@ -259,6 +259,7 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
     else:
         log.warning("run %s rejected (%s); its bundle is kept, latest.json left as it was",
                     run_id, "; ".join(gate["reasons"] + champion["reasons"]))
+    telemetry.record_training(settings.metrics_namespace, validation["accuracy"], validation["macro_f1"], accepted)
     return {"run_id": run_id, "bundle": bundle.bundle_uri(root, run_id), "status": manifest["status"],
             "gate": gate, "champion": champion, "metrics": manifest["metrics"],
             "validation": {"name": splits.validation_name, "accuracy": validation["accuracy"],

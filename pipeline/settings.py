@@ -143,6 +143,7 @@ class PipelineSettings:
     training: TrainingSettings
     calibration: CalibrationSettings
     gate: GateSettings
+    metrics_namespace: str  # CloudWatch namespace of the run's EMF metrics
 
     @property
     def output_uri(self) -> str:

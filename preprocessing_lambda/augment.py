@@ -9,7 +9,7 @@ import logging
 from typing import Any
 from urllib.parse import unquote_plus
 
-from facemood import augment, storage
+from facemood import augment, storage, telemetry
 from facemood.errors import FaceMoodError
 from facemood.logs import setup_logging
 
@@ -41,6 +41,8 @@ def handler(event: dict[str, Any], _context: Any = None, client: Any = None,
             continue
         try:
             report = augment.augment_s3_object(client, settings, bucket, key, version)
+            telemetry.record_augmentation(settings.metrics_namespace, report.rows_valid, report.rejected_count,
+                                          report.rows_written, report.status)
             results.append({"key": key, "status": report.status, "output": report.output,
                             "rows_written": report.rows_written, "rejected": report.rejected_count})
         except FaceMoodError as exc:

@@ -149,7 +149,7 @@ CHECK_IN_METRICS = {"CheckIns": "Count", "FacesFound": "Count", "NoFace": "Count
 def test_a_check_in_writes_one_metrics_line_with_nothing_personal(app, photos, model_store, capsys):
     test = upload(app(), photos["one"])
     test.run()  # a rerun (any click) neither reads the photo again nor counts it again
-    lines = emf_lines(capsys.readouterr().out)
+    lines = emf_lines(capsys.readouterr().err)
     assert len(lines) == 1, lines
     line = lines[0]
     definition = line["_aws"]["CloudWatchMetrics"][0]
@@ -165,7 +165,7 @@ def test_a_check_in_writes_one_metrics_line_with_nothing_personal(app, photos, m
 def test_no_face_and_errors_are_counted(app, photos, capsys):
     upload(app(), photos["none"])
     upload(app(), b"emotion,pixels\n1,2 3\n", "data.png", "image/png")
-    no_face, error = emf_lines(capsys.readouterr().out)
+    no_face, error = emf_lines(capsys.readouterr().err)
     assert no_face["NoFace"] == [1.0] and no_face["CheckIns"] == [1.0]
     assert error["ErrorKind"] == "InvalidImage" and error["Errors"] == [1.0]
     assert error["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["ErrorKind", "service"]]

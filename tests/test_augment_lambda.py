@@ -242,3 +242,20 @@ def test_storage_lost_mid_upload_leaves_nothing_and_a_rerun_completes_byte_ident
     data_key = augment.output_keys("big.csv", etag, "refined/")[0]
     assert s3.get_object(Bucket=REFINED, Key=data_key)["Body"].read() == (tmp_path / "expected.csv.gz").read_bytes()
     again.cut()
+
+
+def test_each_file_writes_one_metrics_line(buckets, capsys):
+    s3 = buckets
+    body = csv_text(LABELS, PIXELS, USAGE) + "9,1 2 3,Training\n"  # one bad row: rejected, not lost
+    etag = upload(s3, "fer.csv", body.encode())
+    augment_lambda.handler(event_for("fer.csv", etag), None, client=s3, settings=SETTINGS)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if '"_aws"' in line]
+    assert len(lines) == 1
+    line = lines[0]
+    definition = line["_aws"]["CloudWatchMetrics"][0]
+    assert definition["Namespace"] == "FaceMood" and definition["Dimensions"] == [["service"]]
+    assert {m["Name"]: m["Unit"] for m in definition["Metrics"]} == {
+        "RowsIn": "Count", "RowsRejected": "Count", "RowsWritten": "Count", "FilesFailed": "Count"}
+    assert (line["RowsIn"], line["RowsRejected"], line["RowsWritten"], line["FilesFailed"]) == ([9.0], [1.0], [26.0],
+                                                                                                [0.0])
+    assert line["service"] == "augment"

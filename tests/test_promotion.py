@@ -78,6 +78,11 @@ def test_a_worse_run_is_kept_rejected_and_the_served_model_stays(models_bucket, 
     assert kept.manifest["status"] == "rejected" and kept.manifest["champion"]["reasons"][0] == reason
     assert kept.manifest["champion"]["reasons"][1].startswith("macro-F1 ")
     assert [m.run_id for m in registry.read_history(STORE, models_bucket)] == [served]  # no move recorded
+    metrics = [json.loads(line) for line in result.stderr.splitlines() if '"_aws"' in line]
+    assert len(metrics) == 1 and metrics[0]["service"] == "training" and metrics[0]["Promoted"] == [0.0]
+    assert metrics[0]["ValidationAccuracy"] == [round(100 * mine, 2)]
+    assert {m["Name"]: m["Unit"] for m in metrics[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]} == {
+        "ValidationAccuracy": "Percent", "ValidationMacroF1": "Percent", "Promoted": "Count"}
 
 
 def test_a_better_run_replaces_the_served_model_and_rollback_restores_it(models_bucket, real_faces, tmp_path):
