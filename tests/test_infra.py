@@ -181,7 +181,8 @@ def test_the_stack_creates_in_moto_cloudformation(translated, s3_server):
     for name in ("RawBucket", "RefinedBucket", "ModelBucket", "AugmentFunction", "FaceFunction", "Cluster",
                  "TrainTaskDefinition", "AppTaskDefinition", "AppService", "LoadBalancer", "AppTargetGroup",
                  "HttpsListener", "HttpRedirectListener", "LambdaRepository", "PipelineRepository", "AppRepository",
-                 "AugmentFunctionRole", "FaceFunctionRole", "TrainTaskRole", "AppTaskRole", "AugmentFailureQueue"):
+                 "AugmentFunctionRole", "FaceFunctionRole", "TrainTaskRole", "AppTaskRole", "AugmentFailureQueue",
+                 "AlarmTopic", "TrainingFailedRule", "Dashboard"):
         assert name in created, name
     s3 = boto3.client("s3", **session)
     names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
@@ -243,3 +244,48 @@ def test_an_event_that_keeps_failing_goes_to_an_encrypted_queue(translated):
         "Fn::GetAtt": ["AugmentFailureQueue", "Arn"]}
     role = json.dumps(_statements(translated["Resources"]["AugmentFunctionRole"]))
     assert "sqs:SendMessage" in role
+
+
+def test_the_app_scales_on_cpu_out_fast_and_in_slowly(translated):
+    target = translated["Resources"]["AppScalableTarget"]["Properties"]
+    assert target["MinCapacity"] == {"Ref": "AppMinTasks"} and target["MaxCapacity"] == {"Ref": "AppMaxTasks"}
+    assert translated["Parameters"]["AppMinTasks"]["Default"] == 2
+    policy = translated["Resources"]["AppCpuScaling"]["Properties"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
+    assert tracking["ScaleInCooldown"] >= 600 > tracking["ScaleOutCooldown"]
+    attributes = {a["Key"]: a["Value"] for a in
+                  translated["Resources"]["AppTargetGroup"]["Properties"]["TargetGroupAttributes"]}
+    assert attributes["deregistration_delay.timeout_seconds"] == "300"  # websockets get time to finish
+    assert attributes["stickiness.enabled"] == "true"
+
+
+def test_alarms_reach_the_topic_and_cover_what_can_fail(translated):
+    alarms = resources(translated, "AWS::CloudWatch::Alarm")
+    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    assert {("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count"), ("AWS/ApplicationELB", "UnHealthyHostCount"),
+            ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"),
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible")} <= watched
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    assert translated["Resources"]["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert translated["Resources"]["AlarmEmailSubscription"]["Condition"] == "EmailAlarms"
+    rule = translated["Resources"]["TrainingFailedRule"]["Properties"]
+    assert rule["EventPattern"]["detail"]["containers"] == {"name": ["train"], "exitCode": [{"anything-but": 0}]}
+    assert rule["Targets"][0]["Arn"] == {"Ref": "AlarmTopic"}
+
+
+def test_the_dashboard_is_valid_json_over_the_metrics_the_code_writes(translated):
+    body, names = translated["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    text = body.replace("${Namespace}", names["Namespace"])
+    for placeholder in ("${AWS::Region}", "${LoadBalancer.LoadBalancerFullName}", "${Cluster}",
+                        "${AppService.Name}", "${FaceFunction}", "${AugmentFunction}"):
+        text = text.replace(placeholder, "x")
+    widgets = json.loads(text)["widgets"]
+    shown = json.dumps(widgets)
+    for metric in ("CheckIns", "NoFace", "UnclearReadings", "DistressShown", "FaceStepLatency", "ModelLatency",
+                   "RowsWritten", "RowsRejected", "ValidationAccuracy", "Promoted"):
+        assert metric in shown, metric
+    assert names["Namespace"] == "FaceMood"  # the namespace every config file names
+    for name in ("app.yaml", "augment.yaml", "pipeline.yaml"):
+        assert "metrics_namespace: FaceMood" in (REPO / "config" / name).read_text(), name
