@@ -271,7 +271,7 @@ def test_alarms_reach_the_topic_and_cover_what_can_fail(translated):
     assert translated["Resources"]["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
     assert translated["Resources"]["AlarmEmailSubscription"]["Condition"] == "EmailAlarms"
     rule = translated["Resources"]["TrainingFailedRule"]["Properties"]
-    assert rule["EventPattern"]["detail"]["containers"] == {"name": ["train"], "exitCode": [{"anything-but": 0}]}
+    assert rule["EventPattern"]["detail"]["containers"] == {"name": ["train"], "exitCode": [{"anything-but": [0, 2]}]}
     assert rule["Targets"][0]["Arn"] == {"Ref": "AlarmTopic"}
 
 
