@@ -92,7 +92,7 @@ def test_the_raw_bucket_triggers_the_augment_lambda_on_csv_and_csv_gz(translated
 
 def test_buckets_are_private_encrypted_and_configured(translated):
     buckets = resources(translated, "AWS::S3::Bucket")
-    assert set(buckets) == {"RawBucket", "RefinedBucket", "ModelBucket"}
+    assert set(buckets) == {"RawBucket", "RefinedBucket", "ModelBucket", "AccessLogBucket"}
     for bucket in buckets.values():
         props = bucket["Properties"]
         assert all(props["PublicAccessBlockConfiguration"].values())
@@ -182,7 +182,7 @@ def test_the_stack_creates_in_moto_cloudformation(translated, s3_server):
                  "TrainTaskDefinition", "AppTaskDefinition", "AppService", "LoadBalancer", "AppTargetGroup",
                  "HttpsListener", "HttpRedirectListener", "LambdaRepository", "PipelineRepository", "AppRepository",
                  "AugmentFunctionRole", "FaceFunctionRole", "TrainTaskRole", "AppTaskRole", "AugmentFailureQueue",
-                 "AlarmTopic", "TrainingFailedRule", "Dashboard"):
+                 "AlarmTopic", "TrainingFailedRule", "Dashboard", "AccessLogBucket"):
         assert name in created, name
     s3 = boto3.client("s3", **session)
     names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
@@ -220,7 +220,7 @@ def test_train_remote_starts_the_task_with_the_stacks_network_settings():
 def test_every_bucket_refuses_plain_http(translated):
     policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]["Statement"]
                 for p in resources(translated, "AWS::S3::BucketPolicy").values()}
-    assert set(policies) == {"RawBucket", "RefinedBucket", "ModelBucket"}
+    assert set(policies) == {"RawBucket", "RefinedBucket", "ModelBucket", "AccessLogBucket"}
     for bucket, statements in policies.items():
         deny = [s for s in statements if s["Effect"] == "Deny"]
         assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, bucket
@@ -289,3 +289,33 @@ def test_the_dashboard_is_valid_json_over_the_metrics_the_code_writes(translated
     assert names["Namespace"] == "FaceMood"  # the namespace every config file names
     for name in ("app.yaml", "augment.yaml", "pipeline.yaml"):
         assert "metrics_namespace: FaceMood" in (REPO / "config" / name).read_text(), name
+
+
+def test_waf_limits_uploads_per_ip_and_body_size_and_keeps_photos_possible(translated):
+    import re  # pylint: disable=import-outside-toplevel
+
+    acl = translated["Resources"]["WebAcl"]["Properties"]
+    rules = {rule["Name"]: rule for rule in acl["Rules"]}
+    rate = rules["uploads-per-ip"]["Statement"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "IP" and rate["Limit"] == {"Ref": "UploadRequestsPer5Minutes"}
+    assert rate["ScopeDownStatement"]["ByteMatchStatement"]["SearchString"] == "/_stcore/upload_file"
+    too_big = re.compile(rules["body-size"]["Statement"]["RegexMatchStatement"]["RegexString"])
+    limit_mb = int(re.search(r"maxUploadSize = (\d+)", (REPO / "app" / ".streamlit" / "config.toml").read_text())[1])
+    largest_photo = limit_mb * 1024 * 1024 + 100_000  # the app's limit plus a multipart envelope
+    assert not too_big.match(str(largest_photo)) and not too_big.match("24999999")
+    assert all(too_big.match(str(n)) for n in (25_000_000, 99_999_999, 123_456_789_012))
+    common = rules["aws-common"]["Statement"]["ManagedRuleGroupStatement"]
+    assert common["Name"] == "AWSManagedRulesCommonRuleSet"
+    assert common["RuleActionOverrides"] == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
+    association = translated["Resources"]["WebAclAssociation"]["Properties"]
+    assert association["ResourceArn"] == {"Ref": "LoadBalancer"}
+
+
+def test_access_logs_go_to_an_encrypted_expiring_bucket(translated):
+    attributes = {a["Key"]: a["Value"] for a in
+                  translated["Resources"]["LoadBalancer"]["Properties"]["LoadBalancerAttributes"]}
+    assert attributes["access_logs.s3.enabled"] == "true"
+    assert attributes["access_logs.s3.bucket"] == {"Ref": "AccessLogBucket"}
+    bucket = translated["Resources"]["AccessLogBucket"]["Properties"]
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == {"Ref": "AccessLogDays"}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
