@@ -319,3 +319,27 @@ def test_access_logs_go_to_an_encrypted_expiring_bucket(translated):
     bucket = translated["Resources"]["AccessLogBucket"]["Properties"]
     assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == {"Ref": "AccessLogDays"}
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+
+
+def test_retraining_on_new_data_is_a_switch_that_starts_the_training_task(translated):
+    assert translated["Parameters"]["RetrainOnNewData"]["Default"] == "false"
+    rule = translated["Resources"]["RetrainRule"]
+    assert rule["Condition"] == "Retrain"
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail"]["object"]["key"] == [{"suffix": ".report.json"}]  # written after the data
+    assert pattern["detail"]["bucket"]["name"] == [{"Ref": "RefinedBucket"}]
+    target = rule["Properties"]["Targets"][0]
+    assert target["EcsParameters"]["TaskDefinitionArn"] == {"Ref": "TrainTaskDefinition"}
+    refined = translated["Resources"]["RefinedBucket"]["Properties"]
+    assert refined["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+    role = translated["Resources"]["RetrainRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert {s["Action"] for s in role} == {"ecs:RunTask", "iam:PassRole"}
+
+
+def test_the_face_function_has_reserved_and_optional_provisioned_concurrency(translated):
+    face = translated["Resources"]["FaceFunction"]["Properties"]
+    assert face["ReservedConcurrentExecutions"] == {"Ref": "FaceReservedConcurrency"}
+    assert translated["Parameters"]["FaceProvisionedConcurrency"]["Default"] == 0
+    app = translated["Resources"]["AppTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    environment = {e["Name"]: e["Value"] for e in app["Environment"]}
+    assert environment["FACEMOOD_FACE_FUNCTION"] == {"Fn::Sub": "${FaceFunction}:live"}  # the warm alias
