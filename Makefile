@@ -51,6 +51,8 @@ bench: $(VENV)/.extras-dev
 	$(BIN)/python -m bench.train_bench
 	$(BIN)/python -m bench.inference_bench
 	$(BIN)/python -m bench.face_bench
+	$(BIN)/python -m bench.face_lambda_bench
+	$(BIN)/python -m bench.model_bench
 	$(BIN)/python -m bench.concurrency_bench
 	$(BIN)/python -m bench.upload_memory_bench
 
