@@ -171,8 +171,11 @@ def image_ui(image, alt: str, width: int) -> None:
     import html  # pylint: disable=import-outside-toplevel
     import io  # pylint: disable=import-outside-toplevel
 
+    if image.width > 2 * width:  # twice the shown width is sharp on a phone; more is CPU and bytes for nothing
+        image = image.copy()
+        image.thumbnail((2 * width, 2 * width))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG" if image.mode == "L" else "JPEG", quality=90)
+    image.save(buffer, format="PNG" if image.mode == "L" else "JPEG", quality=85)
     kind = "png" if image.mode == "L" else "jpeg"
     source = f"data:image/{kind};base64,{base64.b64encode(buffer.getvalue()).decode()}"
     st.markdown(f'<figure style="margin:0"><img src="{source}" alt="{html.escape(alt)}" '
