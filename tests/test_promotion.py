@@ -128,3 +128,25 @@ def test_promotion_verifies_first(models_bucket, real_faces, tmp_path):
     assert result.exit_code == 1 and "Error: no model nope under" in result.stderr
     assert registry.served_run_id(STORE, models_bucket) == first["run_id"]
     assert len(registry.read_history(STORE, models_bucket)) == 1
+
+
+def test_list_and_promote_work_on_a_local_folder(real_faces, tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    store = str(tmp_path / "store")
+    data = faces_file(tmp_path, real_faces, "faces")
+    first = pipeline_main.run(load_pipeline_settings(config, data, store))
+    strict = load_pipeline_settings(config, data, store)
+    second = pipeline_main.run(replace(strict, gate=replace(strict.gate, min_validation_accuracy=0.99)))
+    assert (first["status"], second["status"]) == ("accepted", "rejected")
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(cli, ["models", "list", "--store", store, "--json"]).stdout)
+    assert [(e["run_id"], e["status"], e["served"]) for e in listed] == [
+        (first["run_id"], "accepted", True), (second["run_id"], "rejected", False)]
+    assert "validation accuracy" in listed[1]["reasons"][0]
+    result = runner.invoke(cli, ["models", "promote", second["run_id"], "--store", store])
+    assert result.exit_code == 0, result.output
+    assert registry.served_run_id(store) == second["run_id"]
+    assert [m.by for m in registry.read_history(store)] == ["train", "models promote"]
+    history = sorted((tmp_path / "store" / "models" / "history").iterdir())
+    assert len(history) == 2 and all(p.suffix == ".json" for p in history)
