@@ -140,7 +140,10 @@ def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]])
         f"- {training['seconds']:.0f} s in all on {training['threads']} CPU threads.",
         "- Augmentation on the fly (flip, rotation, scale, shift, erasing); class-weighted, label-smoothed "
         "cross-entropy; one-cycle SGD. Predictions average the networks and, for each, the face and its "
-        "mirror image, inside the graph"
+        "mirror image" + (f", both also seen {manifest['config']['model']['zoom_tta']}x closer"
+                          if manifest.get("config", {}).get("model", {}).get("zoom_tta", 1.0) > 1.0 else "")
+        + f", inside the graph; the temperature {manifest.get('calibration', {}).get('temperature', 1.0):.3f} divides "
+        "each view's logits"
         + (f"; the graph is quantized to int8 (probabilities within {training['int8']['max_probability_difference']}"
            f" of the float graph's, top emotion kept on {training['int8']['top_agreement']:.1%} of "
            f"{data['validation_name']} faces)." if training.get("int8") else "."),

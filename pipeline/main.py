@@ -108,12 +108,12 @@ def describe(summary: dict[str, Any]) -> str:
     mine = summary["validation"]["accuracy"]
     served = summary["champion"].get("served")
     if summary["status"] == "accepted":
-        replaced = f", replacing the served model ({served['accuracy']:.0%} on the same faces)" if served else ""
-        return f"your model reached {mine:.0%} and is now served{replaced}."
+        replaced = f", replacing the served model ({served['accuracy']:.1%} on the same faces)" if served else ""
+        return f"your model reached {mine:.1%} and is now served{replaced}."
     why = "; ".join(summary["gate"]["reasons"] + summary["champion"]["reasons"])
-    stays = (f"the served model ({served['accuracy']:.0%} on the same faces) stays" if served
+    stays = (f"the served model ({served['accuracy']:.1%} on the same faces) stays" if served
              else "nothing is served")
-    return (f"your model reached {mine:.0%} and was not promoted ({why}); {stays}; "
+    return (f"your model reached {mine:.1%} and was not promoted ({why}); {stays}; "
             f"`facemood models promote {summary['run_id']}` would serve yours anyway.")
 
 

@@ -63,7 +63,7 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path, s3_server):
         # one epoch of ten batches cannot match the shipped model: kept, rejected, and said plainly
         assert summary["status"] == "rejected" and summary["champion"]["served_run_id"] == shipped
         said = " ".join(messages)
-        assert f"your model reached {summary['validation']['accuracy']:.0%}" in said
+        assert f"your model reached {summary['validation']['accuracy']:.1%}" in said
         assert f"`facemood models promote {summary['run_id']}` would serve yours anyway" in said
         assert bundle.load_bundle("s3://facemood-models", stack.client).run_id == shipped
         assert any("rows in s3://facemood-refined/" in m for m in messages)

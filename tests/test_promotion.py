@@ -72,7 +72,7 @@ def test_a_worse_run_is_kept_rejected_and_the_served_model_stays(models_bucket, 
     mine, theirs = summary["validation"]["accuracy"], summary["champion"]["served"]["accuracy"]
     assert reason == f"accuracy {mine:.1%} vs served {theirs:.1%} on the same 100 faces" and mine < theirs
     assert f"`facemood models promote {summary['run_id']}` would serve yours anyway" in result.stderr
-    assert f"the served model ({theirs:.0%} on the same faces) stays" in result.stderr
+    assert f"the served model ({theirs:.1%} on the same faces) stays" in result.stderr
     assert registry.served_run_id(STORE, models_bucket) == served
     kept = bundle.open_bundle(bundle.BundleRef(bundle.bundle_uri(STORE, summary["run_id"]), None), models_bucket)
     assert kept.manifest["status"] == "rejected" and kept.manifest["champion"]["reasons"][0] == reason
