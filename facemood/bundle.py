@@ -177,7 +177,7 @@ def resolve(uri: str, client: Any = None) -> BundleRef:
     uri = uri.rstrip("/")
     if uri.endswith(LATEST_NAME):
         root = uri[: -len(f"/{MODELS_PREFIX}/{LATEST_NAME}")]
-    elif _exists(join(uri, MANIFEST_NAME), client):
+    elif exists(join(uri, MANIFEST_NAME), client):
         return BundleRef(uri, None)
     else:
         root = uri
@@ -187,7 +187,8 @@ def resolve(uri: str, client: Any = None) -> BundleRef:
     return BundleRef(join(root, pointer["bundle"]), pointer.get("manifest_sha256"))
 
 
-def _exists(uri: str, client: Any) -> bool:
+def exists(uri: str, client: Any = None) -> bool:
+    """Whether the object (S3) or file (local) ``uri`` is there."""
     location = storage.parse_s3_uri(uri)
     if location is None:
         return Path(uri).is_file()

@@ -131,13 +131,10 @@ def promote(root: str, run_id: str, reason: str, by: str = "models promote", cli
     verification; ``latest.json`` is untouched then.
     """
     folder = bundle.bundle_uri(root, run_id)
-    try:
-        bundle.open_bundle(bundle.BundleRef(folder, None), client)
-    except BundleIntegrityError as exc:
-        if f"no {bundle.MANIFEST_NAME}" in str(exc):
-            raise NotFound(f"no model {run_id} under {bundle.join(root, bundle.MODELS_PREFIX)} "
-                           "(`facemood models list` shows them)") from exc
-        raise
+    if not bundle.exists(bundle.join(folder, bundle.MANIFEST_NAME), client):
+        raise NotFound(f"no model {run_id} under {bundle.join(root, bundle.MODELS_PREFIX)} "
+                       "(`facemood models list` shows them)")
+    bundle.open_bundle(bundle.BundleRef(folder, None), client)  # raises unless every file verifies
     try:
         previous = served_run_id(root, client)
     except (BundleIntegrityError, StorageError):
