@@ -55,6 +55,7 @@ bench: $(VENV)/.extras-dev
 	$(BIN)/python -m bench.model_bench
 	$(BIN)/python -m bench.concurrency_bench
 	$(BIN)/python -m bench.upload_memory_bench
+	$(BIN)/python -m bench.load_bench --sessions 1 10
 
 model: $(VENV)/.extras-dev
 	$(BIN)/facemood train --config config/model-fer2013.yaml --workdir .model-work --output .
