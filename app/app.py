@@ -15,10 +15,9 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # pylint: disable=wrong-import-position
-from facemood import storage, telemetry  # noqa: E402
+from facemood import charts, storage, telemetry  # noqa: E402
 from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_app_settings  # noqa: E402
 from facemood.checkin import ADJECTIVES, CheckIn, FaceResult, FaceStep, check_in, shrink_upload  # noqa: E402
-from facemood.emotions import EMOTIONS  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
 from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
 from facemood.model_cache import ModelCache  # noqa: E402
@@ -33,9 +32,6 @@ CONSENT = ("**Before you start.** FaceMood looks at a photo of a face and estima
            "suggests a hard moment, the page shows where to find someone to talk to.")
 NUMBERS = ("The bars show how strongly the face matches each expression, as the model reads it; they add up "
            "to 100%.")
-# One fixed colour per emotion, calm for the hard ones (never alarming red for sad).
-COLOURS = {"angry": "#c8744f", "disgust": "#8a8f3c", "fear": "#8c6bb1", "happy": "#e0b43c", "sad": "#4a7fb5",
-           "surprise": "#3aa39a", "neutral": "#9a9a9a"}
 
 
 @st.cache_resource
@@ -124,20 +120,9 @@ def summary_ui(reading: CheckIn) -> None:
 
 def chart_ui(number: int, result: FaceResult, total: int) -> None:
     """One face's seven probabilities: percentages on the bars, a fixed colour per emotion, a text equivalent."""
-    import altair as alt  # pylint: disable=import-outside-toplevel
-    import pandas as pd  # pylint: disable=import-outside-toplevel
-
-    frame = pd.DataFrame({"expression": [ADJECTIVES[e] for e in EMOTIONS],
-                          "percent": [round(100 * result.probabilities[e], 1) for e in EMOTIONS],
-                          "colour": [COLOURS[e] for e in EMOTIONS]})
-    base = alt.Chart(frame).encode(
-        y=alt.Y("expression:N", sort=None, title=None, axis=alt.Axis(labelFontSize=13)),
-        x=alt.X("percent:Q", title="%", scale=alt.Scale(domain=[0, 100])))
-    bars = base.mark_bar().encode(color=alt.Color("colour:N", scale=None, legend=None))
-    labels = base.mark_text(align="left", dx=4, fontSize=13).encode(text=alt.Text("percent:Q", format=".0f"))
     if total > 1:
         st.markdown(f"**Face {number}**")
-    st.altair_chart((bars + labels).properties(height=230), width="stretch")
+    st.vega_lite_chart(charts.probability_bars(result.probabilities), width="stretch")
     st.markdown(NUMBERS + " In words: " + ", ".join(f"{ADJECTIVES[e]} {p:.0%}" for e, p in result.ranked()) + ".")
 
 
@@ -185,21 +170,13 @@ def image_ui(image, alt: str, width: int) -> None:
 
 def history_ui() -> None:
     """This browser session's check-ins on a time axis, one marker each, coloured by emotion."""
-    import altair as alt  # pylint: disable=import-outside-toplevel
-    import pandas as pd  # pylint: disable=import-outside-toplevel
-
     history = st.session_state.get("history", [])
     if not history:
         return
     st.divider()
     st.markdown(f"Your check-ins this session ({len(history)}); kept only in this browser session")
-    frame = pd.DataFrame([{"time": pd.Timestamp(entry["time"], unit="s"), "expression": ADJECTIVES[entry["top"]],
-                           "percent": round(100 * entry["probabilities"][entry["top"]]),
-                           "colour": COLOURS[entry["top"]]} for entry in history])
-    chart = alt.Chart(frame).mark_circle(size=160).encode(
-        x=alt.X("time:T", title=None), y=alt.Y("expression:N", title=None, sort=[ADJECTIVES[e] for e in EMOTIONS]),
-        color=alt.Color("colour:N", scale=None, legend=None), tooltip=["time:T", "expression:N", "percent:Q"])
-    st.altair_chart(chart.properties(height=160), width="stretch")
+    points = [(entry["time"], entry["top"], entry["probabilities"][entry["top"]]) for entry in history]
+    st.vega_lite_chart(charts.timeline(points), width="stretch")
 
 
 def check_in_once(photo: bytes, model, settings: AppSettings) -> CheckIn:

@@ -1,0 +1,64 @@
+"""The page's charts as plain Vega-Lite specifications (dicts), with the data inline.
+
+Streamlit draws a dict given to ``st.vega_lite_chart`` as it is. Building the same charts with
+Altair validated each one against the Vega-Lite schema on every script run: a third of the app's
+CPU per check-in (bench/load_bench.py), for specifications that never change shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from facemood.checkin import ADJECTIVES
+from facemood.emotions import EMOTIONS
+
+# One fixed colour per emotion, calm for the hard ones (never alarming red for sad).
+COLOURS = {"angry": "#c8744f", "disgust": "#8a8f3c", "fear": "#8c6bb1", "happy": "#e0b43c", "sad": "#4a7fb5",
+           "surprise": "#3aa39a", "neutral": "#9a9a9a"}
+_COLOUR_SCALE = {"domain": [ADJECTIVES[e] for e in EMOTIONS], "range": [COLOURS[e] for e in EMOTIONS]}
+
+
+def probability_bars(probabilities: Mapping[str, float], height: int = 230) -> dict:
+    """One face's seven probabilities as horizontal bars, in the emotions' fixed order and
+    colours, each labelled with its percentage."""
+    values = [{"expression": ADJECTIVES[e], "percent": round(100 * probabilities[e], 1)} for e in EMOTIONS]
+    encoding = {
+        "y": {"field": "expression", "type": "nominal", "sort": None, "title": None, "axis": {"labelFontSize": 13}},
+        "x": {"field": "percent", "type": "quantitative", "title": "%", "scale": {"domain": [0, 100]}},
+    }
+    return {
+        "data": {"values": values},
+        "height": height,
+        "encoding": encoding,
+        "layer": [
+            {"mark": "bar", "encoding": {"color": {"field": "expression", "type": "nominal", "scale": _COLOUR_SCALE,
+                                                   "legend": None}}},
+            {"mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 13},
+             "encoding": {"text": {"field": "percent", "type": "quantitative", "format": ".0f"}}},
+        ],
+    }
+
+
+def timeline(entries: Iterable[tuple[float, str, float]], height: int = 160,
+             start: float | None = None, end: float | None = None) -> dict:
+    """Check-ins on a time axis: one marker per ``(unix time, top emotion, its probability)``,
+    on the row and in the colour of its emotion. ``start``/``end`` (unix times) fix the axis."""
+    values = [{"time": datetime.fromtimestamp(when, UTC).isoformat(), "expression": ADJECTIVES[top],
+               "percent": round(100 * probability)} for when, top, probability in entries]
+    x_axis: dict = {"field": "time", "type": "temporal", "title": None}
+    if start is not None and end is not None:
+        x_axis["scale"] = {"domain": [datetime.fromtimestamp(t, UTC).isoformat() for t in (start, end)]}
+    return {
+        "data": {"values": values},
+        "height": height,
+        "mark": {"type": "circle", "size": 160, "opacity": 0.9},
+        "encoding": {
+            "x": x_axis,
+            "y": {"field": "expression", "type": "nominal", "title": None, "sort": [ADJECTIVES[e] for e in EMOTIONS]},
+            "color": {"field": "expression", "type": "nominal", "scale": _COLOUR_SCALE, "legend": None},
+            "tooltip": [{"field": "time", "type": "temporal", "format": "%a %d %b %H:%M"},
+                        {"field": "expression", "type": "nominal"},
+                        {"field": "percent", "type": "quantitative", "title": "%"}],
+        },
+    }

@@ -1,0 +1,32 @@
+"""The page's charts: plain Vega-Lite specifications with the reading's own numbers."""
+
+import json
+
+from facemood import charts
+from facemood.checkin import ADJECTIVES
+from facemood.emotions import EMOTIONS
+
+PROBABILITIES = {"angry": 0.05, "disgust": 0.01, "fear": 0.1, "happy": 0.02, "sad": 0.62, "surprise": 0.0,
+                 "neutral": 0.2}
+
+
+def test_bars_show_every_emotion_in_fixed_order_with_its_percentage_and_colour():
+    spec = charts.probability_bars(PROBABILITIES)
+    values = spec["data"]["values"]
+    assert [v["expression"] for v in values] == [ADJECTIVES[e] for e in EMOTIONS]
+    assert [v["percent"] for v in values] == [5.0, 1.0, 10.0, 2.0, 62.0, 0.0, 20.0]
+    scale = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert dict(zip(scale["domain"], scale["range"])) == {ADJECTIVES[e]: charts.COLOURS[e] for e in EMOTIONS}
+    assert charts.COLOURS["sad"] != "#ff0000" and len(set(charts.COLOURS.values())) == 7
+    json.dumps(spec)  # sent to the browser as JSON
+
+
+def test_timeline_places_each_check_in_at_its_time_and_emotion():
+    day = 86_400
+    spec = charts.timeline([(1_700_000_000, "sad", 0.71), (1_700_000_000 + day, "happy", 0.9)],
+                           start=1_700_000_000 - 13 * day, end=1_700_000_000 + day)
+    assert spec["data"]["values"] == [
+        {"time": "2023-11-14T22:13:20+00:00", "expression": "sad", "percent": 71},
+        {"time": "2023-11-15T22:13:20+00:00", "expression": "happy", "percent": 90}]
+    assert spec["encoding"]["x"]["scale"]["domain"] == ["2023-11-01T22:13:20+00:00", "2023-11-15T22:13:20+00:00"]
+    json.dumps(spec)
