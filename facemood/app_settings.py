@@ -9,10 +9,13 @@ from pathlib import Path
 from facemood import config as cfg
 from facemood.checkin import DistressSettings, ReadingSettings
 from facemood.faces import FaceSettings
+from facemood.recurring import RecurringSettings
 
 # The environment variables that override keys of config/app.yaml.
-APP_OVERRIDES = {"model_uri": cfg.ENV.MODEL_URI, "face_function": cfg.ENV.FACE_FUNCTION}
+APP_OVERRIDES = {"model_uri": cfg.ENV.MODEL_URI, "face_function": cfg.ENV.FACE_FUNCTION, "auth": cfg.ENV.AUTH,
+                 "journal.table": cfg.ENV.JOURNAL_TABLE, "journal.pepper_secret": cfg.ENV.PEPPER_SECRET}
 LOCAL_FACE_STEP = "local"  # face_function's value for the face step run in-process
+AUTH_MODES = ("none", "oidc")  # auth: an open page, or sign-in through the campus identity provider
 
 
 PLACEHOLDER_MARK = "fill in"  # text the committed config uses where a campus must put its own details
@@ -44,6 +47,29 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class JournalSettings:
+    """``journal`` in config/app.yaml: where signed-in students' own check-ins are kept."""
+
+    table: str  # the DynamoDB table
+    pepper_secret: str  # the Secrets Manager secret whose value keys the students' pseudonyms
+    retention_days: float  # each entry expires this long after its check-in
+    view_days: float  # the page shows this many days of the student's check-ins
+    timezone: str  # the campus's time zone: what "a day" means for the view and the recurring rule
+
+    def __post_init__(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # pylint: disable=import-outside-toplevel
+
+        if not self.table or not self.pepper_secret:
+            raise ValueError("table and pepper_secret must be named")
+        cfg.check_range("retention_days", self.retention_days, 0.0, 3650.0, open_low=True)
+        cfg.check_range("view_days", self.view_days, 0.0, self.retention_days, open_low=True)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"timezone: unknown time zone {self.timezone!r} (e.g. UTC, America/New_York)") from exc
+
+
+@dataclass(frozen=True)
 class AppSettings:
     """The app's settings; see ``config/app.yaml`` for what each key means."""
 
@@ -61,6 +87,15 @@ class AppSettings:
     emergency: str  # always shown with the resources
     emergency_phone: str  # its tel: link
     metrics_namespace: str  # CloudWatch namespace of the page's EMF metrics
+    auth: str  # one of AUTH_MODES
+    journal: JournalSettings
+    recurring_distress: RecurringSettings
+    booking_url: str = ""  # an https link to book a counselling appointment, offered with proactive help
+
+    @property
+    def signs_in(self) -> bool:
+        """Whether the page requires the campus sign-in (and so can keep a journal)."""
+        return self.auth == "oidc"
 
     def usable_resources(self) -> tuple[Resource, ...]:
         """The resources that can be shown to students (see :meth:`Resource.problem`)."""
@@ -72,6 +107,10 @@ class AppSettings:
         return found + ([] if self.usable_resources() else ["no counselling resource can be shown"])
 
     def __post_init__(self) -> None:
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, got {self.auth!r}")
+        if self.booking_url and not self.booking_url.startswith("https://"):
+            raise ValueError(f"booking_url must start with https://, got {self.booking_url!r}")
         cfg.check_range("face_timeout_seconds", self.face_timeout_seconds, 0.0, 900.0, open_low=True)
         cfg.check_range("model_refresh_seconds", self.model_refresh_seconds, 0.0)
         cfg.check_range("upload_max_bytes", self.upload_max_bytes, 1024)

@@ -66,6 +66,17 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None, **cred
     )
 
 
+def aws_client(service: str, region: str | None = None) -> Any:
+    """A boto3 client for ``service`` (``dynamodb``, ``secretsmanager``...) in a session of its
+    own; endpoint (AWS_ENDPOINT_URL: moto's server locally), region and credentials come from
+    the environment."""
+    import boto3  # pylint: disable=import-outside-toplevel
+    from botocore.config import Config  # pylint: disable=import-outside-toplevel
+
+    return boto3.session.Session().client(service, region_name=region or aws_region(),
+                                          config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+
+
 def _require_client(client: Any, location: S3Location) -> None:
     """An ``s3://`` URI needs a client; say so instead of failing on ``None``."""
     if client is None:

@@ -10,14 +10,21 @@ read once per test session. Tests that need them skip, saying how to enable them
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
+import yaml
+from streamlit.testing.v1 import AppTest
 
-from facemood.config import ENV
+from facemood import bundle
+from facemood.config import ENV, REPO_ROOT
 from facemood.local.s3_server import local_environment, start_s3_server
+from tests.apptest import APP, CONFIG
 from tests.fer2013 import fer2013_path, load_fer2013
+from tests.photos import encode_jpeg, make_photo
 
 EVENTS = Path(__file__).parent / "events"
 HOW_TO_ENABLE = (f"set {ENV.FER2013}=path/to/fer2013.csv (Kaggle's FER2013 CSV; .csv.gz or the .npz of "
@@ -93,3 +100,54 @@ def csv_text(labels, pixels, usage=None, header="emotion,pixels,Usage") -> str:
             row.append(str(usage[i]))
         lines.append(",".join(row))
     return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def model_store(tmp_path_factory):
+    """A local model store holding two published bundles of the shipped network; latest points at the first."""
+    shipped = bundle.read_latest(str(REPO_ROOT))
+    if shipped is None:
+        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+    root = tmp_path_factory.mktemp("models")
+    runs = ["test-run-a", "test-run-b"]
+    for run_id in runs:
+        folder = tmp_path_factory.mktemp(run_id)
+        shutil.copyfile(REPO_ROOT / shipped["bundle"] / bundle.MODEL_NAME, folder / bundle.MODEL_NAME)
+        bundle.write_bundle(folder, str(root), run_id, {"status": "accepted"})
+    bundle.point_latest(str(root), runs[0])
+    return root, runs
+
+
+@pytest.fixture(scope="module")
+def photos(fer2013):
+    """JPEG photos of Training faces: one face, two faces, none."""
+    picked = fer2013["pixels"][np.flatnonzero(fer2013["usage"] == "Training")[::1009][:4]]
+    rng = np.random.default_rng(4)
+    one, _ = make_photo(rng, [picked[0]], (640, 480))
+    two, _ = make_photo(rng, [picked[1], picked[2]], (800, 480))
+    blank = np.full((480, 640, 3), 170, np.uint8)
+    return {"one": encode_jpeg(one), "two": encode_jpeg(two), "none": encode_jpeg(blank)}
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch, model_store):
+    """An AppTest factory with config/app.yaml overridden by ``changes`` (and ``user`` as st.user)."""
+    root, _ = model_store
+
+    def make(consented: bool = True, user: dict | None = None, **changes) -> AppTest:
+        settings = yaml.safe_load((CONFIG / "app.yaml").read_text())
+        settings.update({"model_uri": str(root), "model_refresh_seconds": 0.0, **changes})
+        config_dir = tmp_path / "config"
+        config_dir.mkdir(exist_ok=True)
+        (config_dir / "app.yaml").write_text(yaml.safe_dump(settings))
+        monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config_dir))
+        st.cache_resource.clear()
+        test = AppTest.from_file(APP, default_timeout=60)
+        if user is not None:  # st.user: the identity Streamlit verified at sign-in
+            test.user = user
+        test.run()
+        if consented:  # the student has read the notice
+            test.button(key="consent").click().run()
+        return test
+
+    return make

@@ -7,82 +7,14 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
-import streamlit as st
 import yaml
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
 from facemood import bundle
 from facemood.checkin import ADJECTIVES
-from facemood.config import REPO_ROOT
-from tests.photos import encode, encode_jpeg, faceless_sample, make_photo
-
-APP = str(REPO_ROOT / "app" / "app.py")
-CONFIG = REPO_ROOT / "config"
-
-
-@pytest.fixture(scope="module")
-def model_store(tmp_path_factory):
-    """A local model store holding two published bundles of the shipped network; latest points at the first."""
-    shipped = bundle.read_latest(str(REPO_ROOT))
-    if shipped is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
-    root = tmp_path_factory.mktemp("models")
-    runs = ["test-run-a", "test-run-b"]
-    for run_id in runs:
-        folder = tmp_path_factory.mktemp(run_id)
-        shutil.copyfile(REPO_ROOT / shipped["bundle"] / bundle.MODEL_NAME, folder / bundle.MODEL_NAME)
-        bundle.write_bundle(folder, str(root), run_id, {"status": "accepted"})
-    bundle.point_latest(str(root), runs[0])
-    return root, runs
-
-
-@pytest.fixture(scope="module")
-def photos(fer2013):
-    """JPEG photos of Training faces: one face, two faces, none."""
-    picked = fer2013["pixels"][np.flatnonzero(fer2013["usage"] == "Training")[::1009][:4]]
-    rng = np.random.default_rng(4)
-    one, _ = make_photo(rng, [picked[0]], (640, 480))
-    two, _ = make_photo(rng, [picked[1], picked[2]], (800, 480))
-    blank = np.full((480, 640, 3), 170, np.uint8)
-    return {"one": encode_jpeg(one), "two": encode_jpeg(two), "none": encode_jpeg(blank)}
-
-
-@pytest.fixture
-def app(tmp_path, monkeypatch, model_store):
-    """An AppTest factory with config/app.yaml overridden by ``changes``."""
-    root, _ = model_store
-
-    def make(consented: bool = True, **changes) -> AppTest:
-        settings = yaml.safe_load((CONFIG / "app.yaml").read_text())
-        settings.update({"model_uri": str(root), "model_refresh_seconds": 0.0, **changes})
-        config_dir = tmp_path / "config"
-        config_dir.mkdir(exist_ok=True)
-        (config_dir / "app.yaml").write_text(yaml.safe_dump(settings))
-        monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config_dir))
-        st.cache_resource.clear()
-        test = AppTest.from_file(APP, default_timeout=60)
-        test.run()
-        if consented:  # the student has read the notice
-            test.button(key="consent").click().run()
-        return test
-
-    return make
-
-
-def upload(test: AppTest, data: bytes, name: str = "me.jpg", mime: str = "image/jpeg") -> AppTest:
-    """Upload a file through the page's uploader and rerun; the page must not raise."""
-    test.file_uploader(key="upload").upload(name, data, mime)
-    test.run()
-    assert not test.exception, test.exception
-    return test
-
-
-def texts(test: AppTest, kind: str) -> list[str]:
-    """The values of every element of one kind on the page."""
-    return [element.value for element in getattr(test, kind)]
+from tests.apptest import CONFIG, texts, upload
+from tests.photos import encode, encode_jpeg, faceless_sample
 
 
 def test_the_notice_comes_before_the_first_photo(app):

@@ -15,7 +15,7 @@ import yaml
 
 from facemood import bundle, registry
 from facemood.cli import demo_run as demo
-from facemood.cli.wiring import augment_handler
+from facemood.cli.wiring import Retrainer, augment_handler
 from facemood.config import REPO_ROOT
 from facemood.local.app_process import start_app
 from facemood.local.stack import LocalStack, load_stack_settings
@@ -51,7 +51,8 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path, s3_server):
     settings = replace(load_stack_settings(), port=0, app_port=free_port(), seed_store=str(REPO_ROOT),
                        relay_interval_seconds=0.2)
     messages: list[str] = []
-    stack = LocalStack(settings, augment_handler(settings.buckets))
+    retrainer = Retrainer(settings.buckets, str(config), messages.append)
+    stack = LocalStack(settings, augment_handler(settings.buckets), on_refined_report=retrainer)
     app = None
     try:
         environment = dict(os.environ)
@@ -59,7 +60,7 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path, s3_server):
         assert dict(os.environ) == environment  # the stack's parts get its client, not this process's env
         refined = demo.upload_and_augment(stack, data, messages.append)
         assert refined.startswith("s3://facemood-refined/refined/uploads/fer2013-slice.")
-        summary = demo.train(stack, refined, messages.append, str(config))
+        summary = demo.wait_for_training(retrainer, timeout=600)  # started by the refined report, as on AWS
         # one epoch of ten batches cannot match the shipped model: kept, rejected, and said plainly
         assert summary["status"] == "rejected" and summary["champion"]["served_run_id"] == shipped
         said = " ".join(messages)

@@ -265,18 +265,22 @@ def local() -> None:
 
 
 @local.command("up")
-def local_up() -> None:
+@click.option("--retrain", is_flag=True, help="Each new refined file starts a training run (as RetrainOnNewData).")
+@click.option("--sign-in", "sign_in", is_flag=True, help="Also serve an OpenID Connect test provider on loopback.")
+def local_up(retrain: bool, sign_in: bool) -> None:
     """Start the local stack in the foreground (Ctrl-C or `facemood local down` stops it)."""
     import time  # pylint: disable=import-outside-toplevel
 
-    from facemood.cli.wiring import augment_handler  # pylint: disable=import-outside-toplevel
+    from facemood.cli.wiring import Retrainer, augment_handler  # pylint: disable=import-outside-toplevel
     from facemood.local.stack import LocalStack, load_stack_settings  # pylint: disable=import-outside-toplevel
     from facemood.local.state import read_state, write_state  # pylint: disable=import-outside-toplevel
 
     if read_state() is not None:
         raise LocalStackError("a local stack is already running: see `facemood local status`")
     settings = load_stack_settings()
-    stack = LocalStack(settings, augment_handler(settings.buckets)).start()
+    retrainer = Retrainer(settings.buckets, settings.demo_pipeline, click.echo) if retrain else None
+    stack = LocalStack(settings, augment_handler(settings.buckets), sign_in=sign_in,
+                       on_refined_report=retrainer).start()
     write_state(stack.endpoint, settings.buckets)
     _stop_on_signals()
     buckets = settings.buckets
@@ -284,7 +288,10 @@ def local_up() -> None:
     click.echo(f"buckets: raw={buckets.raw} refined={buckets.refined} model={buckets.model}")
     if stack.seeded:
         click.echo(f"model bucket seeded with the shipped model {stack.seeded}")
-    click.echo(f"Upload a FER2013 CSV to s3://{buckets.raw}/ and the augmentation runs. Ctrl-C stops.")
+    if stack.provider:
+        click.echo(f"OpenID Connect test provider: {stack.provider.issuer} (any client id and secret)")
+    then = " and then the training task" if retrain else ""
+    click.echo(f"Upload a FER2013 CSV to s3://{buckets.raw}/ and the augmentation{then} runs. Ctrl-C stops.")
     try:
         while True:
             time.sleep(1)
@@ -321,14 +328,16 @@ def local_down() -> None:
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A FER2013 CSV(.gz): uploaded to raw, augmented, trained on, published.")
 @click.option("--config", "config_file", default=None, help="Training config for the demo run.")
-def demo(data: Path | None, config_file: str | None) -> None:
+@click.option("--sign-in", "sign_in", is_flag=True,
+              help="Require sign-in, through an OpenID Connect test provider on loopback (and offer the journal).")
+def demo(data: Path | None, config_file: str | None, sign_in: bool) -> None:
     """The main job, locally: stack up, data in, augment, train (or the shipped model), app served."""
     from facemood.cli.demo_run import run_demo  # pylint: disable=import-outside-toplevel
     from facemood.local.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
 
     _stop_on_signals()
     try:
-        run_demo(load_stack_settings(), data, click.echo, config_path=config_file)
+        run_demo(load_stack_settings(), data, click.echo, config_path=config_file, sign_in=sign_in)
     except KeyboardInterrupt:
         click.echo("\nstopped: app, event relay and S3 server are down")
 

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
+import queue
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from facemood import config as cfg
 from facemood import storage
 from facemood.augment import load_augment_settings, output_keys
-from facemood.cli.wiring import augment_handler
+from facemood.cli.wiring import Retrainer, augment_handler
 from facemood.errors import InvalidDataset, LocalStackError, StorageError
 from facemood.local.app_process import AppProcess, start_app
 from facemood.local.s3_server import free_port, port_is_free
 from facemood.local.stack import LocalStack, StackSettings
-from facemood.local.state import write_state
+from facemood.local.state import state_file, write_state
 
 Echo = Callable[[str], None]
 
@@ -64,34 +63,37 @@ def upload_and_augment(stack: LocalStack, data: Path, echo: Echo, timeout: float
     return f"s3://{buckets.refined}/{data_key}"
 
 
-def train(stack: LocalStack, data_uri: str, echo: Echo, config_path: str | None = None) -> dict[str, Any]:
-    """Run the training task against the local stack and publish to its model bucket."""
-    from pipeline.main import describe, run  # pylint: disable=import-outside-toplevel
-    from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
-
-    path = Path(config_path or stack.settings.demo_pipeline)
-    settings = load_pipeline_settings(path if path.is_absolute() else cfg.REPO_ROOT / path, data_uri)
-    settings = replace(settings, buckets=stack.settings.buckets)
-    with Stage(echo, f"Training task ({path.name}: {settings.training.epochs} epochs)") as stage:
-        summary = run(settings, stack.client)
-        stage.done(f"{summary['status']}: {describe(summary)} Bundle: {summary['bundle']}")
-    return summary
+def wait_for_training(retrainer: Retrainer, timeout: float = 3600) -> dict[str, Any]:
+    """The summary of the training run the new refined file started (through the event relay)."""
+    try:
+        result = retrainer.results.get(timeout=timeout)
+    except queue.Empty as exc:
+        raise LocalStackError(f"no training run finished within {timeout:.0f} s of the refined file") from exc
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool = True,
-             config_path: str | None = None) -> dict[str, Any]:
-    """Stack up; with data, the whole pipeline; then the app until Ctrl-C."""
-    stack = LocalStack(settings, augment_handler(settings.buckets))
+             config_path: str | None = None, sign_in: bool = False) -> dict[str, Any]:
+    """Stack up; with data, the whole event-driven chain (upload -> augmentation -> training,
+    each started by the previous one's output, as on AWS with RetrainOnNewData); then the app
+    until Ctrl-C, behind the local sign-in provider with ``sign_in``."""
+    retrainer = Retrainer(settings.buckets, config_path or settings.demo_pipeline, echo)
+    stack = LocalStack(settings, augment_handler(settings.buckets), sign_in=sign_in,
+                       on_refined_report=retrainer if data is not None else None)
     app: AppProcess | None = None
     try:
-        with Stage(echo, "Local stack: S3 server, buckets, event relay") as stage:
+        with Stage(echo, "Local stack: S3, DynamoDB and Secrets Manager (moto), buckets, event relays") as stage:
             stack.start()
             seeded = f"; seeded the model bucket with the shipped model {stack.seeded}" if stack.seeded else ""
-            stage.done(f"S3 at {stack.endpoint}; buckets {', '.join(vars(settings.buckets).values())}{seeded}")
+            provider = f"; sign-in provider at {stack.provider.issuer}" if stack.provider else ""
+            stage.done(f"moto at {stack.endpoint}; buckets {', '.join(vars(settings.buckets).values())}"
+                       f"{seeded}{provider}")
         summary: dict[str, Any] = {"endpoint": stack.endpoint}
         if data is not None:
-            refined = upload_and_augment(stack, data, echo)
-            summary["training"] = train(stack, refined, echo, config_path)
+            upload_and_augment(stack, data, echo)
+            summary["training"] = wait_for_training(retrainer)
         else:
             echo("    No --data given: the app serves the shipped model. To run the whole pipeline, give a "
                  "FER2013 CSV: facemood demo --data fer2013.csv (or make demo DATA=fer2013.csv)")
@@ -99,8 +101,11 @@ def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool
             return summary
         with Stage(echo, "Streamlit app") as stage:
             port = app_port(settings.app_port, echo)
-            url = f"http://localhost:{port}"
-            app = start_app(port, stack.environment())
+            url = f"http://127.0.0.1:{port}"  # the address the app binds, and sign-in's redirect
+            secrets_file = None
+            if stack.provider is not None:  # Streamlit's [auth] settings for the local provider
+                secrets_file = stack.provider.secrets_for(url).write(state_file().parent / "secrets.toml")
+            app = start_app(port, stack.environment(), secrets_file=secrets_file)
             app.wait_ready()
             write_state(stack.endpoint, settings.buckets, {"app": url})
             stage.done(f"serving at {url} (its log: {app.log_path})")

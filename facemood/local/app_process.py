@@ -56,12 +56,13 @@ class AppProcess:
 
 
 def start_app(port: int, environment: dict[str, str] | None = None, log_path: Path | None = None,
-              address: str = "127.0.0.1") -> AppProcess:
+              address: str = "127.0.0.1", secrets_file: Path | None = None) -> AppProcess:
     """Serve the app on ``port`` with this process's environment plus ``environment``.
 
     Its output goes to ``log_path`` (default ``.facemood/app.log`` beside the stack's state),
     never to a pipe nobody reads, which would fill and block the app. Its working directory
-    is app/, so app/.streamlit/config.toml applies.
+    is app/, so app/.streamlit/config.toml applies. ``secrets_file``: Streamlit's secrets (the
+    sign-in's ``[auth]`` section), read from there instead of its default places.
     """
     from facemood.local.state import state_file  # pylint: disable=import-outside-toplevel
 
@@ -69,6 +70,8 @@ def start_app(port: int, environment: dict[str, str] | None = None, log_path: Pa
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.address", address, "--server.headless", "true"]
+    if secrets_file is not None:
+        command += ["--secrets.files", str(secrets_file)]
     env = {**os.environ, cfg.ENV.CONFIG_DIR: str(cfg.config_path("").resolve()), **(environment or {})}
     with open(log_path, "ab") as log:  # the child writes through its own copy of the descriptor
         # pylint: disable-next=consider-using-with  # the AppProcess stops it

@@ -29,6 +29,13 @@ class S3Server:
         """A boto3 S3 client on this server, with the local dummy credentials."""
         return storage.s3_client(self.endpoint, region, **LOCAL_CREDENTIALS)
 
+    def client_for(self, service: str, region: str = "us-east-1") -> Any:
+        """A boto3 client for another service on this server (DynamoDB, Secrets Manager...)."""
+        import boto3  # pylint: disable=import-outside-toplevel
+
+        return boto3.session.Session().client(service, endpoint_url=self.endpoint, region_name=region,
+                                              **LOCAL_CREDENTIALS)
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving; gives up waiting after ``timeout`` (the thread is a daemon)."""
         stopper = threading.Thread(target=self.server.stop, daemon=True)

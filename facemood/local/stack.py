@@ -1,5 +1,6 @@
-"""The local stack in one process: the S3 server, the three buckets, the shipped model
-seeded into the model bucket, and (given a handler) the S3 event relay."""
+"""The local stack in one process: moto's server (S3, DynamoDB, Secrets Manager), the three
+buckets, the shipped model seeded into the model bucket, the journal table and its pepper,
+(given a handler) the S3 event relay, and (with sign-in) an OpenID Connect test provider."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facemood import bundle, registry, storage
+from facemood import bundle, journal, registry, secret_store, storage
 from facemood import config as cfg
-from facemood.app_settings import LOCAL_FACE_STEP
+from facemood.app_settings import LOCAL_FACE_STEP, load_app_settings
 from facemood.local.event_relay import EventHandler, EventRelay
+from facemood.local.oidc import LocalProvider, start_oidc_provider
 from facemood.local.s3_server import S3Server, local_environment, port_is_free, start_s3_server
 
 log = logging.getLogger(__name__)
@@ -66,11 +68,16 @@ class LocalStack:
     """The whole local stack in this process. It leaves this process's environment alone:
     its parts get its client, and child processes get :meth:`environment`."""
 
-    def __init__(self, settings: StackSettings, on_raw_object: EventHandler | None = None) -> None:
+    def __init__(self, settings: StackSettings, on_raw_object: EventHandler | None = None,
+                 sign_in: bool = False, on_refined_report: EventHandler | None = None) -> None:
         self.settings = settings
         self.on_raw_object = on_raw_object
+        self.on_refined_report = on_refined_report
+        self.sign_in = sign_in
         self.server: S3Server | None = None
         self.relay: EventRelay | None = None
+        self.retrain_relay: EventRelay | None = None
+        self.provider: LocalProvider | None = None
         self.client: Any = None
         self.seeded: str | None = None
 
@@ -93,10 +100,20 @@ class LocalStack:
         seed = Path(settings.seed_store)
         self.seeded = seed_model_bucket(self.client, settings.buckets.model,
                                         seed if seed.is_absolute() else cfg.REPO_ROOT / seed)
+        journal_settings = load_app_settings().journal
+        journal.create_table(self.server.client_for("dynamodb", settings.region), journal_settings.table)
+        secret_store.ensure_random_secret(self.server.client_for("secretsmanager", settings.region),
+                                          journal_settings.pepper_secret)
         if self.on_raw_object is not None:
             self.relay = EventRelay(self.client, settings.buckets.raw, self.on_raw_object,
                                     settings.relay_interval_seconds)
             self.relay.start()
+        if self.on_refined_report is not None:  # as the template's RetrainOnNewData rule
+            self.retrain_relay = EventRelay(self.client, settings.buckets.refined, self.on_refined_report,
+                                            settings.relay_interval_seconds, suffixes=(".report.json",))
+            self.retrain_relay.start()
+        if self.sign_in:
+            self.provider = start_oidc_provider()
         return self
 
     def environment(self) -> dict[str, str]:
@@ -105,12 +122,15 @@ class LocalStack:
         return {**local_environment(self.endpoint, self.settings.region),
                 cfg.ENV.RAW_BUCKET: buckets.raw, cfg.ENV.REFINED_BUCKET: buckets.refined,
                 cfg.ENV.MODEL_BUCKET: buckets.model, cfg.ENV.MODEL_URI: f"s3://{buckets.model}",
-                cfg.ENV.FACE_FUNCTION: LOCAL_FACE_STEP}
+                cfg.ENV.FACE_FUNCTION: LOCAL_FACE_STEP, cfg.ENV.AUTH: "oidc" if self.sign_in else "none"}
 
     def stop(self) -> None:
-        """Stop the relay and the server."""
-        if self.relay is not None:
-            self.relay.stop()
-            self.relay.join(timeout=10)
+        """Stop the relays, the provider and the server."""
+        for relay in (self.relay, self.retrain_relay):
+            if relay is not None:
+                relay.stop()
+                relay.join(timeout=10)
+        if self.provider is not None:
+            self.provider.stop()
         if self.server is not None:
             self.server.stop()

@@ -1,0 +1,183 @@
+"""The private check-in journal: a signed-in student's own check-ins in DynamoDB.
+
+One partition per student, keyed by a pseudonym (:func:`student_key`, an HMAC of the identity
+provider's issuer and subject under a secret pepper): never an e-mail, a name, a photo or a
+crop. Each check-in is one item: its time, the seven probabilities, whether the reading was
+clear and whether help was shown, and when DynamoDB's TTL may delete it. The same check-in
+written twice (a retried rerun) is the same item, never a second one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from facemood.emotions import EMOTIONS
+from facemood.errors import StorageError
+
+PARTITION = "student"
+SORT = "item"
+EXPIRES = "expires_at"  # the table's TTL attribute (epoch seconds)
+_ENTRY = "checkin#"  # sort-key prefix of check-ins: the time (ms, 13 digits) then the check-in's id
+_SETTINGS = "settings"  # the sort key of the student's journal switch
+_BATCH = 25  # DynamoDB's BatchWriteItem limit
+
+
+def student_key(pepper: bytes, issuer: str, subject: str) -> str:
+    """The student's pseudonym: HMAC-SHA256 of the provider's issuer and subject under ``pepper``.
+
+    Only the verified identity (the ID token's ``iss`` and ``sub``) goes in: nothing the browser
+    sends can name another student's partition, and without the pepper the key cannot be linked
+    back to a person.
+    """
+    if not pepper:
+        raise ValueError("the journal's pepper is empty")
+    if not issuer or not subject:
+        raise ValueError("a journal key needs the identity provider's issuer and subject")
+    return hmac.new(pepper, f"{issuer}\n{subject}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One check-in as the journal keeps it."""
+
+    time: float  # unix seconds
+    check_in_id: str  # unique per check-in; writing it again replaces, never duplicates
+    probabilities: dict[str, float]
+    clear: bool  # the reading named one expression (not "hard to read")
+    help_shown: bool  # the page offered the counselling resources (a distress reading)
+
+    @property
+    def top(self) -> str:
+        """The most likely expression."""
+        return max(self.probabilities, key=self.probabilities.__getitem__)
+
+
+class Journal:
+    """The journal table, through a boto3 DynamoDB client (moto's server locally)."""
+
+    def __init__(self, table: str, client: Any, retention_days: float) -> None:
+        self.table = table
+        self.client = client
+        self.retention_seconds = retention_days * 86_400
+
+    def add(self, key: str, entry: JournalEntry) -> None:
+        """Store one check-in; it expires ``retention_days`` after it was made."""
+        item = {
+            PARTITION: {"S": key},
+            SORT: {"S": f"{_ENTRY}{int(entry.time * 1000):013d}#{entry.check_in_id}"},
+            "probabilities": {"M": {e: {"N": f"{entry.probabilities[e]:.6f}"} for e in EMOTIONS}},
+            "clear": {"BOOL": entry.clear},
+            "help_shown": {"BOOL": entry.help_shown},
+            EXPIRES: {"N": str(int(entry.time + self.retention_seconds))},
+        }
+        self._call("put_item", TableName=self.table, Item=item)
+
+    def entries(self, key: str, since: float = 0.0, now: float | None = None) -> list[JournalEntry]:
+        """The student's check-ins made at or after ``since``, oldest first. Items past their
+        expiry are left out even before DynamoDB's TTL deletes them (that can take days)."""
+        now = time.time() if now is None else now
+        found = []
+        for item in self._query(key, f"{_ENTRY}{int(since * 1000):013d}", f"{_ENTRY}~"):
+            if int(item[EXPIRES]["N"]) <= now:
+                continue
+            _, millis, check_in_id = item[SORT]["S"].split("#", 2)
+            found.append(JournalEntry(int(millis) / 1000, check_in_id,
+                                      {e: float(v["N"]) for e, v in item["probabilities"]["M"].items()},
+                                      item["clear"]["BOOL"], item["help_shown"]["BOOL"]))
+        return found
+
+    def is_on(self, key: str) -> bool:
+        """Whether the student has switched the journal on (off until they do)."""
+        item = self._call("get_item", TableName=self.table, Key=self._key(key, _SETTINGS),
+                          ConsistentRead=True).get("Item")
+        return bool(item and item["keep"]["BOOL"])
+
+    def switch(self, key: str, on: bool, now: float | None = None) -> None:
+        """Record the student's choice; it expires with the retention like an entry."""
+        now = time.time() if now is None else now
+        self._call("put_item", TableName=self.table,
+                   Item={**self._key(key, _SETTINGS), "keep": {"BOOL": on},
+                         EXPIRES: {"N": str(int(now + self.retention_seconds))}})
+
+    def delete_all(self, key: str) -> int:
+        """Delete every item of the student (check-ins and the switch) now; returns how many.
+        Raises StorageError if any is left afterwards."""
+        keys = [self._key(key, item[SORT]["S"]) for item in self._query(key, None, None, projection=True)]
+        for start in range(0, len(keys), _BATCH):
+            requests = {self.table: [{"DeleteRequest": {"Key": k}} for k in keys[start:start + _BATCH]]}
+            for _ in range(8):  # DynamoDB may hand back part of a batch when throttled
+                requests = self._call("batch_write_item", RequestItems=requests).get("UnprocessedItems") or {}
+                if not requests:
+                    break
+                time.sleep(0.2)
+        left = sum(1 for _ in self._query(key, None, None, projection=True))
+        if left:
+            raise StorageError(f"journal table {self.table}: {left} item(s) were not deleted; try again")
+        return len(keys)
+
+    def _key(self, key: str, sort: str) -> dict:
+        return {PARTITION: {"S": key}, SORT: {"S": sort}}
+
+    def _query(self, key: str, low: str | None, high: str | None, projection: bool = False) -> Iterator[dict]:
+        """Every item of the partition (between two sort keys when given), page by page."""
+        condition = f"{PARTITION} = :key" + (f" AND {SORT} BETWEEN :low AND :high" if low else "")
+        values = {":key": {"S": key}, **({":low": {"S": low}, ":high": {"S": high}} if low else {})}
+        request: dict = {"TableName": self.table, "KeyConditionExpression": condition,
+                         "ExpressionAttributeValues": values, "ConsistentRead": True}
+        if projection:
+            request |= {"ProjectionExpression": "#s", "ExpressionAttributeNames": {"#s": SORT}}
+        while True:
+            page = self._call("query", **request)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _call(self, operation: str, **request: Any) -> dict:
+        """One DynamoDB call; a failure becomes a StorageError naming the table (never the key)."""
+        from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+
+        try:
+            return getattr(self.client, operation)(**request)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise StorageError(f"journal table {self.table}: {operation} failed ({code})") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"journal table {self.table}: {operation} failed ({type(exc).__name__})") from exc
+
+
+def to_csv(entries: list[JournalEntry]) -> str:
+    """The entries as CSV: time (UTC, ISO 8601), the reading, whether help was shown, then one
+    column per expression's probability."""
+    from datetime import UTC, datetime  # pylint: disable=import-outside-toplevel
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["time_utc", "top_expression", "reading", "help_shown", *EMOTIONS])
+    for entry in entries:
+        writer.writerow([datetime.fromtimestamp(entry.time, UTC).isoformat(timespec="seconds"), entry.top,
+                         "clear" if entry.clear else "unclear", "yes" if entry.help_shown else "no",
+                         *(f"{entry.probabilities[e]:.4f}" for e in EMOTIONS)])
+    return buffer.getvalue()
+
+
+def create_table(client: Any, table: str) -> None:
+    """Create the journal table as the template does (on-demand, TTL on ``expires_at``); for
+    the local stack and tests. An existing table is left as it is."""
+    existing = client.list_tables().get("TableNames", [])
+    if table in existing:
+        return
+    client.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": PARTITION, "AttributeType": "S"},
+                                              {"AttributeName": SORT, "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": PARTITION, "KeyType": "HASH"},
+                                   {"AttributeName": SORT, "KeyType": "RANGE"}])
+    client.get_waiter("table_exists").wait(TableName=table)
+    client.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": EXPIRES})

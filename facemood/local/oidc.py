@@ -1,0 +1,47 @@
+"""A real OpenID Connect provider on loopback (``oidc-provider-mock``): sign-in runs end to end
+on one machine. Its login form takes any subject; any client id and secret are accepted."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass
+
+from facemood.sign_in import CALLBACK_PATH, SignInSecrets
+
+log = logging.getLogger(__name__)
+LOCAL_CLIENT_ID = "facemood-local"
+
+
+@dataclass
+class LocalProvider:
+    """A running provider and how to stop it."""
+
+    issuer: str
+    _exit: contextlib.ExitStack
+
+    @property
+    def metadata_url(self) -> str:
+        """Its discovery document."""
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+    def secrets_for(self, app_url: str) -> SignInSecrets:
+        """Sign-in settings for the app served at ``app_url`` (fresh client and cookie secrets)."""
+        return SignInSecrets(LOCAL_CLIENT_ID, secrets.token_urlsafe(32), secrets.token_urlsafe(32),
+                             self.metadata_url, app_url.rstrip("/") + CALLBACK_PATH)
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._exit.close()
+
+
+def start_oidc_provider(port: int = 0) -> LocalProvider:
+    """Serve the test provider on localhost (``port`` 0: any free one) in a background thread."""
+    import oidc_provider_mock  # pylint: disable=import-outside-toplevel
+
+    exit_stack = contextlib.ExitStack()
+    server = exit_stack.enter_context(oidc_provider_mock.run_server_in_thread(port=port, require_nonce=True))
+    issuer = f"http://localhost:{server.server_port}"
+    log.info("OpenID Connect test provider listening on %s", issuer)
+    return LocalProvider(issuer, exit_stack)

@@ -1,0 +1,147 @@
+"""The page with campus sign-in and the journal (AppTest; DynamoDB and Secrets Manager on moto's server)."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import pytest
+import yaml
+
+from facemood import journal, secret_store, storage
+from facemood.journal import Journal, JournalEntry, student_key
+from tests.apptest import CONFIG, texts, upload
+
+SETTINGS = yaml.safe_load((CONFIG / "app.yaml").read_text())
+TABLE, PEPPER = SETTINGS["journal"]["table"], SETTINGS["journal"]["pepper_secret"]
+ISSUER = "http://localhost:9400"
+SAD = {"angry": 0.05, "disgust": 0.0, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.03, "neutral": 0.1}
+HAPPY = {"angry": 0.0, "disgust": 0.0, "fear": 0.0, "happy": 0.9, "sad": 0.02, "surprise": 0.03, "neutral": 0.05}
+
+
+@pytest.fixture
+def table(s3) -> Journal:
+    """The journal table and the pepper, created on moto's server as the local stack does."""
+    del s3
+    journal.create_table(storage.aws_client("dynamodb"), TABLE)
+    secret_store.ensure_random_secret(storage.aws_client("secretsmanager"), PEPPER)
+    return Journal(TABLE, storage.aws_client("dynamodb"), 90)
+
+
+def key_of(subject: str) -> str:
+    """The journal key the page derives for a subject (the test reads the pepper as the app does)."""
+    pepper = secret_store.read_secret(storage.aws_client("secretsmanager"), PEPPER).encode()
+    return student_key(pepper, ISSUER, subject)
+
+
+@pytest.fixture
+def student(app, table):
+    """A factory: the page as signed-in ``subject`` sees it, in a new session."""
+    del table
+
+    def open_page(subject: str = "alice", consented: bool = True):
+        return app(consented=consented, auth="oidc",
+                   user={"is_logged_in": True, "iss": ISSUER, "sub": subject, "email": f"{subject}@campus.edu"})
+
+    return open_page
+
+
+def all_items(table: Journal, key: str) -> list[dict]:
+    return table.client.query(TableName=TABLE, KeyConditionExpression="student = :k",
+                              ExpressionAttributeValues={":k": {"S": key}})["Items"]
+
+
+def test_signed_out_the_page_offers_sign_in_and_nothing_else(app, table):
+    del table
+    test = app(consented=False, auth="oidc", user={"is_logged_in": False})
+    assert not test.exception
+    assert test.button(key="sign_in").label == "Sign in"
+    assert not test.get("file_uploader") and not test.get("toggle")
+    assert any("campus account" in text for text in texts(test, "markdown"))
+
+
+def test_the_journal_is_off_by_default_and_nothing_is_kept(student, photos, table):
+    test = student()
+    assert test.toggle(key="journal_on").value is False
+    upload(test, photos["one"])
+    assert texts(test, "header") and all_items(table, key_of("alice")) == []
+    assert any("this session (1)" in text for text in texts(test, "markdown"))  # the session's own history
+
+
+def test_with_the_journal_on_a_check_in_is_kept_once_and_seen_in_a_new_session(student, photos, table):
+    test = student()
+    test.toggle(key="journal_on").set_value(True).run()
+    upload(test, photos["one"])
+    test.run()  # another rerun of the same upload (any interaction) keeps nothing new
+    entries = table.entries(key_of("alice"))
+    assert len(entries) == 1 and sum(entries[0].probabilities.values()) == pytest.approx(1, abs=1e-5)
+    item = all_items(table, key_of("alice"))
+    stored = {name for i in item for name in i}
+    assert stored <= {"student", "item", "probabilities", "clear", "help_shown", "expires_at", "keep"}
+    again = student()  # a reload: a new session
+    assert again.toggle(key="journal_on").value is True
+    assert any("last 14 days (1)" in text for text in texts(again, "markdown"))
+    assert len(again.get("vega_lite_chart")) == 1
+    assert student("bob").toggle(key="journal_on").value is False  # another student sees nothing of alice's
+    assert not any("last 14 days" in text for text in texts(student("bob"), "markdown"))
+
+
+def test_download_and_delete_everything(student, table):
+    key = key_of("alice")
+    table.switch(key, True)
+    for hours in (1, 30, 60):
+        table.add(key, JournalEntry(time.time() - hours * 3600, f"c{hours}", HAPPY, True, False))
+    table.add(key_of("bob"), JournalEntry(time.time(), "b", SAD, True, True))
+    test = student()
+    download = test.get("download_button")[0]
+    assert download.proto.label == "Download my check-ins (CSV)"
+    rows = list(csv.reader(io.StringIO(journal.to_csv(table.entries(key)))))
+    assert len(rows) == 4
+    test.button(key="delete").click().run()
+    assert any("now and for good" in text for text in texts(test, "warning"))
+    test.button(key="delete_confirmed").click().run()
+    assert any("all your check-ins are deleted" in text for text in texts(test, "success"))
+    assert all_items(table, key) == []  # the entries and the switch
+    assert test.toggle(key="journal_on").value is False
+    assert len(all_items(table, key_of("bob"))) == 1
+
+
+def test_cancel_keeps_everything(student, table):
+    key = key_of("alice")
+    table.add(key, JournalEntry(time.time() - 60, "c", HAPPY, True, False))
+    test = student()
+    test.button(key="delete").click().run()
+    test.button(key="delete_cancelled").click().run()
+    assert len(all_items(table, key)) == 1 and not texts(test, "success")
+
+
+def proactive(test) -> list[str]:
+    return [text for text in texts(test, "info") if "Welcome back" in text]
+
+
+def test_recurring_distress_opens_the_page_with_help_and_says_why(student, table):
+    key, day, now = key_of("alice"), 86_400, time.time()
+    table.add(key, JournalEntry(now - 3 * day, "a", SAD, True, True))
+    table.add(key, JournalEntry(now - 2 * day, "b", SAD, True, True))
+    assert not proactive(student(consented=False))  # two: not yet
+    table.add(key, JournalEntry(now - day, "c", SAD, True, True))
+    test = student(consented=False)  # before the notice, before any upload
+    message = proactive(test)
+    assert len(message) == 1 and "looked sad" in message[0] and "not a diagnosis" in message[0]
+    assert "tel:988" in message[0]
+    for hours in (20, 10, 5):  # happier days push the hard ones out of the last five
+        table.add(key, JournalEntry(now - hours * 3600, f"h{hours}", HAPPY, True, False))
+    assert not proactive(student(consented=False))
+    assert not proactive(student("bob", consented=False))
+
+
+def test_a_booking_link_is_offered_when_configured(app, table):
+    key = key_of("alice")
+    for days in (3, 2, 1):
+        table.add(key, JournalEntry(time.time() - days * 86_400, f"d{days}", SAD, True, True))
+    test = app(consented=False, auth="oidc", booking_url="https://counselling.campus.edu/book",
+               user={"is_logged_in": True, "iss": ISSUER, "sub": "alice"})
+    assert "(https://counselling.campus.edu/book)" in proactive(test)[0]
