@@ -10,7 +10,7 @@ comma := ,
 .PHONY: demo test lint bench model screenshots clean help
 
 help:
-	@echo "make demo         - run FaceMood locally end to end (DATA=path/to/fer2013.csv to run the pipeline on it)"
+	@echo "make demo         - run FaceMood locally end to end (DATA=path/to/fer2013.csv to run the pipeline on it; SIGN_IN=1 for campus sign-in and the journal)"
 	@echo "make test         - run every test (FACEMOOD_FER2013=path/to/fer2013.csv when ../shared is absent)"
 	@echo "make lint         - pylint and ruff"
 	@echo "make bench        - print the benchmarks' figures"
@@ -27,7 +27,7 @@ $(VENV)/.extras-%: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.extras-app+local $(if $(DATA),$(VENV)/.extras-train)
-	$(BIN)/facemood demo $(if $(DATA),--data $(DATA))
+	$(BIN)/facemood demo $(if $(DATA),--data $(DATA)) $(if $(SIGN_IN),--sign-in)
 
 # Lint and the tests run side by side (the tests are mostly single-threaded; this machine has
 # two cores); the tests' output comes last, and the target fails when either fails.

@@ -185,3 +185,40 @@ def test_check_config_refuses_a_placeholder_resource_and_passes_a_filled_one(tmp
     monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config))
     result = CliRunner().invoke(cli, ["check-config"])
     assert result.exit_code == 0 and result.stdout.strip() == "config ok"
+
+
+SIGN_IN_ENVIRONMENT = {"FACEMOOD_OIDC_CLIENT_ID": "client", "FACEMOOD_OIDC_CLIENT_SECRET": 's3cr"et\\x',
+                       "FACEMOOD_COOKIE_SECRET": "c" * 64,
+                       "FACEMOOD_OIDC_METADATA_URL": "https://cognito-idp.us-east-1.amazonaws.com/pool/.well-known/"
+                                                     "openid-configuration",
+                       "FACEMOOD_OIDC_REDIRECT_URI": "https://wellbeing.campus.edu/oauth2callback"}
+
+
+def test_sign_in_secrets_writes_streamlits_auth_section_owner_only(tmp_path, monkeypatch):
+    import tomllib  # pylint: disable=import-outside-toplevel
+
+    for name, value in SIGN_IN_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    output = tmp_path / ".streamlit" / "secrets.toml"
+    result = CliRunner().invoke(cli, ["sign-in-secrets", "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert tomllib.loads(output.read_text())["auth"] == {
+        "client_id": "client", "client_secret": 's3cr"et\\x', "cookie_secret": "c" * 64,
+        "server_metadata_url": SIGN_IN_ENVIRONMENT["FACEMOOD_OIDC_METADATA_URL"],
+        "redirect_uri": "https://wellbeing.campus.edu/oauth2callback"}
+    assert output.stat().st_mode & 0o777 == 0o600
+    assert 's3cr"et' not in result.output  # never echoed
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"FACEMOOD_COOKIE_SECRET": ""}, "set FACEMOOD_COOKIE_SECRET (auth: oidc needs them)"),
+    ({"FACEMOOD_OIDC_REDIRECT_URI": "http://wellbeing.campus.edu/oauth2callback"}, "must use https://"),
+    ({"FACEMOOD_OIDC_REDIRECT_URI": "https://wellbeing.campus.edu/"}, "must end with /oauth2callback"),
+    ({"FACEMOOD_COOKIE_SECRET": "short"}, "cookie_secret must be at least 32 characters"),
+])
+def test_sign_in_secrets_refuses_what_would_not_sign_in_safely(tmp_path, monkeypatch, change, message):
+    for name, value in {**SIGN_IN_ENVIRONMENT, **change}.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["sign-in-secrets", "--output", str(tmp_path / "secrets.toml")])
+    assert result.exit_code == 1 and message in result.stderr
+    assert not (tmp_path / "secrets.toml").exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from facemood import journal
 from facemood.augment import TRIGGER_SUFFIXES, is_csv_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,8 +136,14 @@ def test_every_log_group_has_a_retention(translated):
     assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups.values())
 
 
+def _when_true(value):
+    """A conditional value (``Fn::If``) as it is when its condition holds (sign-in on: the default)."""
+    return value["Fn::If"][1] if isinstance(value, dict) and "Fn::If" in value else value
+
+
 def _statements(role: dict) -> list[dict]:
-    return [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    return [s for policy in role["Properties"].get("Policies", []) for s in
+            _when_true(policy)["PolicyDocument"]["Statement"]]
 
 
 def test_roles_have_least_privilege(translated):
@@ -182,8 +189,13 @@ def test_the_stack_creates_in_moto_cloudformation(translated, s3_server):
                  "TrainTaskDefinition", "AppTaskDefinition", "AppService", "LoadBalancer", "AppTargetGroup",
                  "HttpsListener", "HttpRedirectListener", "LambdaRepository", "PipelineRepository", "AppRepository",
                  "AugmentFunctionRole", "FaceFunctionRole", "TrainTaskRole", "AppTaskRole", "AugmentFailureQueue",
-                 "AlarmTopic", "TrainingFailedRule", "Dashboard", "AccessLogBucket"):
+                 "AlarmTopic", "TrainingFailedRule", "Dashboard", "AccessLogBucket", "JournalTable"):
         assert name in created, name
+    dynamodb = boto3.client("dynamodb", **session)
+    table = dynamodb.describe_table(TableName="facemood-journal")["Table"]
+    # moto applies no SSE or point-in-time recovery: both are asserted on the template
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert {k["AttributeName"] for k in table["KeySchema"]} == {journal.PARTITION, journal.SORT}
     s3 = boto3.client("s3", **session)
     names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert {"facemood-raw-123456789012", "facemood-refined-123456789012", "facemood-models-123456789012"} <= names
@@ -341,5 +353,52 @@ def test_the_face_function_has_reserved_and_optional_provisioned_concurrency(tra
     assert face["ReservedConcurrentExecutions"] == {"Ref": "FaceReservedConcurrency"}
     assert translated["Parameters"]["FaceProvisionedConcurrency"]["Default"] == 0
     app = translated["Resources"]["AppTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
-    environment = {e["Name"]: e["Value"] for e in app["Environment"]}
+    environment = {_when_true(e)["Name"]: _when_true(e)["Value"] for e in app["Environment"]}
     assert environment["FACEMOOD_FACE_FUNCTION"] == {"Fn::Sub": "${FaceFunction}:live"}  # the warm alias
+
+
+def test_the_journal_table_is_encrypted_recoverable_and_expires_entries(translated):
+    table = translated["Resources"]["JournalTable"]
+    properties = table["Properties"]
+    assert table["Condition"] == "SignIn" and table["DeletionPolicy"] == "Retain"
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS",
+                                              "KMSMasterKeyId": {"Ref": "StudentDataKey"}}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": journal.EXPIRES, "Enabled": True}
+    assert {k["AttributeName"] for k in properties["KeySchema"]} == {journal.PARTITION, journal.SORT}
+    assert translated["Resources"]["StudentDataKey"]["Properties"]["EnableKeyRotation"] is True
+
+
+def test_sign_in_returns_only_to_the_page_over_https(translated):
+    client = translated["Resources"]["UserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is True and client["AllowedOAuthFlows"] == ["code"]
+    assert "openid" in client["AllowedOAuthScopes"]
+    for urls, path in ((client["CallbackURLs"], "/oauth2callback"), (client["LogoutURLs"], "/")):
+        template, _ = urls[0]["Fn::Sub"]
+        assert template == f"https://${{Host}}{path}", urls  # never http
+    assert translated["Resources"]["UserPool"]["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"]
+    federation = translated["Resources"]["CampusIdentityProvider"]
+    assert federation["Condition"] == "Federate" and federation["Properties"]["ProviderType"] == "SAML"
+    assert translated["Parameters"]["Auth"]["Default"] == "oidc"
+
+
+def test_the_app_may_touch_only_its_own_table_and_reads_its_secrets_from_secrets_manager(translated):
+    resources_ = translated["Resources"]
+    journal_statements = [s for s in _statements(resources_["AppTaskRole"]) if "dynamodb" in json.dumps(s["Action"])]
+    assert len(journal_statements) == 1
+    actions, resource = journal_statements[0]["Action"], journal_statements[0]["Resource"]
+    assert resource == {"Fn::GetAtt": ["JournalTable", "Arn"]}  # this table only, no index, no other table
+    assert not any(a in actions for a in ("dynamodb:Scan", "dynamodb:DeleteTable", "dynamodb:ExportTableToPointInTime"))
+    for role_name, role in resources(translated, "AWS::IAM::Role").items():
+        if role_name != "AppTaskRole":
+            assert "JournalTable" not in json.dumps(_statements(role)), role_name
+    container = resources_["AppTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    injected = {e["Name"]: e["ValueFrom"] for e in _when_true(container["Secrets"])}
+    assert set(injected) == {"FACEMOOD_OIDC_CLIENT_ID", "FACEMOOD_OIDC_CLIENT_SECRET", "FACEMOOD_COOKIE_SECRET"}
+    environment = {_when_true(e)["Name"]: _when_true(e)["Value"] for e in container["Environment"]}
+    assert environment["FACEMOOD_JOURNAL_TABLE"] == {"Ref": "JournalTable"}
+    assert environment["FACEMOOD_PEPPER_SECRET"] == {"Ref": "JournalPepper"}
+    assert "secret" not in json.dumps(environment).lower().replace("pepper_secret", "")  # no secret in plain text
+    for name in ("SignInClientSecret", "CookieSecret", "JournalPepper"):
+        assert resources_[name]["Properties"]["KmsKeyId"] == {"Ref": "StudentDataKey"}

@@ -208,6 +208,19 @@ def models_promote(run_id: str, store: str | None, reason: str) -> None:
                err=True)
 
 
+@cli.command("sign-in-secrets")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where Streamlit reads its secrets (e.g. ~/.streamlit/secrets.toml).")
+def sign_in_secrets(output: Path) -> None:
+    """Write Streamlit's [auth] secrets for st.login from the environment (FACEMOOD_OIDC_CLIENT_ID,
+    FACEMOOD_OIDC_CLIENT_SECRET, FACEMOOD_COOKIE_SECRET, FACEMOOD_OIDC_METADATA_URL,
+    FACEMOOD_OIDC_REDIRECT_URI), owner-only. The app container runs it at start."""
+    from facemood.sign_in import secrets_from_environment  # pylint: disable=import-outside-toplevel
+
+    path = secrets_from_environment().write(output)
+    click.echo(f"wrote the sign-in settings to {path}", err=True)
+
+
 @cli.command("check-config")
 def check_config() -> None:
     """Check every config file, and that the app can go live (no placeholder counselling resource).
