@@ -21,5 +21,3 @@ def upload(test: AppTest, data: bytes, name: str = "me.jpg", mime: str = "image/
 def texts(test: AppTest, kind: str) -> list[str]:
     """The values of every element of one kind on the page."""
     return [element.value for element in getattr(test, kind)]
-
-

@@ -35,6 +35,7 @@ def sign_in(page, url: str, subject: str) -> None:
 
 
 def pass_notice(page) -> None:
+    """Continue past the notice to the upload."""
     page.get_by_role("button", name="I understand, continue").click(timeout=TIMEOUT_MS)
     page.get_by_text("Upload or take a photo of your face").wait_for(timeout=TIMEOUT_MS)
 

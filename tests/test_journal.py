@@ -24,7 +24,8 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture
-def table(s3):  # the s3 fixture resets moto's server and points boto3 at it
+def table(s3):
+    """The journal table on moto's server (the s3 fixture resets it and points boto3 at it)."""
     del s3
     client = storage.aws_client("dynamodb")
     journal.create_table(client, TABLE)
@@ -32,6 +33,7 @@ def table(s3):  # the s3 fixture resets moto's server and points boto3 at it
 
 
 def entry(when: float, probabilities=None, help_shown: bool = False, check_in_id: str | None = None):
+    """A clear check-in at ``when`` (happy unless given)."""
     return JournalEntry(when, check_in_id or f"id{int(when)}", probabilities or HAPPY, True, help_shown)
 
 

@@ -50,6 +50,7 @@ def student(app, table):
 
 
 def all_items(table: Journal, key: str) -> list[dict]:
+    """Every item the table holds for ``key``, read directly."""
     return table.client.query(TableName=TABLE, KeyConditionExpression="student = :k",
                               ExpressionAttributeValues={":k": {"S": key}})["Items"]
 
@@ -119,6 +120,7 @@ def test_cancel_keeps_everything(student, table):
 
 
 def proactive(test) -> list[str]:
+    """The proactive-help messages on the page."""
     return [text for text in texts(test, "info") if "Welcome back" in text]
 
 
