@@ -86,8 +86,22 @@ class Student:
     journal: Journal
 
 
+def sign_in_configured() -> bool:
+    """Whether Streamlit's secrets hold the [auth] section st.login needs."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:  # no secrets file at all
+        return False
+
+
 def sign_in_ui(settings: AppSettings) -> Student | None:
     """With ``auth: oidc``: the signed-in student, or None after offering the campus sign-in."""
+    if not sign_in_configured():
+        st.error("Sign-in is switched on but not set up, so FaceMood can't be used right now. "
+                 "Please tell the service's administrators.")
+        st.caption("Details: config/app.yaml says auth: oidc, but Streamlit's secrets hold no [auth] section "
+                   "(facemood sign-in-secrets writes it).")
+        return None
     if not st.user.is_logged_in:
         st.markdown("Sign in with your campus account to check in. Your photos are never stored, and "
                     "nothing about you is shared with anyone.")

@@ -131,10 +131,11 @@ def photos(fer2013):
 
 @pytest.fixture
 def app(tmp_path, monkeypatch, model_store):
-    """An AppTest factory with config/app.yaml overridden by ``changes`` (and ``user`` as st.user)."""
+    """An AppTest factory with config/app.yaml overridden by ``changes`` (``user`` as st.user,
+    ``secrets`` as st.secrets)."""
     root, _ = model_store
 
-    def make(consented: bool = True, user: dict | None = None, **changes) -> AppTest:
+    def make(consented: bool = True, user: dict | None = None, secrets: dict | None = None, **changes) -> AppTest:
         settings = yaml.safe_load((CONFIG / "app.yaml").read_text())
         settings.update({"model_uri": str(root), "model_refresh_seconds": 0.0, **changes})
         config_dir = tmp_path / "config"
@@ -145,6 +146,8 @@ def app(tmp_path, monkeypatch, model_store):
         test = AppTest.from_file(APP, default_timeout=60)
         if user is not None:  # st.user: the identity Streamlit verified at sign-in
             test.user = user
+        for name, value in (secrets or {}).items():  # st.secrets
+            test.secrets[name] = value
         test.run()
         if consented:  # the student has read the notice
             test.button(key="consent").click().run()

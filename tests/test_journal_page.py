@@ -18,6 +18,9 @@ from tests.apptest import CONFIG, texts, upload
 SETTINGS = yaml.safe_load((CONFIG / "app.yaml").read_text())
 TABLE, PEPPER = SETTINGS["journal"]["table"], SETTINGS["journal"]["pepper_secret"]
 ISSUER = "http://localhost:9400"
+AUTH = {"auth": {"client_id": "facemood-test", "client_secret": "x" * 32, "cookie_secret": "y" * 32,
+                 "server_metadata_url": f"{ISSUER}/.well-known/openid-configuration",
+                 "redirect_uri": "http://127.0.0.1:8501/oauth2callback"}}
 SAD = {"angry": 0.05, "disgust": 0.0, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.03, "neutral": 0.1}
 HAPPY = {"angry": 0.0, "disgust": 0.0, "fear": 0.0, "happy": 0.9, "sad": 0.02, "surprise": 0.03, "neutral": 0.05}
 
@@ -43,7 +46,7 @@ def student(app, table):
     del table
 
     def open_page(subject: str = "alice", consented: bool = True):
-        return app(consented=consented, auth="oidc",
+        return app(consented=consented, auth="oidc", secrets=AUTH,
                    user={"is_logged_in": True, "iss": ISSUER, "sub": subject, "email": f"{subject}@campus.edu"})
 
     return open_page
@@ -57,7 +60,7 @@ def all_items(table: Journal, key: str) -> list[dict]:
 
 def test_signed_out_the_page_offers_sign_in_and_nothing_else(app, table):
     del table
-    test = app(consented=False, auth="oidc", user={"is_logged_in": False})
+    test = app(consented=False, auth="oidc", secrets=AUTH, user={"is_logged_in": False})
     assert not test.exception
     assert test.button(key="sign_in").label == "Sign in"
     assert not test.get("file_uploader") and not test.get("toggle")
@@ -144,6 +147,14 @@ def test_a_booking_link_is_offered_when_configured(app, table):
     key = key_of("alice")
     for days in (3, 2, 1):
         table.add(key, JournalEntry(time.time() - days * 86_400, f"d{days}", SAD, True, True))
-    test = app(consented=False, auth="oidc", booking_url="https://counselling.campus.edu/book",
+    test = app(consented=False, auth="oidc", secrets=AUTH, booking_url="https://counselling.campus.edu/book",
                user={"is_logged_in": True, "iss": ISSUER, "sub": "alice"})
     assert "(https://counselling.campus.edu/book)" in proactive(test)[0]
+
+
+def test_sign_in_on_but_not_set_up_says_so_plainly(app, table):
+    del table
+    test = app(consented=False, auth="oidc", user={"is_logged_in": False})
+    assert not test.exception and not test.get("file_uploader")
+    assert any("Sign-in is switched on but not set up" in text for text in texts(test, "error"))
+    assert any("no [auth] section" in text for text in texts(test, "caption"))

@@ -279,18 +279,22 @@ def local() -> None:
 
 @local.command("up")
 @click.option("--retrain", is_flag=True, help="Each new refined file starts a training run (as RetrainOnNewData).")
-@click.option("--sign-in", "sign_in", is_flag=True, help="Also serve an OpenID Connect test provider on loopback.")
+@click.option("--sign-in", "sign_in", is_flag=True,
+              help="Also serve an OpenID Connect test provider on loopback (the default when config/app.yaml "
+                   "says auth: oidc).")
 def local_up(retrain: bool, sign_in: bool) -> None:
     """Start the local stack in the foreground (Ctrl-C or `facemood local down` stops it)."""
     import time  # pylint: disable=import-outside-toplevel
 
+    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
     from facemood.cli.wiring import Retrainer, augment_handler  # pylint: disable=import-outside-toplevel
     from facemood.local.stack import LocalStack, load_stack_settings  # pylint: disable=import-outside-toplevel
-    from facemood.local.state import read_state, write_state  # pylint: disable=import-outside-toplevel
+    from facemood.local.state import read_state, state_file, write_state  # pylint: disable=import-outside-toplevel
 
     if read_state() is not None:
         raise LocalStackError("a local stack is already running: see `facemood local status`")
     settings = load_stack_settings()
+    sign_in = sign_in or load_app_settings().signs_in
     retrainer = Retrainer(settings.buckets, settings.demo_pipeline, click.echo) if retrain else None
     stack = LocalStack(settings, augment_handler(settings.buckets), sign_in=sign_in,
                        on_refined_report=retrainer).start()
@@ -302,7 +306,10 @@ def local_up(retrain: bool, sign_in: bool) -> None:
     if stack.seeded:
         click.echo(f"model bucket seeded with the shipped model {stack.seeded}")
     if stack.provider:
-        click.echo(f"OpenID Connect test provider: {stack.provider.issuer} (any client id and secret)")
+        secrets = stack.provider.secrets_for(f"http://127.0.0.1:{settings.app_port}").write(
+            state_file().parent / "secrets.toml")
+        click.echo(f"OpenID Connect test provider: {stack.provider.issuer}; sign-in settings for an app on port "
+                   f"{settings.app_port}: {secrets} (streamlit run app.py --secrets.files {secrets.resolve()})")
     then = " and then the training task" if retrain else ""
     click.echo(f"Upload a FER2013 CSV to s3://{buckets.raw}/ and the augmentation{then} runs. Ctrl-C stops.")
     try:
@@ -345,12 +352,14 @@ def local_down() -> None:
               help="Require sign-in, through an OpenID Connect test provider on loopback (and offer the journal).")
 def demo(data: Path | None, config_file: str | None, sign_in: bool) -> None:
     """The main job, locally: stack up, data in, augment, train (or the shipped model), app served."""
+    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
     from facemood.cli.demo_run import run_demo  # pylint: disable=import-outside-toplevel
     from facemood.local.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
 
     _stop_on_signals()
     try:
-        run_demo(load_stack_settings(), data, click.echo, config_path=config_file, sign_in=sign_in)
+        run_demo(load_stack_settings(), data, click.echo, config_path=config_file,
+                 sign_in=sign_in or load_app_settings().signs_in)
     except KeyboardInterrupt:
         click.echo("\nstopped: app, event relay and S3 server are down")
 
