@@ -113,7 +113,8 @@ def sign_in_ui(settings: AppSettings) -> Student | None:
     key = student_key(pepper(settings.journal.pepper_secret), str(st.user.get("iss", "")),
                       str(st.user.get("sub", "")))
     left, right = st.columns([4, 1])
-    left.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'a campus user'}.")
+    who = st.user.get("name") or st.user.get("email") or "a campus user"
+    left.markdown(f"Signed in as {who}.".replace("@", "&#64;"))  # as text, not a mailto: link
     if right.button("Sign out", key="sign_out"):
         st.logout()
     return Student(key, journal_table(settings.journal.table, settings.journal.retention_days))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -14,15 +15,16 @@ import pytest
 from facemood import bundle, secret_store
 from facemood.app_settings import load_app_settings
 from facemood.config import REPO_ROOT
-from facemood.journal import Journal, student_key
+from facemood.journal import Journal, JournalEntry, student_key
 from facemood.local.app_process import start_app
 from facemood.local.stack import LocalStack, load_stack_settings
-from tests.browser import CHROMIUM_ARGS, free_port
+from tests.browser import CHROMIUM_ARGS, accessibility_violations, free_port
 from tests.photos import encode_jpeg, make_photo
 
 IMAGES = REPO_ROOT / "images"
 TIMEOUT_MS = 90_000
 SWITCH = "Keep my check-ins (only you can see them)"
+SAD = {"angry": 0.05, "disgust": 0.0, "fear": 0.1, "happy": 0.02, "sad": 0.7, "surprise": 0.03, "neutral": 0.1}
 
 
 def sign_in(page, url: str, subject: str) -> None:
@@ -31,7 +33,7 @@ def sign_in(page, url: str, subject: str) -> None:
     page.get_by_role("button", name="Sign in").click(timeout=TIMEOUT_MS)
     page.locator("input[name=sub]").fill(subject, timeout=TIMEOUT_MS)  # the provider's page, not the app's
     page.get_by_role("button", name="Authorize").click()
-    page.get_by_text(f"Signed in as {subject}@").wait_for(timeout=TIMEOUT_MS)  # back on the page
+    page.get_by_text(f"Signed in as {subject.title()}.").wait_for(timeout=TIMEOUT_MS)  # back on the page
 
 
 def pass_notice(page) -> None:
@@ -62,7 +64,7 @@ def test_a_student_keeps_downloads_and_deletes_a_private_journal(fer2013, tmp_pa
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     try:
-        for subject in ("alice", "bob"):
+        for subject in ("alice", "bob", "carol"):
             stack.provider.add_user(subject, {"email": f"{subject}@campus.example", "name": subject.title()})
         secrets = stack.provider.secrets_for(url).write(tmp_path / "secrets.toml")
         app = start_app(port, stack.environment(), tmp_path / "app.log", secrets_file=secrets)
@@ -85,6 +87,7 @@ def test_a_student_keeps_downloads_and_deletes_a_private_journal(fer2013, tmp_pa
             page.reload(wait_until="domcontentloaded")  # a new session: the journal is still there
             pass_notice(page)
             page.get_by_text("Your check-ins, last 14 days (3)").wait_for(timeout=TIMEOUT_MS)
+            assert accessibility_violations(page) == []  # axe-core: the switch, the chart, the buttons
             assert page.get_by_role("switch", name=SWITCH).is_checked()
             page.get_by_text(SWITCH, exact=True).scroll_into_view_if_needed()
             page.screenshot(path=str(IMAGES / "app-journal.png" if update_screenshots else tmp_path / "journal.png"),
@@ -99,6 +102,19 @@ def test_a_student_keeps_downloads_and_deletes_a_private_journal(fer2013, tmp_pa
             pass_notice(other)
             assert other.get_by_text("Your check-ins, last 14 days").count() == 0
             assert other.get_by_role("switch", name=SWITCH).is_checked() is False
+
+            # a third student whose own journal shows hard days recurring: help comes first
+            carol = student_key(pepper.encode(), stack.provider.issuer, "carol")
+            for days in (3, 2, 1):
+                table.add(carol, JournalEntry(time.time() - days * 86_400, f"d{days}", SAD, True, True))
+            third = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            sign_in(third, url, "carol")
+            note = third.get_by_text("Several of your recent check-ins looked sad")
+            note.wait_for(timeout=TIMEOUT_MS)
+            assert third.locator("a[href='tel:988']").first.is_visible()
+            assert third.get_by_role("button", name="I understand, continue").is_visible()  # before any upload
+            assert accessibility_violations(third) == []
+            third.screenshot(path=str(IMAGES / "app-proactive.png" if update_screenshots else tmp_path / "help.png"))
 
             page.get_by_role("button", name="Delete all my check-ins").click()
             page.get_by_role("button", name="Yes, delete them all").click()
