@@ -43,7 +43,7 @@ test: $(VENV)/.extras-dev $(AXE)
 	[ $$linted -eq 0 ] && [ $$tested -eq 0 ]
 
 lint: $(VENV)/.extras-dev
-	$(BIN)/pylint facemood pipeline preprocessing_lambda app/app.py tests bench scripts
+	$(BIN)/pylint facemood pipeline preprocessing_lambda app/app.py app/journal_ui.py tests bench scripts
 	$(BIN)/ruff check .
 
 bench: $(VENV)/.extras-dev

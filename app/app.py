@@ -8,8 +8,6 @@ import hashlib
 import logging
 import sys
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -17,14 +15,22 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # pylint: disable=wrong-import-position
-from facemood import charts, secret_store, storage, telemetry  # noqa: E402
+from journal_ui import (  # noqa: E402  # app/journal_ui.py: Streamlit puts the page's folder on the path
+    Student,
+    journal_entries,
+    journal_switch_ui,
+    journal_ui,
+    keep,
+    proactive_ui,
+    sign_in_ui,
+)
+
+from facemood import charts, storage, telemetry  # noqa: E402
 from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_app_settings  # noqa: E402
 from facemood.checkin import ADJECTIVES, CheckIn, FaceResult, FaceStep, check_in, shrink_upload  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
 from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
-from facemood.journal import Journal, JournalEntry, student_key, to_csv  # noqa: E402
 from facemood.model_cache import ModelCache  # noqa: E402
-from facemood.recurring import recurring_distress  # noqa: E402
 
 log = logging.getLogger("facemood.app")
 PRIVACY = "Your photo is processed in memory to read the expression and is never stored."
@@ -34,8 +40,6 @@ CONSENT = ("**Before you start.** FaceMood looks at a photo of a face and estima
            "(angry, disgusted, fearful, happy, sad, surprised or neutral). It cannot know how you feel, it can be "
            "wrong, and it is not a diagnosis. Your photo is read in memory and never stored. If the reading "
            "suggests a hard moment, the page shows where to find someone to talk to.")
-JOURNAL_SWITCH = "Keep my check-ins (only you can see them)"
-DAY = 86_400.0
 NUMBERS = ("The bars show how strongly the face matches each expression, as the model reads it; they add up "
            "to 100%.")
 
@@ -64,144 +68,6 @@ def face_step(_settings: AppSettings) -> FaceStep:
         return InProcessFaceStep(replace(_settings.faces, max_request_bytes=_settings.upload_max_bytes))
     return LambdaFaceStep(_settings.face_function, lambda_client(_settings.face_timeout_seconds),
                           _settings.faces.max_request_bytes, lambda photo: shrink_upload(photo, _settings))
-
-
-@st.cache_resource
-def journal_table(table: str, retention_days: float) -> Journal:
-    """The journal's DynamoDB table (moto's server locally), one client per process."""
-    return Journal(table, storage.aws_client("dynamodb"), retention_days)
-
-
-@st.cache_resource(ttl=3600)
-def pepper(secret_id: str) -> bytes:
-    """The secret that keys students' pseudonyms, from Secrets Manager (re-read hourly)."""
-    return secret_store.read_secret(storage.aws_client("secretsmanager"), secret_id).encode()
-
-
-@dataclass(frozen=True)
-class Student:
-    """The signed-in student: their pseudonym (from the verified identity only) and the journal."""
-
-    key: str
-    journal: Journal
-
-
-def sign_in_configured() -> bool:
-    """Whether Streamlit's secrets hold the [auth] section st.login needs."""
-    try:
-        return "auth" in st.secrets
-    except FileNotFoundError:  # no secrets file at all
-        return False
-
-
-def sign_in_ui(settings: AppSettings) -> Student | None:
-    """With ``auth: oidc``: the signed-in student, or None after offering the campus sign-in."""
-    if not sign_in_configured():
-        st.error("Sign-in is switched on but not set up, so FaceMood can't be used right now. "
-                 "Please tell the service's administrators.")
-        st.caption("Details: config/app.yaml says auth: oidc, but Streamlit's secrets hold no [auth] section "
-                   "(facemood sign-in-secrets writes it).")
-        return None
-    if not st.user.is_logged_in:
-        st.markdown("Sign in with your campus account to check in. Your photos are never stored, and "
-                    "nothing about you is shared with anyone.")
-        if st.button("Sign in", key="sign_in", type="primary"):
-            st.login()
-        return None
-    # iss and sub come from the ID token Streamlit verified and keeps in its signed cookie:
-    # nothing the browser sends can name another student's journal.
-    key = student_key(pepper(settings.journal.pepper_secret), str(st.user.get("iss", "")),
-                      str(st.user.get("sub", "")))
-    left, right = st.columns([4, 1])
-    who = st.user.get("name") or st.user.get("email") or "a campus user"
-    left.markdown(f"Signed in as {who}.".replace("@", "&#64;"))  # as text, not a mailto: link
-    if right.button("Sign out", key="sign_out"):
-        st.logout()
-    return Student(key, journal_table(settings.journal.table, settings.journal.retention_days))
-
-
-def journal_entries(student: Student, settings: AppSettings) -> list[JournalEntry]:
-    """The student's check-ins of the days the page looks at, read once per change."""
-    cached = st.session_state.get("journal_entries")
-    if cached is None:
-        days = max(settings.journal.view_days, settings.recurring_distress.within_days)
-        cached = student.journal.entries(student.key, since=time.time() - days * DAY)
-        st.session_state["journal_entries"] = cached
-    return cached
-
-
-def proactive_ui(settings: AppSettings, entries: list[JournalEntry]) -> None:
-    """Before any new photo: a gentle word when the student's own journal shows distress recurring."""
-    if not recurring_distress(entries, settings.recurring_distress, time.time(), settings.journal.timezone):
-        return
-    seen = sorted({ADJECTIVES[e.top] for e in entries[-settings.recurring_distress.last:] if e.help_shown})
-    booking = (f"\n\n[Book a time to talk with a counsellor]({settings.booking_url})" if settings.booking_url
-               else "")
-    st.info(f"**Welcome back.** Several of your recent check-ins looked {' or '.join(seen)}. Hard stretches "
-            "happen to everyone, and you don't have to wait for a bad day to talk to someone:\n\n"
-            + resource_lines(settings) + booking
-            + "\n\nThis note comes only from your own check-ins, which only you can see. It is not a diagnosis, "
-              "and nobody else is told.", icon=":material/favorite:")
-
-
-def journal_switch_ui(student: Student, settings: AppSettings) -> bool:
-    """The opt-in: off until the student turns it on; the choice is remembered in the journal."""
-    if "journal_on" not in st.session_state:
-        st.session_state["journal_on"] = student.journal.is_on(student.key)
-
-    def remember_choice() -> None:
-        student.journal.switch(student.key, st.session_state["journal_on"])
-
-    st.toggle(JOURNAL_SWITCH, key="journal_on", on_change=remember_choice,
-              help="Kept: the time, the seven percentages, whether the reading was clear and whether help was "
-                   "offered. Never your photo. Each entry is deleted after "
-                   f"{settings.journal.retention_days:g} days; you can download or delete them all at any time.")
-    deleted = st.session_state.pop("journal_deleted", None)
-    if deleted is not None:
-        st.success(f"Done: all your check-ins are deleted ({deleted} item(s) removed). The journal is off.")
-    return bool(st.session_state["journal_on"])
-
-
-def journal_ui(student: Student, settings: AppSettings, entries: list[JournalEntry]) -> None:
-    """The student's own check-ins of the last days on a time axis, download and delete."""
-    st.divider()
-    now = time.time()
-    shown = [e for e in entries if e.time >= now - settings.journal.view_days * DAY]
-    days = f"{settings.journal.view_days:g}"
-    if shown:
-        st.markdown(f"Your check-ins, last {days} days ({len(shown)}); only you can see these")
-        points = [(e.time, e.top, e.probabilities[e.top]) for e in shown]
-        st.vega_lite_chart(charts.timeline(points, start=now - settings.journal.view_days * DAY, end=now),
-                           width="stretch")
-    else:
-        st.markdown(f"No check-ins kept in the last {days} days.")
-    st.download_button("Download my check-ins (CSV)", key="download",
-                       data=lambda: to_csv(student.journal.entries(student.key)),
-                       file_name="facemood-check-ins.csv", mime="text/csv", on_click="ignore")
-    if not st.session_state.get("confirm_delete"):
-        if st.button("Delete all my check-ins", key="delete"):
-            st.session_state["confirm_delete"] = True
-            st.rerun()
-        return
-    st.warning("This deletes every check-in you have kept, now and for good.")
-    yes, no = st.columns(2)
-    if yes.button("Yes, delete them all", key="delete_confirmed", type="primary"):
-        count = student.journal.delete_all(student.key)
-        for name in ("confirm_delete", "journal_entries", "journal_on"):
-            st.session_state.pop(name, None)
-        st.session_state["journal_deleted"] = count
-        st.rerun()
-    if no.button("Cancel", key="delete_cancelled"):
-        st.session_state.pop("confirm_delete", None)
-        st.rerun()
-
-
-def keep(student: Student, reading: CheckIn) -> None:
-    """Add this check-in to the student's journal (called once per check-in)."""
-    first = reading.results[0]
-    student.journal.add(student.key, JournalEntry(time.time(), uuid.uuid4().hex[:12], first.probabilities,
-                                                  first.clear, any(r.distress for r in reading.results)))
-    st.session_state.pop("journal_entries", None)
 
 
 def consent_ui() -> bool:
@@ -391,7 +257,7 @@ def main() -> None:
         if student is None and not st.user.is_logged_in:
             talk_ui(settings)
             return
-        proactive_ui(settings, entries)
+        proactive_ui(settings, entries, resource_lines(settings))
     if not consent_ui():
         talk_ui(settings)
         return
