@@ -1,32 +1,23 @@
-"""Logging: one JSON object a line in AWS (Lambda, ECS), readable text locally."""
+"""Logging: one JSON object a line in AWS (Lambda, ECS; AWS Lambda Powertools' formatter), readable
+text locally."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
-import time
 
 from facemood.config import ENV
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
+def json_formatter() -> logging.Formatter:
+    """Powertools' JSON formatter: level, message, time, where, the logger's name, every ``extra=``
+    field and, for an exception, its traceback, one object a line."""
+    from aws_lambda_powertools.logging.formatter import (  # pylint: disable=import-outside-toplevel
+        LambdaPowertoolsFormatter,
+    )
 
-class JsonFormatter(logging.Formatter):
-    """Format a record as one JSON object; ``extra=`` fields are kept."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+    return LambdaPowertoolsFormatter(service="facemood", name="%(name)s", utc=True)  # name: the logger
 
 
 def running_in_aws() -> bool:
@@ -41,7 +32,7 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(json_formatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     for existing in list(root.handlers):
