@@ -67,6 +67,10 @@ def sign_in_ui(settings: AppSettings) -> Student | None:
     # nothing the browser sends can name another student's journal.
     key = student_key(pepper(settings.journal.pepper_secret), str(st.user.get("iss", "")),
                       str(st.user.get("sub", "")))
+    if st.session_state.get("student_key") != key:  # another student in this browser session: forget the last
+        for name in ("journal_entries", "journal_on", "confirm_delete", "journal_deleted", "journal_problem"):
+            st.session_state.pop(name, None)
+        st.session_state["student_key"] = key
     left, right = st.columns([4, 1])
     who = st.user.get("name") or st.user.get("email") or "a campus user"
     left.markdown(f"Signed in as {who}.".replace("@", "&#64;"))  # as text, not a mailto: link

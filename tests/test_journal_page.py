@@ -158,3 +158,14 @@ def test_sign_in_on_but_not_set_up_says_so_plainly(app, table):
     assert not test.exception and not test.get("file_uploader")
     assert any("Sign-in is switched on but not set up" in text for text in texts(test, "error"))
     assert any("no [auth] section" in text for text in texts(test, "caption"))
+
+
+def test_a_second_student_in_the_same_browser_session_sees_nothing_of_the_first(student, photos, table):
+    test = student("alice")
+    test.toggle(key="journal_on").set_value(True).run()
+    upload(test, photos["one"])
+    assert len(table.entries(key_of("alice"))) == 1
+    test.user = {"is_logged_in": True, "iss": ISSUER, "sub": "bob"}  # alice signs out, bob signs in, same tab
+    test.run()
+    assert test.toggle(key="journal_on").value is False
+    assert not any("last 14 days" in text for text in texts(test, "markdown"))
