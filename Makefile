@@ -61,7 +61,7 @@ model: $(VENV)/.extras-dev
 	$(BIN)/facemood train --config config/model-fer2013.yaml --workdir .model-work --output .
 
 screenshots: $(VENV)/.extras-dev
-	$(BIN)/python -m pytest tests/test_browser.py --update-screenshots
+	$(BIN)/python -m pytest tests/test_browser.py tests/test_browser_journal.py --update-screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
