@@ -378,8 +378,12 @@ def test_sign_in_returns_only_to_the_page_over_https(translated):
         template, _ = urls[0]["Fn::Sub"]
         assert template == f"https://${{Host}}{path}", urls  # never http
     assert translated["Resources"]["UserPool"]["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"]
-    federation = translated["Resources"]["CampusIdentityProvider"]
-    assert federation["Condition"] == "Federate" and federation["Properties"]["ProviderType"] == "SAML"
+    saml, oidc = translated["Resources"]["CampusIdentityProvider"], translated["Resources"]["CampusOidcProvider"]
+    assert saml["Condition"] == "FederateSaml" and saml["Properties"]["ProviderType"] == "SAML"
+    assert oidc["Condition"] == "FederateOidc" and oidc["Properties"]["ProviderType"] == "OIDC"
+    assert translated["Parameters"]["CampusOidcClientSecret"]["NoEcho"] is True
+    assert client["SupportedIdentityProviders"] == {"Fn::If": ["FederateSaml", [{"Ref": "CampusIdentityProvider"}], {
+        "Fn::If": ["FederateOidc", [{"Ref": "CampusOidcProvider"}], ["COGNITO"]]}]}
     assert translated["Parameters"]["Auth"]["Default"] == "oidc"
 
 
