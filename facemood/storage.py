@@ -48,8 +48,9 @@ def parse_s3_uri(uri: str) -> S3Location | None:
     return S3Location(bucket, key)
 
 
-def s3_client(endpoint_url: str | None = None, region: str | None = None, **credentials: str) -> Any:
-    """Build a boto3 S3 client; endpoint, region and credentials default to the environment.
+def aws_client(service: str, region: str | None = None, endpoint_url: str | None = None, **credentials: str) -> Any:
+    """A boto3 client for ``service`` (``s3``, ``dynamodb``, ``secretsmanager``...); endpoint
+    (AWS_ENDPOINT_URL: moto's server locally), region and credentials default to the environment.
 
     ``credentials`` are boto3's ``aws_access_key_id``/``aws_secret_access_key``/``aws_session_token``.
     """
@@ -58,7 +59,7 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None, **cred
 
     # A session of its own: boto3's default session caches the credentials it first found.
     return boto3.session.Session().client(
-        "s3",
+        service,
         endpoint_url=endpoint_url or os.environ.get(ENV.ENDPOINT) or None,
         region_name=region or aws_region(),
         config=Config(retries={"max_attempts": 5, "mode": "standard"}),
@@ -66,15 +67,9 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None, **cred
     )
 
 
-def aws_client(service: str, region: str | None = None) -> Any:
-    """A boto3 client for ``service`` (``dynamodb``, ``secretsmanager``...) in a session of its
-    own; endpoint (AWS_ENDPOINT_URL: moto's server locally), region and credentials come from
-    the environment."""
-    import boto3  # pylint: disable=import-outside-toplevel
-    from botocore.config import Config  # pylint: disable=import-outside-toplevel
-
-    return boto3.session.Session().client(service, region_name=region or aws_region(),
-                                          config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+def s3_client(endpoint_url: str | None = None, region: str | None = None, **credentials: str) -> Any:
+    """A boto3 S3 client (see :func:`aws_client`)."""
+    return aws_client("s3", region, endpoint_url, **credentials)
 
 
 def _require_client(client: Any, location: S3Location) -> None:

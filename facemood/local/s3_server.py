@@ -31,10 +31,7 @@ class S3Server:
 
     def client_for(self, service: str, region: str = "us-east-1") -> Any:
         """A boto3 client for another service on this server (DynamoDB, Secrets Manager...)."""
-        import boto3  # pylint: disable=import-outside-toplevel
-
-        return boto3.session.Session().client(service, endpoint_url=self.endpoint, region_name=region,
-                                              **LOCAL_CREDENTIALS)
+        return storage.aws_client(service, region, self.endpoint, **LOCAL_CREDENTIALS)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving; gives up waiting after ``timeout`` (the thread is a daemon)."""
