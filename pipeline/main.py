@@ -23,6 +23,7 @@ from facemood.faceset import FaceSet
 from facemood.metrics import classification_metrics
 from pipeline import artifacts
 from pipeline.calibration import Calibration, calibrate, remeasured
+from pipeline.distill import SoftTargets, teacher_log_probabilities
 from pipeline.export import check_parity, export_onnx
 from pipeline.model import EmotionCNN
 from pipeline.quantize import check_quantized, quantize_int8
@@ -142,6 +143,7 @@ def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = N
         log.info("run %s: training %d network(s) on %d rows, validating on %d %s rows", run_id,
                  len(settings.model.member_seeds), len(splits.train), len(splits.validation), splits.validation_name)
         members = [train_member(settings, splits, seed, workdir) for seed in settings.model.member_seeds]
+        members = served_networks(settings, members, train_students(settings, splits, members, workdir))
     bundle_dir = workdir / "bundle"
     bundle_dir.mkdir(exist_ok=True)
     return publish(settings, client, members, splits, data_uri, data_fingerprint, run_id, bundle_dir)
@@ -157,21 +159,52 @@ def load_member(settings: PipelineSettings, path: Path) -> tuple[EmotionCNN, His
     return model, history
 
 
-def train_member(settings: PipelineSettings, splits, seed: int, workdir: Path) -> tuple[EmotionCNN, History]:
-    """Train the member of ``seed`` (or reload it when a previous run finished it)."""
-    finished = workdir / f"member-{seed}.pt"
+def train_member(settings: PipelineSettings, splits, seed: int, workdir: Path, role: str = "member",
+                 soft_targets: SoftTargets | None = None) -> tuple[EmotionCNN, History]:
+    """Train the network of ``seed`` (or reload it when a previous run finished it).
+
+    Its checkpoints are ``<role>-<seed>.pt`` (finished) and ``<role>-<seed>.partial.pt`` (epochs);
+    a student (``soft_targets`` given) also learns from the members' opinion of each face.
+    """
+    finished = workdir / f"{role}-{seed}.pt"
     if finished.exists():
         return load_member(settings, finished)
-    torch.manual_seed(seed)  # the initial weights too: a member does not depend on what ran before
+    torch.manual_seed(seed)  # the initial weights too: a network does not depend on what ran before
     model = build_model(settings)
     training = replace(settings.training, seed=seed)
     history = fit(model, splits.train, splits.validation, training, settings.batch_transforms,
-                  settings.model.flip_tta, checkpoint=workdir / f"member-{seed}.partial.pt")
+                  settings.model.flip_tta, checkpoint=workdir / f"{role}-{seed}.partial.pt",
+                  soft_targets=soft_targets)
     partial = finished.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "history": json.dumps(asdict(history))}, partial)
     partial.replace(finished)  # complete or absent, never half-written
-    (workdir / f"member-{seed}.partial.pt").unlink(missing_ok=True)
+    (workdir / f"{role}-{seed}.partial.pt").unlink(missing_ok=True)
     return model, history
+
+
+def train_students(settings: PipelineSettings, splits, members: list[tuple[EmotionCNN, History]],
+                   workdir: Path) -> list[tuple[EmotionCNN, History]]:
+    """Distil the members into each configured student (each a resumable stage, as a member)."""
+    distillation = settings.distillation
+    if not distillation.student_seeds:
+        return []
+    if all((workdir / f"student-{seed}.pt").exists() for seed in distillation.student_seeds):
+        targets = None  # every student finished: the members need not read the faces again
+    else:
+        started = time.monotonic()
+        targets = SoftTargets(teacher_log_probabilities([m.eval() for m, _ in members], splits.train.pixels,
+                                                        settings.model.flip_tta, settings.model.zoom_tta,
+                                                        settings.training.bf16),
+                              distillation.weight, distillation.temperature)
+        log.info("the %d member(s) read %d training faces for the students in %.0f s", len(members),
+                 len(splits.train), time.monotonic() - started)
+    return [train_member(settings, splits, seed, workdir, "student", targets) for seed in distillation.student_seeds]
+
+
+def served_networks(settings: PipelineSettings, members: list[tuple[EmotionCNN, History]],
+                    students: list[tuple[EmotionCNN, History]]) -> list[tuple[EmotionCNN, History]]:
+    """The networks the exported graph averages: the members and the students, or the students alone."""
+    return members + students if settings.distillation.serve_members else students
 
 
 def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], splits,

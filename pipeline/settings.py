@@ -106,6 +106,25 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
+class DistillationSettings:
+    """Students: networks trained after the members on the members' averaged opinion of each
+    training face as well as its label (see :mod:`pipeline.distill`)."""
+
+    student_seeds: tuple[int, ...]  # one student per seed; none: no distillation
+    weight: float  # share of a student's loss that follows the members; the rest follows the labels
+    temperature: float  # softens both distributions before they are compared
+    serve_members: bool  # the exported graph averages the members as well as the students
+
+    def __post_init__(self) -> None:
+        if len(self.student_seeds) > 8 or len(set(self.student_seeds)) != len(self.student_seeds):
+            raise ValueError("distillation.student_seeds must list at most 8 different seeds")
+        cfg.check_range("weight", self.weight, 0.0, 1.0)
+        cfg.check_range("temperature", self.temperature, 0.0, 20.0, open_low=True)
+        if not self.student_seeds and not self.serve_members:
+            raise ValueError("distillation.serve_members: false needs student_seeds (else nothing is served)")
+
+
+@dataclass(frozen=True)
 class GateSettings:
     """The quality gate a model must pass before ``models/latest.json`` points at it."""
 
@@ -141,6 +160,7 @@ class PipelineSettings:
     model: ModelSettings
     batch_transforms: BatchTransformSettings
     training: TrainingSettings
+    distillation: DistillationSettings
     calibration: CalibrationSettings
     gate: GateSettings
     metrics_namespace: str  # CloudWatch namespace of the run's EMF metrics

@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +18,9 @@ from torch import nn
 
 from facemood.faceset import FaceSet
 from pipeline.settings import BatchTransformSettings, TrainingSettings
+
+if TYPE_CHECKING:
+    from pipeline.distill import SoftTargets
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +99,11 @@ def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
 def train_one_epoch(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor,
                     optimizer: torch.optim.Optimizer, scheduler, criterion: nn.Module,
                     settings: TrainingSettings, transforms: BatchTransformSettings,
-                    generator: torch.Generator) -> tuple[float, float]:
-    """One pass over the shuffled training set; returns (mean loss, accuracy)."""
+                    generator: torch.Generator, soft_targets: SoftTargets | None = None) -> tuple[float, float]:
+    """One pass over the shuffled training set; returns (mean loss, accuracy).
+
+    With ``soft_targets`` (distillation), the loss also follows the teachers' opinion of each face.
+    """
     model.train()
     order = torch.randperm(len(labels), generator=generator)
     batches = math.ceil(len(order) / settings.batch_size)
@@ -113,6 +120,8 @@ def train_one_epoch(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
             logits = model(x)
         loss = criterion(logits.float(), y)
+        if soft_targets is not None:
+            loss = soft_targets.mix(loss, logits.float(), index)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -155,8 +164,11 @@ def _clock(seconds: float) -> str:
 
 
 def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: TrainingSettings,
-        transforms: BatchTransformSettings, flip_tta: bool, checkpoint: Path | None = None) -> History:
+        transforms: BatchTransformSettings, flip_tta: bool, checkpoint: Path | None = None,
+        soft_targets: SoftTargets | None = None) -> History:
     """Train ``model`` in place and leave it holding the best-on-validation weights.
+
+    ``soft_targets`` (rows in ``train``'s order) make it a student of the networks that made them.
 
     With ``checkpoint``, every finished epoch is saved there (atomically) and a checkpoint
     found at the start is resumed: weights, optimizer, schedule, random streams and history.
@@ -192,7 +204,7 @@ def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: Trainin
     for epoch in range(first_epoch, settings.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
         loss, accuracy = train_one_epoch(model, pixels, labels, optimizer, scheduler, criterion,
-                                         settings, transforms, generator)
+                                         settings, transforms, generator, soft_targets)
         val_loss, val_accuracy = evaluate(model, validation, flip_tta, settings.bf16)
         for name, value in (("train_loss", loss), ("train_accuracy", accuracy), ("validation_loss", val_loss),
                             ("validation_accuracy", val_accuracy), ("learning_rate", lr)):
