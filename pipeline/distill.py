@@ -58,4 +58,3 @@ def teacher_log_probabilities(teachers: list[nn.Module], pixels: np.ndarray, fli
     for teacher in teachers:
         teacher.to(memory_format=torch.contiguous_format)
     return torch.cat(chunks) if chunks else torch.zeros((0, NUM_CLASSES))
-
