@@ -117,6 +117,22 @@ def _champion_text(champion: dict[str, Any]) -> str:
             f"{champion['margin']}).")
 
 
+def _distillation_lines(config: dict[str, Any]) -> list[str]:
+    """What the card says of the students (knowledge distillation), if the run had any."""
+    distillation = config.get("distillation") or {}
+    students = len(distillation.get("student_seeds", []))
+    if not students:
+        return []
+    members = len(config["model"]["member_seeds"])
+    plural = "s" if students > 1 else ""
+    last = f"the last {students} networks" if students > 1 else "the last network"
+    who = (f"{last} learned from the {members} member(s) before it" if distillation["serve_members"]
+           else f"the served network{plural} learned from {members} member(s) the run trained and does not serve")
+    return [f"- Distillation: {who}: each training face's loss mixes its label ({1 - distillation['weight']:.0%}) "
+            f"with the members' mean opinion of it over their views ({distillation['weight']:.0%}, softened at "
+            f"temperature {distillation['temperature']})."]
+
+
 def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]]) -> str:
     """The model card (Markdown): data, splits, metrics, intended use, limitations."""
     data = manifest["data"]
@@ -137,6 +153,7 @@ def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]])
         *[f"- Network {i + 1}: {m['epochs_run']} epochs run, weights of epoch {m['best_epoch']} kept "
           f"(best {data['validation_name']} accuracy {m['best_validation_accuracy']:.4f}), {m['seconds']:.0f} s"
           for i, m in enumerate(training.get("members", []))],
+        *_distillation_lines(manifest.get("config", {})),
         f"- {training['seconds']:.0f} s in all on {training['threads']} CPU threads.",
         "- Augmentation on the fly (flip, rotation, scale, shift, erasing); class-weighted, label-smoothed "
         "cross-entropy; one-cycle SGD. Predictions average the networks and, for each, the face and its "

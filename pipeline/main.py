@@ -193,7 +193,7 @@ def train_students(settings: PipelineSettings, splits, members: list[tuple[Emoti
     else:
         started = time.monotonic()
         targets = SoftTargets(teacher_log_probabilities([m.eval() for m, _ in members], splits.train.pixels,
-                                                        settings.model.flip_tta, settings.model.zoom_tta,
+                                                        settings.model.flip_tta, distillation.teacher_zoom_tta,
                                                         settings.training.bf16),
                               distillation.weight, distillation.temperature)
         log.info("the %d member(s) read %d training faces for the students in %.0f s", len(members),

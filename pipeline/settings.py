@@ -113,6 +113,7 @@ class DistillationSettings:
     student_seeds: tuple[int, ...]  # one student per seed; none: no distillation
     weight: float  # share of a student's loss that follows the members; the rest follows the labels
     temperature: float  # softens both distributions before they are compared
+    teacher_zoom_tta: float  # the members read each training face this much closer too (1: not)
     serve_members: bool  # the exported graph averages the members as well as the students
 
     def __post_init__(self) -> None:
@@ -120,6 +121,7 @@ class DistillationSettings:
             raise ValueError("distillation.student_seeds must list at most 8 different seeds")
         cfg.check_range("weight", self.weight, 0.0, 1.0)
         cfg.check_range("temperature", self.temperature, 0.0, 20.0, open_low=True)
+        cfg.check_range("teacher_zoom_tta", self.teacher_zoom_tta, 1.0, 1.5)
         if not self.student_seeds and not self.serve_members:
             raise ValueError("distillation.serve_members: false needs student_seeds (else nothing is served)")
 

@@ -92,6 +92,9 @@ def test_a_run_with_a_student_serves_what_the_config_says_and_a_rerun_reloads_it
     manifest = json.loads((tmp_path / "store" / "models" / first["run_id"] / "manifest.json").read_text())
     assert len(manifest["training"]["members"]) == (2 if serve_members else 1)
     assert manifest["config"]["distillation"]["student_seeds"] == [5]
+    card = (tmp_path / "store" / "models" / first["run_id"] / "model_card.md").read_text()
+    assert ("the last network learned from the 1 member(s)" if serve_members
+            else "the served network learned from 1 member(s) the run trained and does not serve") in card
 
     caplog.clear()
     with caplog.at_level(logging.INFO):
