@@ -1,7 +1,8 @@
 """Knowledge distillation: a student network learns the trained members' averaged opinion.
 
-The members (the teachers) read every training face once, through the same views the served
-graph uses; the mean of their log-probabilities is each face's soft target. The student then
+The members (the teachers) read every training face once, through the views of
+:func:`pipeline.model.tta_views` (``distillation.teacher_zoom_tta`` says how much closer); the
+mean of their log-probabilities is each face's soft target. The student then
 trains as a member does, on randomly transformed batches (the transforms keep the expression,
 so a face keeps its target), with a loss that mixes the labels' cross-entropy and the
 temperature-softened Kullback-Leibler divergence to the soft target (Hinton et al., 2015).
