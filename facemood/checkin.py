@@ -24,7 +24,9 @@ FaceStep = Callable[[bytes], FaceReading]
 
 @dataclass(frozen=True)
 class DistressSettings:
-    """Which top emotions, at or above which probability, count as distress."""
+    """When a face counts as distress: the summed probability of the distress emotions reaches
+    the threshold (whether or not one of them is the top emotion, so an unclear "maybe angry or
+    fearful" reading offers help too)."""
 
     emotions: tuple[str, ...]
     threshold: float
@@ -83,10 +85,14 @@ def is_clear(probabilities: dict[str, float], settings: ReadingSettings) -> bool
     return first >= settings.clear_min_probability and first - second >= settings.clear_min_margin
 
 
+def distress_probability(probabilities: dict[str, float], settings: DistressSettings) -> float:
+    """The summed probability of the distress emotions."""
+    return sum(probabilities[e] for e in settings.emotions)
+
+
 def is_distress(probabilities: dict[str, float], settings: DistressSettings) -> bool:
-    """True when the top emotion is a distress emotion at or above the threshold."""
-    top = max(probabilities, key=probabilities.get)
-    return top in settings.emotions and probabilities[top] >= settings.threshold
+    """True when the distress emotions together are at least ``settings.threshold`` likely."""
+    return distress_probability(probabilities, settings) >= settings.threshold
 
 
 def read_faces(faces: list[Face], model: Bundle, distress: DistressSettings,

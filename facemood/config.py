@@ -13,6 +13,7 @@ the keys it changes, merged over the other file's mappings.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -221,6 +222,8 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
     Settings classes call it from ``__post_init__``; :func:`from_mapping` turns the
     ValueError into a ConfigError that names the file and the section.
     """
+    if not math.isfinite(value):  # NaN passes every comparison; infinity is never a useful limit
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     too_low = low is not None and (value <= low if open_low else value < low)
     too_high = high is not None and value > high
     if too_low or too_high:

@@ -28,3 +28,26 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
         },
         "confusion_matrix": confusion_matrix(labels, predicted, labels=classes).tolist(),
     }
+
+
+def reliability(probs: np.ndarray, labels: np.ndarray, bins: int) -> list[dict[str, float]]:
+    """Per equal-width bin of the top probability: its range, count, mean confidence and accuracy."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    table = []
+    for b in range(bins):
+        inside = which == b
+        count = int(inside.sum())
+        table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": count,
+                      "confidence": float(confidence[inside].mean()) if count else 0.0,
+                      "accuracy": float(correct[inside].mean()) if count else 0.0})
+    return table
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE on the top probability: sum over bins of (share of rows) x |accuracy - confidence|."""
+    table = reliability(probs, labels, bins)
+    total = max(sum(row["count"] for row in table), 1)
+    return float(sum(row["count"] / total * abs(row["accuracy"] - row["confidence"]) for row in table))

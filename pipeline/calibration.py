@@ -15,6 +15,7 @@ from torch import nn
 
 from facemood.emotions import IMAGE_SIDE, NUM_CLASSES
 from facemood.faceset import FaceSet
+from facemood.metrics import expected_calibration_error, reliability
 from pipeline.model import tta_views
 from pipeline.train import to_tensor
 
@@ -98,29 +99,6 @@ def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)).mean())
 
 
-def reliability(probs: np.ndarray, labels: np.ndarray, bins: int) -> list[dict[str, float]]:
-    """Per equal-width bin of the top probability: its range, count, mean confidence and accuracy."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    table = []
-    for b in range(bins):
-        inside = which == b
-        count = int(inside.sum())
-        table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": count,
-                      "confidence": float(confidence[inside].mean()) if count else 0.0,
-                      "accuracy": float(correct[inside].mean()) if count else 0.0})
-    return table
-
-
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """ECE on the top probability: sum over bins of (share of rows) x |accuracy - confidence|."""
-    table = reliability(probs, labels, bins)
-    total = max(sum(row["count"] for row in table), 1)
-    return float(sum(row["count"] / total * abs(row["accuracy"] - row["confidence"]) for row in table))
-
-
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The temperature that minimises the negative log-likelihood of ``labels`` (bounded search)."""
     from scipy.optimize import minimize_scalar  # pylint: disable=import-outside-toplevel
@@ -132,15 +110,21 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def calibrate(nets: list[nn.Module], validation: FaceSet, flip_tta: bool, zoom_tta: float, fit_fraction: float,
-              bins: int, seed: int) -> Calibration:
-    """Fit the temperature on ``fit_fraction`` of the validation rows; report on the rest."""
+              bins: int, seed: int, extra_fit: FaceSet | None = None) -> Calibration:
+    """Fit the temperature on ``fit_fraction`` of the validation rows (and every ``extra_fit``
+    face: real photos kept for tuning, so the probabilities mean what they say there too);
+    report on the rest of the validation rows."""
     fit_rows, report_rows = halves(validation.labels, fit_fraction, seed)
     logits = views_logits(nets, validation.pixels, flip_tta, zoom_tta)
-    temperature = fit_temperature(logits[:, fit_rows], validation.labels[fit_rows])
+    fit_logits, fit_labels = logits[:, fit_rows], validation.labels[fit_rows]
+    if extra_fit is not None and len(extra_fit):
+        fit_logits = np.concatenate([fit_logits, views_logits(nets, extra_fit.pixels, flip_tta, zoom_tta)], axis=1)
+        fit_labels = np.concatenate([fit_labels, extra_fit.labels])
+    temperature = fit_temperature(fit_logits, fit_labels)
     report_logits, report_labels = logits[:, report_rows], validation.labels[report_rows]
     before, after = probabilities(report_logits, 1.0), probabilities(report_logits, temperature)
     return Calibration(
-        temperature=temperature, fit_rows=len(fit_rows), report_rows=len(report_rows), bins=bins,
+        temperature=temperature, fit_rows=len(fit_labels), report_rows=len(report_rows), bins=bins,
         ece_before=expected_calibration_error(before, report_labels, bins),
         ece_after=expected_calibration_error(after, report_labels, bins),
         nll_before=negative_log_likelihood(before, report_labels),

@@ -14,18 +14,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 import facemood
 from facemood import bundle, registry, storage, telemetry
 from facemood.dataset import load_faces
 from facemood.errors import BundleIntegrityError, StorageError, TrainingError
+from facemood.faces import load_face_settings
 from facemood.faceset import FaceSet
 from facemood.metrics import classification_metrics
 from pipeline import artifacts
 from pipeline.calibration import Calibration, calibrate, remeasured
 from pipeline.distill import SoftTargets, teacher_log_probabilities
 from pipeline.export import check_parity, export_onnx
+from pipeline.int8_import import float_networks
 from pipeline.model import EmotionCNN
+from pipeline.photo_finetune import PhotoParts, finetuned_networks, mixed_faces, photo_parts
 from pipeline.quantize import check_quantized, quantize_int8
 from pipeline.settings import PipelineSettings
 from pipeline.splits import make_splits
@@ -137,16 +141,32 @@ def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = N
     run_id = new_run_id(data_fingerprint)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="facemood-train-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    if from_checkpoint:
+    if from_checkpoint and from_checkpoint.suffix == ".onnx":
+        members = [(net, History()) for net in float_networks(from_checkpoint)]
+        log.info("recovered %d network(s) from the int8 graph %s", len(members), from_checkpoint)
+    elif from_checkpoint:
         members = [load_member(settings, from_checkpoint)]
     else:
         log.info("run %s: training %d network(s) on %d rows, validating on %d %s rows", run_id,
                  len(settings.model.member_seeds), len(splits.train), len(splits.validation), splits.validation_name)
         members = [train_member(settings, splits, seed, workdir) for seed in settings.model.member_seeds]
         members = served_networks(settings, members, train_students(settings, splits, members, workdir))
+    photos = photo_stage(settings, splits, members, workdir)
     bundle_dir = workdir / "bundle"
     bundle_dir.mkdir(exist_ok=True)
-    return publish(settings, client, members, splits, data_uri, data_fingerprint, run_id, bundle_dir)
+    return publish(settings, client, members, splits, data_uri, data_fingerprint, run_id, bundle_dir, photos)
+
+
+def photo_stage(settings: PipelineSettings, splits, members: list[tuple[nn.Module, History]],
+                workdir: Path) -> PhotoParts | None:
+    """The real-photo stage: fine-tune every served network in place on FER2013 mixed with the
+    configured photos (each network a resumable stage). Returns the photos' parts (None: off)."""
+    if not settings.photo_finetune.photos:
+        return None
+    parts = photo_parts(settings.photo_finetune, load_face_settings(), workdir / "photos")
+    finetuned_networks([m for m, _ in members], mixed_faces(splits.train, parts.train), settings.photo_finetune,
+                       settings.batch_transforms, workdir)
+    return parts
 
 
 def load_member(settings: PipelineSettings, path: Path) -> tuple[EmotionCNN, History]:
@@ -207,13 +227,14 @@ def served_networks(settings: PipelineSettings, members: list[tuple[EmotionCNN, 
     return members + students if settings.distillation.serve_members else students
 
 
-def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], splits,
-                        model_path: Path) -> tuple[bundle.Bundle, Calibration, dict[str, Any]]:
+def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], splits, model_path: Path,
+                        tune_photos: FaceSet | None = None) -> tuple[bundle.Bundle, Calibration, dict[str, Any]]:
     """Calibrate ``nets``, export them as one graph, check it against PyTorch, quantize it when
     configured (and check that too), and write what is served to ``model_path``."""
     model = settings.model
     calibration = calibrate(nets, splits.validation, model.flip_tta, model.zoom_tta,
-                            settings.calibration.fit_fraction, settings.calibration.bins, settings.training.seed)
+                            settings.calibration.fit_fraction, settings.calibration.bins, settings.training.seed,
+                            tune_photos)
     float_path = model_path.parent.parent / "model-float.onnx"  # outside the bundle: only what is served is published
     serving = export_onnx(nets, float_path, model.flip_tta, calibration.temperature, model.zoom_tta)
     float_model = bundle.load_onnx_file(float_path, settings.training.threads)
@@ -230,11 +251,13 @@ def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], spli
 
 
 def publish(settings: PipelineSettings, client: Any, members: list[tuple[EmotionCNN, History]], splits,
-            data_uri: str, data_fingerprint: str, run_id: str, bundle_dir: Path) -> dict[str, Any]:
+            data_uri: str, data_fingerprint: str, run_id: str, bundle_dir: Path,
+            photos: PhotoParts | None = None) -> dict[str, Any]:
     """Calibrate, export, evaluate through ONNX Runtime, write the artifacts and publish the bundle."""
     history = members[0][1]
+    tune = None if photos is None or photos.tune is None else FaceSet(photos.tune.crops, photos.tune.labels)
     onnx_model, calibration, export = export_served_model(settings, [m.eval() for m, _ in members], splits,
-                                                          bundle_dir / bundle.MODEL_NAME)
+                                                          bundle_dir / bundle.MODEL_NAME, tune)
     served_probabilities = onnx_model.predict_proba(splits.validation.pixels)
     calibration = remeasured(calibration, served_probabilities, splits.validation.labels)
     log.info("temperature %.3f: ECE %.2f%% -> %.2f%% on %d validation faces not used to fit it",
@@ -271,6 +294,12 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
         "config": json.loads(json.dumps(asdict(settings))),
         "metrics": {name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]} for name, m in evaluations.items()},
         "calibration": calibration.summary(),
+        # which persons of each photo folder trained and tuned: the real-photo bench reports on the rest
+        **({"photo_finetune": {"split": {"seed": settings.photo_finetune.split_seed,
+                                         "parts": ["train", "tune", "report"],
+                                         "folders": {Path(f.folder).name: list(f.fractions)
+                                                     for f in settings.photo_finetune.photos}},
+                               "tune_photos": len(tune)}} if tune is not None else {}),
     }
     (bundle_dir / "metrics.json").write_text(json.dumps({
         "evaluations": evaluations, "history": history_dict,

@@ -127,6 +127,48 @@ class DistillationSettings:
 
 
 @dataclass(frozen=True)
+class PhotoFolder:
+    """A folder of labelled real photos (``labels.csv``), split by person into the parts that
+    train, tune (temperature, thresholds) and report."""
+
+    folder: str
+    fractions: tuple[float, float, float]  # train, tune, report (each person in one part)
+
+    def __post_init__(self) -> None:
+        if len(self.fractions) != 3:
+            raise ValueError("photo_finetune.photos: fractions lists three shares: train, tune, report")
+        for part in self.fractions:
+            cfg.check_range("fractions", part, 0.0, 1.0)
+        if not self.fractions[0] > 0:
+            raise ValueError("photo_finetune.photos: the train fraction must be above 0")
+
+
+@dataclass(frozen=True)
+class PhotoFinetuneSettings:
+    """The real-photo stage (:mod:`pipeline.photo_finetune`): off while ``photos`` is empty."""
+
+    photos: tuple[PhotoFolder, ...]
+    split_seed: int  # of the person split
+    epochs: int  # passes over FER2013 Training
+    batch_size: int
+    photo_share: float  # share of each batch drawn from the real photos
+    learning_rate: float  # SGD with Nesterov momentum, cosine decay to zero
+    weight_decay: float
+    label_smoothing: float
+    degrade_probability: float  # share of faces given each photo degradation
+    seed: int
+
+    def __post_init__(self) -> None:
+        cfg.check_range("epochs", self.epochs, 1, 100)
+        cfg.check_range("batch_size", self.batch_size, 4, 4096)
+        cfg.check_range("photo_share", self.photo_share, 0.0, 1.0, open_low=True)
+        cfg.check_range("learning_rate", self.learning_rate, 0.0, 1.0, open_low=True)
+        cfg.check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        cfg.check_range("label_smoothing", self.label_smoothing, 0.0, 0.99)
+        cfg.check_range("degrade_probability", self.degrade_probability, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class GateSettings:
     """The quality gate a model must pass before ``models/latest.json`` points at it."""
 
@@ -163,6 +205,7 @@ class PipelineSettings:
     batch_transforms: BatchTransformSettings
     training: TrainingSettings
     distillation: DistillationSettings
+    photo_finetune: PhotoFinetuneSettings
     calibration: CalibrationSettings
     gate: GateSettings
     metrics_namespace: str  # CloudWatch namespace of the run's EMF metrics

@@ -1,0 +1,92 @@
+"""Benchmark: how a bundle reads real photos of real people, through the whole photo path
+(decode, detect, crop, model: what ``facemood predict`` and the page do).
+
+    python -m bench.real_photos_bench [--model models/latest.json] [--photos ../shared/data/wild/dev]
+                                      [--part report|tune|all]
+
+PHOTOS is a folder with ``labels.csv`` (``file,emotion``). When the bundle was fine-tuned on part
+of that folder (its manifest's ``photo_finetune.split``), only the persons it never saw are
+reported (``--part report``, the default); ``--part tune`` gives the persons kept for choosing
+the temperature and the distress threshold. Prints accuracy, macro-F1, recall per class, the
+page's distress flag (precision and recall, and a sweep of thresholds), the expected calibration
+error and the confusion matrix. A photo with no face found counts as missed, not as wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "wild" / "dev"
+PARTS = {"train": 0, "tune": 1, "report": 2}
+
+
+def distress_figures(distress: np.ndarray, truly: np.ndarray, threshold: float) -> tuple[float, float, int]:
+    """Precision, recall and number of flags of ``distress >= threshold`` against ``truly``."""
+    flags = distress >= threshold
+    hits = int((flags & truly).sum())
+    return hits / max(int(flags.sum()), 1), hits / max(int(truly.sum()), 1), int(flags.sum())
+
+
+def chosen_rows(persons: np.ndarray, manifest: dict, part: str, folder: Path) -> tuple[np.ndarray, str]:
+    """The rows to report, and a line saying which."""
+    split = (manifest.get("photo_finetune") or {}).get("split")
+    if part == "all" or not split or folder.name not in split["folders"]:
+        return np.ones(len(persons), dtype=bool), "every photo (the bundle was not fitted on this folder)" \
+            if part != "all" else "every photo"
+    from facemood.photo_set import person_parts  # pylint: disable=import-outside-toplevel
+
+    parts = person_parts(persons, tuple(split["folders"][folder.name]), int(split["seed"]))
+    return parts == PARTS[part], f"the {part} part: persons the bundle never trained on (split by person)"
+
+
+def main() -> None:
+    """Read every photo, predict, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(REPO / "models" / "latest.json"))
+    parser.add_argument("--photos", default=str(DEFAULT_PHOTOS))
+    parser.add_argument("--part", choices=["report", "tune", "all"], default="report")
+    args = parser.parse_args()
+    # pylint: disable=import-outside-toplevel
+    from facemood.app_settings import load_app_settings
+    from facemood.bundle import load_bundle
+    from facemood.checkin import distress_probability
+    from facemood.emotions import EMOTIONS
+    from facemood.metrics import classification_metrics, expected_calibration_error
+    from facemood.photo_set import photo_crops
+
+    settings = load_app_settings()
+    folder = Path(args.photos)
+    model = load_bundle(args.model, threads=1)
+    crops = photo_crops(folder, settings.faces)
+    rows, which = chosen_rows(crops.persons, model.manifest, args.part, folder)
+    crops = crops.subset(np.flatnonzero(rows))
+    probs = model.predict_proba(crops.crops)
+    labels = crops.labels
+    metrics = classification_metrics(labels, probs)
+    print(f"model {model.run_id} on {folder}: {which}")
+    print(f"  {len(labels)} photos read ({len(np.unique(crops.persons))} persons); "
+          f"{len(crops.missed)} of the folder's photos had no face found")
+    print(f"accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.1%}, "
+          f"ECE (15 bins) {expected_calibration_error(probs, labels, 15):.1%}")
+    print("  recall per class: " + ", ".join(f"{name} {m['recall']:.1%} (of {m['support']})"
+                                            for name, m in metrics["per_class"].items()))
+    rule = settings.distress
+    distress = np.array([distress_probability(dict(zip(EMOTIONS, row)), rule) for row in probs])
+    truly = np.isin(labels, [EMOTIONS.index(e) for e in rule.emotions])
+    precision, recall, flags = distress_figures(distress, truly, rule.threshold)
+    print(f"distress flag ({'+'.join(rule.emotions)} together >= {rule.threshold}): precision {precision:.1%}, "
+          f"recall {recall:.1%} ({flags} flags; {int(truly.sum())} photos labelled so)")
+    for threshold in np.round(np.arange(0.3, 0.91, 0.05), 2):
+        p, r, n = distress_figures(distress, truly, float(threshold))
+        print(f"  >= {threshold:.2f}: precision {p:.1%}, recall {r:.1%}, {n} flags")
+    print("confusion matrix (rows: label, columns: reading; " + " ".join(e[:3] for e in EMOTIONS) + ")")
+    for name, row in zip(EMOTIONS, metrics["confusion_matrix"]):
+        print(f"  {name:8s} " + " ".join(f"{v:3d}" for v in row))
+
+
+if __name__ == "__main__":
+    main()
