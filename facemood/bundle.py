@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,16 @@ def join(root: str, *parts: str) -> str:
     if root.startswith("s3://"):
         return "/".join([root.rstrip("/"), *[p.strip("/") for p in parts]])
     return str(Path(root, *parts))
+
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def check_run_id(run_id: str) -> None:
+    """Raise NotFound unless ``run_id`` is a plain name (``20261128-133440-4b9694``): never a path."""
+    if not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise NotFound(f"{run_id!r} is not a model's run id: a run id is a name such as 20261128-133440-4b9694, "
+                       "never a path (`facemood models list` shows them)")
 
 
 def bundle_uri(root: str, run_id: str) -> str:

@@ -10,6 +10,8 @@ moves live in the history.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 from facemood import bundle, storage
 from facemood.errors import BundleIntegrityError, NotFound, StorageError
 
+log = logging.getLogger(__name__)
 HISTORY_FOLDER = "history"
 
 
@@ -85,15 +88,44 @@ def _names(folder_uri: str, client: Any) -> list[str]:
 
 
 def read_history(root: str, client: Any = None) -> list[Move]:
-    """Every move of ``latest.json``, oldest first."""
+    """Every move of ``latest.json``, oldest first. A record that cannot be read is logged,
+    naming its file, and skipped: one bad record must not hide the others."""
     folder = history_uri(root)
     moves = []
     for name in _names(folder, client):
         if not name.endswith(".json"):
             continue
-        data = json.loads(storage.read_bytes(bundle.join(folder, name), client))
-        moves.append(Move(data["time"], data["run_id"], data.get("previous_run_id"), data["by"], data["reason"]))
+        uri = bundle.join(folder, name)
+        try:
+            data = json.loads(storage.read_bytes(uri, client))
+            moves.append(Move(str(data["time"]), str(data["run_id"]), data.get("previous_run_id"), str(data["by"]),
+                              str(data["reason"])))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("skipped the history record %s: %s", uri, _why(exc))
     return moves
+
+
+def _why(exc: Exception) -> str:
+    """Plain words for what is wrong with a JSON record."""
+    if isinstance(exc, KeyError):
+        return f"it has no {exc.args[0]!r}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON ({exc.msg} at line {exc.lineno})"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not JSON (not UTF-8 text)"
+    return "not a JSON object of the expected form"
+
+
+def _numeric_metrics(metrics: Any) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """The metrics whose accuracy and macro-F1 are numbers, and a problem for each other one."""
+    kept, problems = {}, []
+    for name, figures in (metrics.items() if isinstance(metrics, dict) else []):
+        values = [figures.get(k) for k in ("accuracy", "macro_f1")] if isinstance(figures, dict) else [None]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            kept[name] = figures
+        else:
+            problems.append(f"manifest.json: the {name} metrics are not numbers")
+    return kept, problems
 
 
 def served_run_id(root: str, client: Any = None) -> str | None:
@@ -111,15 +143,25 @@ def list_models(root: str, client: Any = None) -> list[Entry]:
     for name in _names(models, client):
         if name in (bundle.LATEST_NAME, HISTORY_FOLDER):
             continue
+        uri = bundle.join(models, name, bundle.MANIFEST_NAME)
         try:
-            manifest = json.loads(storage.read_bytes(bundle.join(models, name, bundle.MANIFEST_NAME), client))
+            manifest = json.loads(storage.read_bytes(uri, client))
+            if not isinstance(manifest, dict):
+                raise TypeError("not an object")
         except NotFound:
             continue  # an upload in progress or abandoned: no manifest, not a bundle
-        gate = manifest.get("gate", {})
+        except (ValueError, TypeError) as exc:
+            log.warning("the manifest %s cannot be read: %s", uri, _why(exc))
+            entries.append(Entry(name, "", "unreadable", [f"manifest.json: {_why(exc)}"], {}, name == served,
+                                 [m for m in moves if m.run_id == name]))
+            continue
+        gate = manifest.get("gate") if isinstance(manifest.get("gate"), dict) else {}
+        champion = manifest.get("champion") if isinstance(manifest.get("champion"), dict) else {}
+        metrics, problems = _numeric_metrics(manifest.get("metrics", {}))
         entries.append(Entry(
-            run_id=name, created=manifest.get("created", ""), status=manifest.get("status", "unknown"),
-            reasons=list(gate.get("reasons", [])) + list(manifest.get("champion", {}).get("reasons", [])),
-            metrics=manifest.get("metrics", {}), served=name == served,
+            run_id=name, created=str(manifest.get("created", "")), status=str(manifest.get("status", "unknown")),
+            reasons=[str(r) for r in list(gate.get("reasons", [])) + list(champion.get("reasons", []))] + problems,
+            metrics=metrics, served=name == served,
             moves=[m for m in moves if m.run_id == name]))
     return sorted(entries, key=lambda e: (e.created, e.run_id))
 
@@ -130,6 +172,7 @@ def promote(root: str, run_id: str, reason: str, by: str = "models promote", cli
     Raises NotFound when there is no such bundle and BundleIntegrityError when it fails
     verification; ``latest.json`` is untouched then.
     """
+    bundle.check_run_id(run_id)
     folder = bundle.bundle_uri(root, run_id)
     if not bundle.exists(bundle.join(folder, bundle.MANIFEST_NAME), client):
         raise NotFound(f"no model {run_id} under {bundle.join(root, bundle.MODELS_PREFIX)} "

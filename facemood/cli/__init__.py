@@ -229,19 +229,16 @@ def check_config() -> None:
     """
     from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
     from facemood.augment import load_augment_settings  # pylint: disable=import-outside-toplevel
-    from facemood.config import CONFIG_DIR, load  # pylint: disable=import-outside-toplevel
+    from facemood.config import config_path  # pylint: disable=import-outside-toplevel
     from facemood.errors import ConfigError  # pylint: disable=import-outside-toplevel
     from facemood.local.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
+    from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
 
     load_augment_settings()
     load_stack_settings()
-    try:  # the pipeline's settings classes live with the training task (torch not needed to read them)
-        from pipeline.settings import PipelineSettings  # pylint: disable=import-outside-toplevel
-
-        for name in ("pipeline.yaml", "pipeline-demo.yaml", "model-fer2013.yaml"):
-            load(PipelineSettings, CONFIG_DIR / name)
-    except ImportError:
-        pass
+    for name in ("pipeline.yaml", "pipeline-demo.yaml", "model-fer2013.yaml"):
+        if name == "pipeline.yaml" or config_path(name).exists():  # overlays are optional in a config folder
+            load_pipeline_settings(config_path(name))
     problems = load_app_settings().problems()
     if problems:
         raise ConfigError("config/app.yaml is not ready for students: " + "; ".join(problems))

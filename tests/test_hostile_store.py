@@ -1,0 +1,92 @@
+"""Hostile model stores and configs through the CLI: a run id that is a path, records that are
+not JSON, metrics that are not numbers, config values that are not finite, check-config's folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from facemood import bundle, registry
+from facemood.cli import cli
+from facemood.config import CONFIG_DIR
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A local store with two bundles of the shipped network; the first is served."""
+    shipped = bundle.read_latest(str(REPO_ROOT))
+    if shipped is None:
+        pytest.skip("no shipped model under models/")
+    root = tmp_path / "store"
+    for run_id in ("run-a", "run-b"):
+        folder = tmp_path / run_id
+        folder.mkdir()
+        shutil.copyfile(REPO_ROOT / shipped["bundle"] / bundle.MODEL_NAME, folder / bundle.MODEL_NAME)
+        bundle.write_bundle(folder, str(root), run_id, {"status": "accepted", "created": run_id,
+                                                        "metrics": {"PublicTest": {"accuracy": 0.7, "macro_f1": 0.6}}})
+    registry.promote(str(root), "run-a", "first")
+    return root
+
+
+def test_a_run_id_is_a_name_never_a_path(store, tmp_path):
+    elsewhere = tmp_path / "elsewhere" / "models" / "run-x"
+    shutil.copytree(store / "models" / "run-b", elsewhere)
+    result = CliRunner().invoke(cli, ["models", "promote", "../../elsewhere/models/run-x", "--store", str(store)])
+    assert result.exit_code == 1
+    assert "Error: '../../elsewhere/models/run-x' is not a model's run id" in result.stderr
+    assert registry.served_run_id(str(store)) == "run-a"
+
+
+def test_models_list_names_each_unreadable_file_and_lists_the_rest(store, caplog):
+    history = store / "models" / "history"
+    (history / "20990101T000000000000000-bad.json").write_text("{not json")
+    (history / "20990101T000000000000001-partial.json").write_text('{"time": "2099"}')
+    (store / "models" / "run-b" / "manifest.json").write_text("[1, 2")
+    broken = store / "models" / "run-c"
+    broken.mkdir()
+    (broken / "manifest.json").write_text(json.dumps({"created": "z", "status": "accepted",
+                                                      "metrics": {"PublicTest": {"accuracy": "high"}}}))
+    result = CliRunner().invoke(cli, ["models", "list", "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("run-a") and "SERVED" in line for line in lines)
+    assert any(line.startswith("run-b") and "unreadable" in line for line in lines)
+    assert "why: manifest.json: the PublicTest metrics are not numbers" in result.stdout
+    logged = caplog.text + result.stderr
+    assert "20990101T000000000000000-bad.json: not JSON" in logged
+    assert "20990101T000000000000001-partial.json: it has no 'run_id'" in logged
+
+
+@pytest.mark.parametrize(("value", "word"), [(".nan", "nan"), (".inf", "inf")])
+def test_config_numbers_must_be_finite(tmp_path, monkeypatch, value, word):
+    folder = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, folder)
+    app = folder / "app.yaml"
+    app.write_text(app.read_text().replace("threshold: 0.5", f"threshold: {value}", 1))
+    monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(folder))
+    result = CliRunner().invoke(cli, ["check-config"])
+    assert result.exit_code == 1
+    assert f"threshold must be a finite number, got {word}" in result.stderr
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("epochs: 60", "epochs must be >= 1, got -3"),
+    ("extends: pipeline.yaml", "loops back to itself"),
+])
+def test_check_config_reads_the_pipeline_configs_of_the_config_folder(tmp_path, monkeypatch, change, message):
+    folder = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, folder)
+    overlay = folder / "model-fer2013.yaml"
+    text = overlay.read_text()
+    if change.startswith("epochs"):
+        overlay.write_text(text.replace("epochs: 60", "epochs: -3"))
+    else:
+        overlay.write_text(text.replace("extends: pipeline.yaml", "extends: model-fer2013.yaml"))
+    monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(folder))
+    result = CliRunner().invoke(cli, ["check-config"])
+    assert result.exit_code == 1 and message in result.stderr
+    assert "config ok" not in result.output
