@@ -47,6 +47,7 @@ class AugmentSettings:
     batch_rows: int
     gzip_level: int
     transforms: TransformSettings
+    limits: dataset.TextLimits
     metrics_namespace: str  # CloudWatch namespace of the per-file EMF metrics
 
     def __post_init__(self) -> None:
@@ -108,7 +109,7 @@ def augment_stream(source: IO[bytes], sink: IO[bytes] | None, settings: AugmentS
     header_written = False
     spent = Counter()
     copy_name = aug.copy_name()
-    for index, batch in enumerate(dataset.read_batches(source, settings.batch_rows)):
+    for index, batch in enumerate(dataset.read_batches(source, settings.batch_rows, settings.limits)):
         t0 = time.monotonic()
         report.rows_read += len(batch) + len(batch.rejections)
         report.rows_valid += len(batch)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import numpy as np
 
+from facemood import config as cfg
 from facemood import storage
 from facemood.emotions import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES, USAGES
 from facemood.errors import InvalidDataset, NoValidRows
@@ -90,6 +92,57 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+@dataclass(frozen=True)
+class TextLimits:
+    """Bounds on an uploaded file while it streams (``limits`` in ``config/augment.yaml``): a small
+    gzip can inflate to gigabytes of NULs or blank lines, and none of it may be held or looped over."""
+
+    max_text_mib: float  # decompressed bytes
+    max_line_kib: float  # bytes between two line breaks
+    max_seconds: float  # reading and processing one file
+    non_utf8: str  # "reject_row": such a row is a rejected row; "refuse_file": the file is refused
+
+    def __post_init__(self) -> None:
+        cfg.check_range("max_text_mib", self.max_text_mib, 0.0, 1e6, open_low=True)
+        cfg.check_range("max_line_kib", self.max_line_kib, 10.0, 1024.0)
+        cfg.check_range("max_seconds", self.max_seconds, 0.0, 1e5, open_low=True)
+        if self.non_utf8 not in ("reject_row", "refuse_file"):
+            raise ValueError(f"non_utf8 must be reject_row or refuse_file, got {self.non_utf8!r}")
+
+
+class _Bounded(io.RawIOBase):
+    """Counts the decompressed bytes and the longest line while they stream; raises
+    InvalidDataset, naming the limit, as soon as one is passed (before anything is held)."""
+
+    def __init__(self, stream: IO[bytes], limits: TextLimits) -> None:
+        super().__init__()
+        self._stream, self._limits = stream, limits
+        self._max_bytes = int(limits.max_text_mib * 1024 * 1024)
+        self._max_line = int(limits.max_line_kib * 1024)
+        self.total, self.lines, self._open_line = 0, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._stream.readinto(buffer)
+        if not n:
+            return 0
+        self.total += n
+        if self.total > self._max_bytes:
+            raise InvalidDataset(f"the file holds more than {self._limits.max_text_mib:g} MiB of text once "
+                                 f"decompressed (the limit); stopped at line {self.lines + 1}")
+        breaks = np.flatnonzero(np.frombuffer(memoryview(buffer)[:n], dtype=np.uint8) == 10)
+        gaps = np.diff(np.concatenate([[-1 - self._open_line], breaks, [n]])) - 1
+        if gaps.max() > self._max_line:
+            where = int(np.argmax(gaps > self._max_line))
+            raise InvalidDataset(f"line {self.lines + where + 1} is longer than {self._limits.max_line_kib:g} KiB "
+                                 "(a FER2013 row is under 10 KiB): not a FER2013 CSV")
+        self.lines += len(breaks)
+        self._open_line = int(gaps[-1])
+        return n
+
+
 def _sniff(stream: IO[bytes]) -> tuple[bytes, IO[bytes]]:
     """Peek at the first bytes of ``stream``; return them and a stream that still has them."""
     head = b""
@@ -101,21 +154,36 @@ def _sniff(stream: IO[bytes]) -> tuple[bytes, IO[bytes]]:
     return head, io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 20)
 
 
-def open_text(stream: IO[bytes]) -> io.TextIOWrapper:
+def open_text(stream: IO[bytes], limits: TextLimits | None = None) -> io.TextIOWrapper:
     """Decode a binary CSV stream (gzip detected by its magic bytes; BOM and CRLF accepted).
 
+    With ``limits``, the decompressed text is bounded while it streams, and bytes that are not
+    UTF-8 are kept as escapes for the row to be rejected (or the file refused) by line.
     Raises InvalidDataset for an empty file or one that is plainly not text.
     """
     head, stream = _sniff(stream)
     if head.startswith(_GZIP_MAGIC):
         stream = gzip.GzipFile(fileobj=stream, mode="rb")
         head, stream = _sniff(stream)
+    if limits is not None:
+        stream = io.BufferedReader(_Bounded(stream, limits), buffer_size=1 << 20)
     if not head:
         raise InvalidDataset("the file is empty: expected a FER2013 CSV with a header row")
     for magic, what in _MAGIC.items():
         if head.startswith(magic):
             raise InvalidDataset(f"the file is {what}, not a FER2013 CSV")
-    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="",
+                            errors="strict" if limits is None else "surrogateescape")
+
+
+def non_utf8_reason(row: list[str]) -> str | None:
+    """Why a row read with escapes is not UTF-8 (naming the first such byte), or None."""
+    for column, cell in enumerate(row, start=1):
+        for char in cell:
+            if "\udc80" <= char <= "\udcff":
+                return (f"byte 0x{ord(char) - 0xDC00:02X} in field {column} is not UTF-8 "
+                        "(the file must be UTF-8 text; was it saved as Latin-1 or Windows-1252?)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -182,7 +250,8 @@ def parse_pixel_fields(fields: list[str]) -> tuple[np.ndarray, np.ndarray]:
     too_long = lengths > 3
     if too_long.any():  # zero-padded values such as 0012 are fine; anything else is too big
         for t in np.flatnonzero(too_long):
-            value[t] = min(int(buf[starts[t]:ends[t] + 1].tobytes()), 1 << 30)
+            digits = buf[starts[t]:ends[t] + 1].tobytes().lstrip(b"0")
+            value[t] = int(digits) if len(digits) <= 3 else 1 << 30  # never int() of thousands of digits
     ok &= np.bincount(token_row[value > 255], minlength=b) == 0
     pixels = np.zeros((b, IMAGE_PIXELS), np.uint8)
     good_tokens = ok[token_row]
@@ -196,6 +265,9 @@ def explain_pixels(text: str) -> str:
     for i, token in enumerate(tokens, start=1):
         if not token.isdigit() or not token.isascii():
             return f"pixel {i} is {token[:20]!r}, not an integer"
+        digits = token.lstrip("0")
+        if len(digits) > 3:
+            return f"pixel {i} has {len(digits)} digits, outside 0..255"
         if int(token) > 255:
             return f"pixel {i} is {int(token)}, outside 0..255"
     if len(tokens) != IMAGE_PIXELS:
@@ -301,12 +373,14 @@ class _BatchBuilder:
         )
 
 
-def read_batches(stream: IO[bytes], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[Batch]:
+def read_batches(stream: IO[bytes], batch_rows: int = DEFAULT_BATCH_ROWS,
+                 limits: TextLimits | None = None) -> Iterator[Batch]:
     """Stream a FER2013 CSV(.gz) as validated batches of at most ``batch_rows`` rows.
 
-    Raises InvalidDataset when the file as a whole is not FER2013 data.
+    Raises InvalidDataset when the file as a whole is not FER2013 data, or passes ``limits``.
     """
-    text = open_text(stream)
+    text = open_text(stream, limits)
+    deadline = None if limits is None else time.monotonic() + limits.max_seconds
     csv.field_size_limit(MAX_FIELD_BYTES)
     reader = csv.reader(text)
     done = 0  # physical lines read by the records before the current one
@@ -319,11 +393,20 @@ def read_batches(stream: IO[bytes], batch_rows: int = DEFAULT_BATCH_ROWS) -> Ite
         builder = _BatchBuilder(header)
         pending = 0
         for row in reader:
-            # a quoted field may span lines: a record is named by the line it starts on
-            builder.add(done + 1, row, reader.line_num - done)
+            undecodable = non_utf8_reason(row) if limits is not None else None
+            if undecodable and limits.non_utf8 == "refuse_file":
+                raise InvalidDataset(f"line {done + 1}: {undecodable}")
+            if undecodable:
+                builder.rejections.append(Rejection(done + 1, undecodable))
+            else:
+                # a quoted field may span lines: a record is named by the line it starts on
+                builder.add(done + 1, row, reader.line_num - done)
             done = reader.line_num
             pending += 1
             if pending >= batch_rows:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise InvalidDataset(f"stopped at line {done}: the file took longer than {limits.max_seconds:g} s "
+                                         "to read (the limit per file)")
                 yield builder.build()
                 builder, pending = _BatchBuilder(header), 0
         if pending or builder.rejections:

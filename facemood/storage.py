@@ -8,6 +8,7 @@ parameter; only :func:`s3_client` builds one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from facemood import config as cfg
 from facemood.config import ENV, aws_region
 from facemood.errors import NotFound, StorageError
 
@@ -48,6 +50,26 @@ def parse_s3_uri(uri: str) -> S3Location | None:
     return S3Location(bucket, key)
 
 
+@dataclass(frozen=True)
+class AwsClientSettings:
+    """``config/aws.yaml``: timeouts and retries of every AWS client."""
+
+    connect_timeout_s: float
+    read_timeout_s: float
+    max_attempts: int
+
+    def __post_init__(self) -> None:
+        cfg.check_range("connect_timeout_s", self.connect_timeout_s, 0.0, 300.0, open_low=True)
+        cfg.check_range("read_timeout_s", self.read_timeout_s, 0.0, 900.0, open_low=True)
+        cfg.check_range("max_attempts", self.max_attempts, 1, 20)
+
+
+@functools.cache
+def aws_client_settings() -> AwsClientSettings:
+    """The settings of ``config/aws.yaml`` (read once)."""
+    return cfg.load(AwsClientSettings, cfg.config_path("aws.yaml"))
+
+
 def aws_client(service: str, region: str | None = None, endpoint_url: str | None = None, **credentials: str) -> Any:
     """A boto3 client for ``service`` (``s3``, ``dynamodb``, ``secretsmanager``...); endpoint
     (AWS_ENDPOINT_URL: moto's server locally), region and credentials default to the environment.
@@ -57,12 +79,14 @@ def aws_client(service: str, region: str | None = None, endpoint_url: str | None
     import boto3  # pylint: disable=import-outside-toplevel
     from botocore.config import Config  # pylint: disable=import-outside-toplevel
 
+    limits = aws_client_settings()
     # A session of its own: boto3's default session caches the credentials it first found.
     return boto3.session.Session().client(
         service,
         endpoint_url=endpoint_url or os.environ.get(ENV.ENDPOINT) or None,
         region_name=region or aws_region(),
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        config=Config(connect_timeout=limits.connect_timeout_s, read_timeout=limits.read_timeout_s,
+                      retries={"total_max_attempts": limits.max_attempts, "mode": "standard"}),
         **credentials,
     )
 
@@ -80,7 +104,8 @@ def _require_client(client: Any, location: S3Location) -> None:
 
 def _translate(exc: Exception, location: S3Location) -> StorageError:
     """Turn a botocore error into a StorageError that names the object."""
-    from botocore.exceptions import EndpointConnectionError, NoCredentialsError  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 
     if isinstance(exc, NoCredentialsError):
         return StorageError(f"no AWS credentials to reach {location.uri}: configure them (aws configure, "
@@ -88,7 +113,9 @@ def _translate(exc: Exception, location: S3Location) -> StorageError:
     if isinstance(exc, EndpointConnectionError):
         return StorageError(f"cannot reach the storage endpoint for {location.uri} ({exc.kwargs.get('endpoint_url')}): "
                             "is the local stack running (facemood local up), or AWS_ENDPOINT_URL wrong?")
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        return StorageError(f"the storage endpoint did not answer in time for {location.uri}; try again shortly")
+    code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
     if code in ("NoSuchBucket",):
         return NotFound(f"bucket {location.bucket!r} does not exist")
     if code in ("NoSuchKey", "404", "NotFound"):
@@ -284,6 +311,16 @@ class _LocalWriter(io.FileIO):
         self.partial.unlink(missing_ok=True)
 
 
+def _local_reason(path: Path, exc: OSError) -> str:
+    """Plain words for a local file that cannot be created."""
+    blocking = next((p for p in path.parents if p.is_file()), None)
+    if blocking is not None:
+        return f"{blocking} is a file, not a folder"
+    if path.is_dir():
+        return "it is a folder"
+    return (exc.strerror or str(exc)).lower()
+
+
 @contextlib.contextmanager
 def open_write(uri: str, client: Any = None, content_type: str = "application/octet-stream",
                part_size: int = MULTIPART_CHUNK) -> Iterator[Any]:
@@ -302,6 +339,8 @@ def open_write(uri: str, client: Any = None, content_type: str = "application/oc
             client, location, content_type, part_size)
     except (ClientError, BotoCoreError) as exc:
         raise _translate(exc, location) from exc  # type: ignore[arg-type]
+    except OSError as exc:
+        raise StorageError(f"cannot write {uri}: {_local_reason(Path(uri), exc)}") from exc
     try:
         yield writer
     except BaseException:

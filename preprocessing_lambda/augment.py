@@ -5,6 +5,7 @@ An adapter only: unpack every record of the S3 event, call the core, return a su
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 from urllib.parse import unquote_plus
@@ -13,10 +14,14 @@ from facemood import augment, storage, telemetry
 from facemood.errors import FaceMoodError
 from facemood.logs import setup_logging
 
-setup_logging()
 log = logging.getLogger("facemood.lambda.augment")
-SETTINGS = augment.load_augment_settings()
-S3 = storage.s3_client()
+
+
+@functools.cache
+def dependencies() -> tuple[augment.AugmentSettings, Any]:
+    """Logging, the settings and the S3 client, made on the first event (importing does nothing)."""
+    setup_logging()
+    return augment.load_augment_settings(), storage.s3_client()
 
 
 def records(event: dict[str, Any]) -> list[tuple[str, str, str | None]]:
@@ -31,8 +36,11 @@ def records(event: dict[str, Any]) -> list[tuple[str, str, str | None]]:
 
 def handler(event: dict[str, Any], _context: Any = None, client: Any = None,
             settings: augment.AugmentSettings | None = None) -> dict[str, Any]:
-    """Process every record; a failing record is logged and re-raised after the others ran."""
-    client, settings = client or S3, settings or SETTINGS
+    """Process every record; a failing record is logged and, after the others ran, the first
+    failure is re-raised so that Lambda retries the event (finished records are idempotent)."""
+    if client is None or settings is None:
+        default_settings, default_client = dependencies()
+        client, settings = client or default_client, settings or default_settings
     results, failures = [], []
     for bucket, key, version in records(event):
         if not augment.is_csv_key(key):
@@ -49,6 +57,10 @@ def handler(event: dict[str, Any], _context: Any = None, client: Any = None,
             log.error("failed", extra={"bucket": bucket, "key": key, "error": str(exc)})
             failures.append(exc)
             results.append({"key": key, "status": "error", "error": str(exc)})
-    if failures:  # let Lambda retry the event; finished records are idempotent
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # a defect: still one record's failure
+            log.exception("failed unexpectedly", extra={"bucket": bucket, "key": key})
+            failures.append(exc)
+            results.append({"key": key, "status": "error", "error": f"unexpected {type(exc).__name__}"})
+    if failures:
         raise failures[0]
     return {"results": results}

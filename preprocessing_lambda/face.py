@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 from typing import Any
 
@@ -16,9 +17,14 @@ from facemood.errors import InvalidImage
 from facemood.faces import MIB, NO_FACE_MESSAGE, FacePreprocessor, load_face_settings
 from facemood.logs import setup_logging
 
-setup_logging()
 log = logging.getLogger("facemood.lambda.face")
-PREPROCESSOR = FacePreprocessor(load_face_settings())
+
+
+@functools.cache
+def shared_preprocessor() -> FacePreprocessor:
+    """Logging and the detector, made on the first request and kept (importing does nothing)."""
+    setup_logging()
+    return FacePreprocessor(load_face_settings())
 
 
 def face_response(preprocessor: FacePreprocessor, event: dict[str, Any]) -> dict[str, Any]:
@@ -47,7 +53,7 @@ def face_response(preprocessor: FacePreprocessor, event: dict[str, Any]) -> dict
 
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     """Detect and crop the faces of one photo; errors come back as ``{"ok": false, "error": ...}``."""
-    response = face_response(PREPROCESSOR, event)
+    response = face_response(shared_preprocessor(), event)
     log.info("faces", extra={"ok": response["ok"], "faces": len(response.get("faces", [])),
                              "error": response.get("error")})
     return response

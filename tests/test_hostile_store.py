@@ -1,3 +1,5 @@
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
 """Hostile model stores and configs through the CLI: a run id that is a path, records that are
 not JSON, metrics that are not numbers, config values that are not finite, check-config's folder."""
 

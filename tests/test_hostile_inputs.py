@@ -1,0 +1,170 @@
+"""Poison files through the augmentation step's real entry points (the CLI and the Lambda handler
+against the moto server), and a model store that hangs under the serving cache."""
+# pytest fixtures are parameters named like the fixture functions
+# pylint: disable=redefined-outer-name
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import threading
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from facemood import bundle, storage
+from facemood.cli import cli
+from facemood.model_cache import ModelCache
+from preprocessing_lambda import augment as augment_lambda
+from tests.conftest import REPO_ROOT, csv_text
+from tests.test_augment_lambda import (
+    LABELS,
+    PIXELS,
+    REFINED,
+    SETTINGS,
+    buckets,  # noqa: F401  # pylint: disable=unused-import  # a fixture
+    event_for,
+    keys,
+    read_report,
+    upload,
+)
+
+ROWS = csv_text(np.resize(LABELS, 160), np.resize(PIXELS, (160, 48, 48)), None, header="emotion,pixels")
+
+
+def test_a_pixel_of_thousands_of_digits_is_a_rejected_row(tmp_path):
+    lines = ROWS.splitlines()
+    lines[3] = lines[3].replace(",", "," + "9" * 5000 + " ", 1)
+    source = tmp_path / "big-token.csv"
+    source.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(cli, ["augment", str(source), str(tmp_path / "out.csv.gz")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["rows_valid"] == 159 and report["rejected"] == [
+        {"line": 4, "reason": "pixel 1 has 5000 digits, outside 0..255"}]
+
+
+def test_each_record_of_an_event_fails_on_its_own(buckets):  # noqa: F811
+    s3 = buckets
+    lines = ROWS.splitlines()
+    lines[2] = lines[2].replace(",", "," + "7" * 5000 + " ", 1)
+    event = {"Records": []}
+    for name, body in (("poison.csv", "\n".join(lines) + "\n"), ("good.csv", ROWS)):
+        event["Records"] += event_for(name, upload(s3, name, body.encode()))["Records"]
+    result = augment_lambda.handler(event, None, client=s3, settings=SETTINGS)
+    assert [r["status"] for r in result["results"]] == ["complete", "complete"]
+    assert len(keys(s3, REFINED)) == 4  # both refined files and both reports
+
+
+def latin1_file(tmp_path):
+    """160 rows; line 151 holds one Latin-1 byte (0xE9) in its pixels field."""
+    lines = ROWS.encode().split(b"\n")
+    lines[150] = lines[150].replace(b" 1", b" \xe91", 1) if b" 1" in lines[150] else lines[150] + b"\xe9"
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"\n".join(lines))
+    return path
+
+
+def test_a_latin1_byte_rejects_its_row_and_names_the_line(tmp_path):
+    result = CliRunner().invoke(cli, ["augment", str(latin1_file(tmp_path)), str(tmp_path / "out.csv.gz")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["rows_valid"] == 159
+    assert report["rejected"][0]["line"] == 151
+    assert "byte 0xE9 in field 2 is not UTF-8" in report["rejected"][0]["reason"]
+
+
+def test_config_can_refuse_a_file_with_bytes_that_are_not_utf8(tmp_path):
+    config = tmp_path / "augment.yaml"
+    config.write_text(f"extends: {REPO_ROOT / 'config' / 'augment.yaml'}\nlimits: {{non_utf8: refuse_file}}\n")
+    result = CliRunner().invoke(cli, ["augment", str(latin1_file(tmp_path)), str(tmp_path / "out.csv.gz"),
+                                      "--config", str(config)])
+    assert result.exit_code == 1
+    assert "Error: line 151: byte 0xE9 in field 2 is not UTF-8" in result.stderr
+    assert not (tmp_path / "out.csv.gz").exists()
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\0", "line 2 is longer than 64 KiB"),
+    (b" ", "line 2 is longer than 64 KiB"),
+    (b"\n", "more than 2 MiB of text once decompressed"),
+])
+def test_a_gzip_bomb_is_refused_while_it_streams(buckets, content, message):  # noqa: F811
+    s3 = buckets
+    # a valid header, then 8 MiB of one byte: about 8 KiB stored
+    bomb = gzip.compress(b"emotion,pixels\n" + content * (8 * 1024 * 1024), compresslevel=1)
+    settings = replace(SETTINGS, limits=replace(SETTINGS.limits, max_text_mib=2))
+    etag = upload(s3, "bomb.csv.gz", bomb)
+    result = augment_lambda.handler(event_for("bomb.csv.gz", etag), None, client=s3, settings=settings)
+    assert result["results"][0]["status"] == "invalid_file"
+    report = read_report(s3, [k for k in keys(s3, REFINED) if k.endswith(".report.json")][0])
+    assert message in report["error"]
+    assert not [k for k in keys(s3, REFINED) if k.endswith(".csv.gz")]
+
+
+def test_augment_into_a_path_under_a_file_is_one_error_line(tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text(ROWS)
+    result = CliRunner().invoke(cli, ["augment", str(good), str(good / "out.csv.gz")])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: cannot write {good / 'out.csv.gz'}: {good} is a file, not a folder"
+
+
+@pytest.fixture
+def hung_endpoint():
+    """A TCP endpoint that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    server.close()
+
+
+def test_a_hung_store_never_holds_a_check_in(s3, hung_endpoint, tmp_path, monkeypatch):
+    s3.create_bucket(Bucket="models")
+    source = REPO_ROOT / bundle.read_latest(str(REPO_ROOT))["bundle"]
+    run_id = bundle.read_latest(str(REPO_ROOT))["run_id"]
+    for path in sorted(source.iterdir()):
+        s3.upload_file(str(path), "models", f"models/{run_id}/{path.name}")
+    bundle.point_latest("s3://models", run_id, s3)
+    cache = ModelCache("s3://models", refresh_seconds=0.0, client=s3)
+    assert cache.current().run_id == run_id
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "aws.yaml").write_text("connect_timeout_s: 1\nread_timeout_s: 2\nmax_attempts: 1\n")
+    monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config))
+    storage.aws_client_settings.cache_clear()
+    try:
+        cache.client = storage.s3_client(endpoint_url=hung_endpoint)  # the store stops answering
+    finally:
+        storage.aws_client_settings.cache_clear()
+    refreshing = threading.Thread(target=cache.current)
+    refreshing.start()
+    time.sleep(0.3)  # the refresh is now waiting on the hung store
+    started = time.monotonic()
+    assert cache.current().run_id == run_id  # another student's check-in is served at once
+    assert time.monotonic() - started < 0.5
+    refreshing.join(timeout=30)
+    assert not refreshing.is_alive()  # the read timeout ended the refresh; the last model still serves
+    assert cache.current().run_id == run_id
