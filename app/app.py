@@ -30,6 +30,7 @@ from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_a
 from facemood.checkin import ADJECTIVES, CheckIn, FaceResult, FaceStep, check_in, shrink_upload  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
 from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
+from facemood.logs import setup_logging  # noqa: E402
 from facemood.model_cache import ModelCache  # noqa: E402
 
 log = logging.getLogger("facemood.app")
@@ -46,7 +47,9 @@ NUMBERS = ("The bars show how strongly the face matches each expression, as the 
 
 @st.cache_resource
 def app_settings() -> AppSettings:
-    """config/app.yaml, read once per process; placeholder resources are logged, never shown."""
+    """config/app.yaml, read once per process; placeholder resources are logged, never shown.
+    Logging is set up first (JSON in AWS or with FACEMOOD_LOG_FORMAT=json), once per process."""
+    setup_logging()
     settings = load_app_settings()
     for problem in settings.problems():
         log.warning("a counselling resource is not shown to students", extra={"problem": problem})

@@ -83,14 +83,22 @@ class LambdaFaceStep:
             reply = self.client.invoke(FunctionName=self.function_name, Payload=json.dumps(event).encode())
         except (BotoCoreError, ClientError) as exc:
             raise FaceStepError(f"the face service did not answer ({type(exc).__name__})") from exc
-        payload = json.loads(reply["Payload"].read() or b"{}")
+        try:
+            payload = json.loads(reply["Payload"].read() or b"{}")
+            if not isinstance(payload, dict):
+                raise TypeError("not a JSON object")
+        except (ValueError, TypeError) as exc:
+            raise FaceStepError(f"the face service sent a reply that is not JSON ({exc})") from exc
         if reply.get("FunctionError"):
             raise FaceStepError(f"the face service failed: {payload.get('errorMessage', 'unknown error')}")
         if not payload.get("ok"):
-            raise InvalidImage(payload.get("error", "the face service rejected the photo"))
-        faces = [Face.from_json(item) for item in payload.get("faces", [])]
-        size = payload.get("image_size") or [0, 0]
-        return FaceReading(faces, int(payload.get("faces_found", len(faces))), (int(size[0]), int(size[1])))
+            raise InvalidImage(str(payload.get("error", "the face service rejected the photo")))
+        try:
+            faces = [Face.from_json(item) for item in payload.get("faces", [])]
+            size = payload.get("image_size") or [0, 0]
+            return FaceReading(faces, int(payload.get("faces_found", len(faces))), (int(size[0]), int(size[1])))
+        except (KeyError, TypeError, ValueError, OSError) as exc:  # OSError: a crop that is not a PNG
+            raise FaceStepError(f"the face service sent a malformed reply ({type(exc).__name__})") from exc
 
 
 def base64_size(length: int) -> int:

@@ -35,8 +35,10 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
         handler.setFormatter(json_formatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.facemood = True  # type: ignore[attr-defined]  # ours: replaced on the next call, others are kept
     for existing in list(root.handlers):
-        root.removeHandler(existing)
+        if getattr(existing, "facemood", False) or type(existing) is logging.StreamHandler:  # pylint: disable=unidiomatic-typecheck
+            root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("botocore", "boto3", "s3transfer", "urllib3", "matplotlib", "PIL", "werkzeug"):

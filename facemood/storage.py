@@ -102,6 +102,31 @@ def _require_client(client: Any, location: S3Location) -> None:
         raise StorageError(f"{location.uri}: no S3 client was given to reach an s3:// URI")
 
 
+def aws_reason(exc: Exception) -> str:
+    """Plain words for a botocore error from any AWS service (no traceback, no response dump)."""
+    # pylint: disable-next=import-outside-toplevel
+    from botocore.exceptions import (
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials: configure them (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: set AWS_DEFAULT_REGION (or aws configure)"
+    if isinstance(exc, EndpointConnectionError):
+        return f"cannot reach {exc.kwargs.get('endpoint_url')}: check the network, AWS_ENDPOINT_URL and the region"
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        return "AWS did not answer in time; try again shortly"
+    error = (getattr(exc, "response", None) or {}).get("Error", {})
+    if error:
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    return str(exc)
+
+
 def _translate(exc: Exception, location: S3Location) -> StorageError:
     """Turn a botocore error into a StorageError that names the object."""
     # pylint: disable-next=import-outside-toplevel

@@ -76,3 +76,13 @@ def test_only_a_photo_too_large_for_the_payload_is_re_encoded():
         step(client, payload_limit=len(PHOTO) * 2, shrink=lambda photo: b"small")(PHOTO)
         step(client, payload_limit=len(PHOTO), shrink=lambda photo: b"small")(PHOTO)
     assert [base64.b64decode(image) for image in sent] == [PHOTO, b"small"]
+
+
+@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b"[1, 2]",
+                                  json.dumps({"ok": True, "faces": [{"box": [1, 2], "crop_png": "x"}]}).encode()])
+def test_a_malformed_reply_is_a_face_step_error(body):
+    client = boto3.client("lambda", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        stub.add_response("invoke", {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))})
+        with pytest.raises(FaceStepError, match="^the face service sent a (reply that is not JSON|malformed reply)"):
+            step(client)(PHOTO)

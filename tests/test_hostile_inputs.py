@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 import threading
 import time
 from dataclasses import replace
@@ -21,17 +20,17 @@ from facemood.cli import cli
 from facemood.model_cache import ModelCache
 from preprocessing_lambda import augment as augment_lambda
 from tests.conftest import REPO_ROOT, csv_text
-from tests.test_augment_lambda import (
-    LABELS,
-    PIXELS,
-    REFINED,
-    SETTINGS,
-    buckets,  # noqa: F401  # pylint: disable=unused-import  # a fixture
-    event_for,
-    keys,
-    read_report,
-    upload,
-)
+from tests.faults import silent_port
+from tests.test_augment_lambda import LABELS, PIXELS, RAW, REFINED, SETTINGS, event_for, keys, read_report, upload
+
+
+@pytest.fixture
+def buckets(s3):
+    """The raw and refined buckets on the moto server."""
+    for name in (RAW, REFINED):
+        s3.create_bucket(Bucket=name)
+    return s3
+
 
 ROWS = csv_text(np.resize(LABELS, 160), np.resize(PIXELS, (160, 48, 48)), None, header="emotion,pixels")
 
@@ -48,7 +47,7 @@ def test_a_pixel_of_thousands_of_digits_is_a_rejected_row(tmp_path):
         {"line": 4, "reason": "pixel 1 has 5000 digits, outside 0..255"}]
 
 
-def test_each_record_of_an_event_fails_on_its_own(buckets):  # noqa: F811
+def test_each_record_of_an_event_fails_on_its_own(buckets):
     s3 = buckets
     lines = ROWS.splitlines()
     lines[2] = lines[2].replace(",", "," + "7" * 5000 + " ", 1)
@@ -93,7 +92,7 @@ def test_config_can_refuse_a_file_with_bytes_that_are_not_utf8(tmp_path):
     (b" ", "line 2 is longer than 64 KiB"),
     (b"\n", "more than 2 MiB of text once decompressed"),
 ])
-def test_a_gzip_bomb_is_refused_while_it_streams(buckets, content, message):  # noqa: F811
+def test_a_gzip_bomb_is_refused_while_it_streams(buckets, content, message):
     s3 = buckets
     # a valid header, then 8 MiB of one byte: about 8 KiB stored
     bomb = gzip.compress(b"emotion,pixels\n" + content * (8 * 1024 * 1024), compresslevel=1)
@@ -114,34 +113,7 @@ def test_augment_into_a_path_under_a_file_is_one_error_line(tmp_path):
     assert result.stderr.strip() == f"Error: cannot write {good / 'out.csv.gz'}: {good} is a file, not a folder"
 
 
-@pytest.fixture
-def hung_endpoint():
-    """A TCP endpoint that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for connection in held:
-        connection.close()
-    server.close()
-
-
-def test_a_hung_store_never_holds_a_check_in(s3, hung_endpoint, tmp_path, monkeypatch):
+def test_a_hung_store_never_holds_a_check_in(s3, tmp_path, monkeypatch):
     s3.create_bucket(Bucket="models")
     source = REPO_ROOT / bundle.read_latest(str(REPO_ROOT))["bundle"]
     run_id = bundle.read_latest(str(REPO_ROOT))["run_id"]
@@ -155,16 +127,17 @@ def test_a_hung_store_never_holds_a_check_in(s3, hung_endpoint, tmp_path, monkey
     (config / "aws.yaml").write_text("connect_timeout_s: 1\nread_timeout_s: 2\nmax_attempts: 1\n")
     monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config))
     storage.aws_client_settings.cache_clear()
-    try:
-        cache.client = storage.s3_client(endpoint_url=hung_endpoint)  # the store stops answering
-    finally:
-        storage.aws_client_settings.cache_clear()
-    refreshing = threading.Thread(target=cache.current)
-    refreshing.start()
-    time.sleep(0.3)  # the refresh is now waiting on the hung store
-    started = time.monotonic()
-    assert cache.current().run_id == run_id  # another student's check-in is served at once
-    assert time.monotonic() - started < 0.5
-    refreshing.join(timeout=30)
+    with silent_port() as silent:  # the store accepts connections and never answers
+        try:
+            cache.client = storage.s3_client(endpoint_url=f"http://127.0.0.1:{silent.port}")
+        finally:
+            storage.aws_client_settings.cache_clear()
+        refreshing = threading.Thread(target=cache.current)
+        refreshing.start()
+        time.sleep(0.3)  # the refresh is now waiting on the hung store
+        started = time.monotonic()
+        assert cache.current().run_id == run_id  # another student's check-in is served at once
+        assert time.monotonic() - started < 0.5
+        refreshing.join(timeout=30)
     assert not refreshing.is_alive()  # the read timeout ended the refresh; the last model still serves
     assert cache.current().run_id == run_id

@@ -11,7 +11,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from facemood import bundle, registry
+from facemood import bundle, registry, storage
 from facemood.cli import cli
 from facemood.config import CONFIG_DIR
 from tests.conftest import REPO_ROOT
@@ -92,3 +92,29 @@ def test_check_config_reads_the_pipeline_configs_of_the_config_folder(tmp_path, 
     result = CliRunner().invoke(cli, ["check-config"])
     assert result.exit_code == 1 and message in result.stderr
     assert "config ok" not in result.output
+
+
+@pytest.fixture
+def unreachable_aws(tmp_path, monkeypatch):
+    """AWS at a closed loopback port, no region set, one attempt per call."""
+    folder = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, folder)
+    (folder / "aws.yaml").write_text("connect_timeout_s: 1\nread_timeout_s: 1\nmax_attempts: 1\n")
+    monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(folder))
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    storage.aws_client_settings.cache_clear()
+    yield
+    storage.aws_client_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("unreachable_aws")
+@pytest.mark.parametrize("command", [["replay-failed"], ["train", "--remote"]])
+def test_commands_that_reach_aws_say_so_in_one_line(command):
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot read the stack 'facemood': cannot reach http://127.0.0.1:9")
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 
+from facemood.config import REPO_ROOT
 from facemood.logs import setup_logging
 
 
@@ -43,3 +47,15 @@ def test_text_lines_locally(capsys):
     logging.getLogger("facemood.test").warning("port %d is taken", 4566)
     line = capsys.readouterr().err.strip()
     assert line.endswith("WARNING facemood.test: port 4566 is taken") and not line.startswith("{")
+
+
+def test_the_page_logs_json_when_asked():
+    """The app sets up logging itself: its warnings are JSON lines with FACEMOOD_LOG_FORMAT=json."""
+    script = ("import logging, sys; sys.path.insert(0, 'app'); from streamlit.testing.v1 import AppTest; "
+              "AppTest.from_file('app/app.py', default_timeout=60).run(); "
+              "logging.getLogger('facemood.app').warning('probe')")
+    env = {**os.environ, "FACEMOOD_LOG_FORMAT": "json"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO_ROOT,
+                          timeout=120, check=False)
+    probe = [line for line in done.stderr.splitlines() if '"probe"' in line]
+    assert probe and json.loads(probe[0])["message"] == "probe", done.stderr[-2000:]

@@ -56,13 +56,12 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
           from_checkpoint: Path | None, dry_run: bool, remote: bool, stack: str) -> None:
     """Train, evaluate and publish a model bundle (what the ECS task runs)."""
     if remote:
-        import boto3  # pylint: disable=import-outside-toplevel
-
         from facemood.deployment import stack_outputs  # pylint: disable=import-outside-toplevel
+        from facemood.storage import aws_client  # pylint: disable=import-outside-toplevel
         from pipeline.remote import run_training_task  # pylint: disable=import-outside-toplevel
 
-        outputs = stack_outputs(boto3.client("cloudformation"), stack)
-        _print_json(run_training_task(boto3.client("ecs"), outputs, data_uri))
+        outputs = stack_outputs(aws_client("cloudformation"), stack)
+        _print_json(run_training_task(aws_client("ecs"), outputs, data_uri))
         return
     from facemood import storage  # pylint: disable=import-outside-toplevel
     from pipeline.main import describe, run  # pylint: disable=import-outside-toplevel
@@ -254,18 +253,16 @@ def replay_failed(stack: str, limit: int) -> None:
     Fix the cause first (a bug, a too-small memory or timeout setting), then replay: each
     event runs again asynchronously; one that fails again returns to the queue.
     """
-    import boto3  # pylint: disable=import-outside-toplevel
-
     from facemood.deployment import (  # pylint: disable=import-outside-toplevel
         replay_failed_events,
         require_outputs,
         stack_outputs,
     )
+    from facemood.storage import aws_client  # pylint: disable=import-outside-toplevel
 
-    session = boto3.session.Session()
-    outputs = stack_outputs(session.client("cloudformation"), stack)
+    outputs = stack_outputs(aws_client("cloudformation"), stack)
     require_outputs(outputs, "AugmentFailureQueueUrl", "AugmentFunctionName")
-    _print_json(replay_failed_events(session.client("sqs"), session.client("lambda"),
+    _print_json(replay_failed_events(aws_client("sqs"), aws_client("lambda"),
                                      outputs["AugmentFailureQueueUrl"], outputs["AugmentFunctionName"], limit))
 
 
