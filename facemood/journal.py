@@ -97,14 +97,15 @@ class Journal:
         """Whether the student has switched the journal on (off until they do)."""
         item = self._call("get_item", TableName=self.table, Key=self._key(key, _SETTINGS),
                           ConsistentRead=True).get("Item")
+        if item and EXPIRES in item:  # written before choices stopped expiring: keep it until changed
+            self._call("update_item", TableName=self.table, Key=self._key(key, _SETTINGS),
+                       UpdateExpression=f"REMOVE {EXPIRES}")
         return bool(item and item["keep"]["BOOL"])
 
-    def switch(self, key: str, on: bool, now: float | None = None) -> None:
-        """Record the student's choice; it expires with the retention like an entry."""
-        now = time.time() if now is None else now
-        self._call("put_item", TableName=self.table,
-                   Item={**self._key(key, _SETTINGS), "keep": {"BOOL": on},
-                         EXPIRES: {"N": str(int(now + self.retention_seconds))}})
+    def switch(self, key: str, on: bool) -> None:
+        """Record the student's choice. It lasts until the student changes it (or deletes
+        everything): only check-ins expire with the retention."""
+        self._call("put_item", TableName=self.table, Item={**self._key(key, _SETTINGS), "keep": {"BOOL": on}})
 
     def delete_all(self, key: str) -> int:
         """Delete every item of the student (check-ins and the switch) now; returns how many.

@@ -80,6 +80,17 @@ def test_the_switch_is_off_until_turned_on(table):
     assert not table.is_on("a")
 
 
+def test_a_students_choice_never_expires(table):
+    table.switch("a", True)
+    setting = {"student": {"S": "a"}, "item": {"S": "settings"}}
+    assert "expires_at" not in table.client.get_item(TableName=TABLE, Key=setting)["Item"]
+    # a choice written 100 days ago, when choices still expired, is kept from now on
+    table.client.put_item(TableName=TABLE, Item={**setting, "keep": {"BOOL": True},
+                                                 "expires_at": {"N": str(int(NOW - 10 * DAY))}})
+    assert table.is_on("a")
+    assert "expires_at" not in table.client.get_item(TableName=TABLE, Key=setting)["Item"]
+
+
 def test_delete_all_removes_every_item_of_one_student_only(table):
     for number in range(60):  # more than one batch of 25
         table.add("a", entry(NOW - number * 3600))
