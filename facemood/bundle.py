@@ -256,9 +256,48 @@ def onnx_session(model: bytes, threads: int = 1, name: str = MODEL_NAME) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     try:
-        return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise BundleIntegrityError(f"{name} cannot be loaded by onnxruntime: {exc}") from exc
+    check_contract(session, name)
+    return session
+
+
+def probe_faces() -> np.ndarray:
+    """Four fixed 48x48 test images (flat grey, a gradient, noise, a drawn face): what every
+    model must answer with finite probabilities before it is published, promoted or served."""
+    side = np.arange(IMAGE_SIDE, dtype=np.float32)
+    yy, xx = np.meshgrid(side, side, indexing="ij")
+    face = np.full((IMAGE_SIDE, IMAGE_SIDE), 60.0, np.float32)
+    face[((xx - 24) / 17) ** 2 + ((yy - 25) / 21) ** 2 <= 1] = 170.0  # the head
+    for eye_x in (17, 31):
+        face[((xx - eye_x) / 3) ** 2 + ((yy - 20) / 2) ** 2 <= 1] = 30.0
+    face[(abs(xx - 24) <= 6) & (abs(yy - 34) <= 1)] = 40.0  # the mouth
+    noise = np.random.default_rng(0).integers(0, 256, (IMAGE_SIDE, IMAGE_SIDE))
+    return np.stack([np.full((IMAGE_SIDE, IMAGE_SIDE), 128), (xx + yy) * 255 / 94, noise, face]).astype(np.uint8)
+
+
+def check_contract(session: Any, name: str) -> None:
+    """Raise BundleIntegrityError unless the graph takes float ``(n,1,48,48)`` faces and gives
+    ``(n,7)`` probabilities: finite, in [0, 1] and summing to 1 on :func:`probe_faces`."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or inputs[0].type != "tensor(float)" or list(inputs[0].shape)[1:] != [1, IMAGE_SIDE,
+                                                                                                IMAGE_SIDE]:
+        shapes = ", ".join(f"{i.type} {i.shape}" for i in inputs)
+        raise BundleIntegrityError(f"{name} does not take faces as float (n,1,{IMAGE_SIDE},{IMAGE_SIDE}); it takes "
+                                   f"{shapes}")
+    faces = probe_faces()[:, None].astype(np.float32) / np.float32(255.0)
+    try:
+        probabilities = np.asarray(session.run(None, {inputs[0].name: faces})[0])
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # onnxruntime's untyped errors
+        raise BundleIntegrityError(f"{name} fails on test faces: {exc}") from exc
+    if len(outputs) < 1 or probabilities.shape != (len(faces), len(EMOTIONS)):
+        raise BundleIntegrityError(f"{name} answers {probabilities.shape} for {len(faces)} faces; expected "
+                                   f"({len(faces)},{len(EMOTIONS)}): one probability per emotion")
+    if not np.isfinite(probabilities).all() or probabilities.min() < 0 or probabilities.max() > 1 \
+            or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
+        raise BundleIntegrityError(f"{name} does not give probabilities on test faces (NaN, infinite, outside "
+                                   "[0, 1] or not summing to 1)")
 
 
 def load_onnx_file(path: Path, threads: int = 1) -> Bundle:

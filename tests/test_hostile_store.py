@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from facemood import bundle, registry, storage
 from facemood.cli import cli
 from facemood.config import CONFIG_DIR
+from facemood.model_cache import ModelCache
 from tests.conftest import REPO_ROOT
 
 
@@ -118,3 +121,47 @@ def test_commands_that_reach_aws_say_so_in_one_line(command):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot read the stack 'facemood': cannot reach http://127.0.0.1:9")
     assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+class _WrongInput(torch.nn.Module):
+    """Takes colour 64x64 images."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pylint: disable=missing-function-docstring
+        return torch.softmax(x.mean(dim=(2, 3)).repeat(1, 3)[:, :7], dim=1)
+
+
+class _ThreeClasses(torch.nn.Module):
+    """Answers three probabilities."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pylint: disable=missing-function-docstring
+        return torch.softmax(x.mean(dim=(2, 3)).repeat(1, 3), dim=1)
+
+
+class _NotANumber(torch.nn.Module):
+    """Answers NaN."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pylint: disable=missing-function-docstring
+        return x.mean(dim=(2, 3)).repeat(1, 7) * float("nan")
+
+
+@pytest.mark.parametrize(("module", "shape", "message"), [
+    (_WrongInput(), (2, 3, 64, 64), "does not take faces as float (n,1,48,48)"),
+    (_ThreeClasses(), (2, 1, 48, 48), "answers (4, 3) for 4 faces"),
+    (_NotANumber(), (2, 1, 48, 48), "does not give probabilities on test faces"),
+])
+def test_a_model_that_breaks_the_contract_is_never_promoted_or_served(store, tmp_path, module, shape, message):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter, as pipeline.export uses
+        torch.onnx.export(module, (torch.rand(*shape),), str(folder / bundle.MODEL_NAME), input_names=["faces"],
+                          output_names=["probabilities"], dynamic_axes={"faces": {0: "n"}}, dynamo=False)
+    bundle.write_bundle(folder, str(store), "run-bad", {"status": "accepted"})
+    cache = ModelCache(str(store), refresh_seconds=0.0)
+    assert cache.current().run_id == "run-a"
+    result = CliRunner().invoke(cli, ["models", "promote", "run-bad", "--store", str(store)])
+    assert result.exit_code == 1 and message in result.stderr
+    bundle.point_latest(str(store), "run-bad")  # moved by hand, around the verification
+    assert cache.current().run_id == "run-a"  # the last good model goes on serving
+    result = CliRunner().invoke(cli, ["predict", "--model", str(store / "models" / "run-bad"), "x.jpg"])
+    assert result.exit_code == 1 and message in result.stderr
