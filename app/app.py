@@ -27,7 +27,7 @@ from journal_ui import (  # noqa: E402  # app/journal_ui.py: Streamlit puts the 
 
 from facemood import charts, storage, telemetry  # noqa: E402
 from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_app_settings  # noqa: E402
-from facemood.checkin import ADJECTIVES, CheckIn, FaceResult, FaceStep, check_in, shrink_upload  # noqa: E402
+from facemood.checkin import ADJECTIVES, CheckIn, FaceResult, FaceStep, check_in, percent, shrink_upload  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
 from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
 from facemood.logs import setup_logging  # noqa: E402
@@ -136,7 +136,8 @@ def chart_ui(number: int, result: FaceResult, total: int) -> None:
     if total > 1:
         st.markdown(f"**Face {number}**")
     st.vega_lite_chart(charts.probability_bars(result.probabilities), width="stretch")
-    st.markdown(NUMBERS + " In words: " + ", ".join(f"{ADJECTIVES[e]} {p:.0%}" for e, p in result.ranked()) + ".")
+    st.markdown(NUMBERS + " In words: " + ", ".join(f"{ADJECTIVES[e]} {percent(p)}%" for e, p in result.ranked())
+                + ".")
 
 
 def photo_ui_with_boxes(reading: CheckIn) -> None:
@@ -154,12 +155,17 @@ def photo_ui_with_boxes(reading: CheckIn) -> None:
                   stroke_width=max(1, width // 2), stroke_fill=(0, 0, 0))
     left, right = st.columns([3, 1])
     with left:
-        image_ui(image, f"Your photo, with a numbered box around each of the {len(reading.results)} face(s) read",
+        image_ui(image, f"Your photo, with a numbered box around {faces_read(len(reading.results))}",
                  420)
     with right:
         for number, result in enumerate(reading.results, start=1):
             image_ui(Image.fromarray(result.face.crop), f"Face {number} as the model saw it: 48 by 48 pixels, "
                                                         "grey", 96)
+
+
+def faces_read(count: int) -> str:
+    """"the face read" or "each of the 3 faces read"."""
+    return "the face read" if count == 1 else f"each of the {count} faces read"
 
 
 def image_ui(image, alt: str, width: int) -> None:
@@ -240,9 +246,9 @@ def main() -> None:
     try:
         settings = app_settings()
     except ConfigError as exc:
-        st.error("FaceMood is not configured correctly, so it can't read photos right now. "
-                 "Please tell the service's administrators.")
-        st.caption(f"Details: {exc}")
+        log.error("the app's config cannot be read", extra={"error": str(exc)})
+        st.error("FaceMood can't read photos right now. Please try again later; if it goes on, tell the "
+                 "student services team.")
         return
     student, entries = None, []
     if settings.signs_in:
@@ -251,9 +257,9 @@ def main() -> None:
             entries = journal_entries(student, settings) if student else []
         except StorageError as exc:
             telemetry.record_error(settings.metrics_namespace, "JournalError")
+            log.warning("the journal cannot be reached", extra={"error": str(exc)})
             st.warning("Your check-in journal can't be reached right now; you can still check in, but this "
                        "check-in won't be kept.")
-            st.caption(f"Details: {exc}")
             student, entries = None, []
             if not st.user.is_logged_in:
                 return
@@ -274,9 +280,10 @@ def main() -> None:
     try:
         model = model_cache(settings.model_uri, settings.model_refresh_seconds).current()
     except (StorageError, BundleIntegrityError) as exc:
-        st.warning("No emotion model is available yet, so a prediction can't be made. "
-                   "Publish one with `facemood train` (or seed the model bucket) and try again.")
-        st.caption(f"Details: {exc}")
+        telemetry.record_error(settings.metrics_namespace, "ModelUnavailable")
+        log.error("no model can be served", extra={"error": str(exc), "model_uri": settings.model_uri})
+        st.warning("FaceMood can't read photos right now. Please try again in a little while.")
+        talk_ui(settings)
         return
     try:
         reading = check_in_once(photo, model, settings, student if keeping else None)
@@ -287,7 +294,8 @@ def main() -> None:
         return
     except FaceStepError as exc:
         telemetry.record_error(settings.metrics_namespace, type(exc).__name__)
-        st.error(f"The face service is not answering right now ({exc}). Please try again in a moment.")
+        log.error("the face step failed", extra={"error": str(exc)})
+        st.error("Your photo couldn't be read just now. Please try again in a moment.")
         talk_ui(settings)
         return
     if not reading.results:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from facemood.checkin import ADJECTIVES
+from facemood.checkin import ADJECTIVES, percent
 from facemood.emotions import EMOTIONS
 
 # One fixed colour per emotion, calm for the hard ones (never alarming red for sad).
@@ -22,10 +22,12 @@ _COLOUR_SCALE = {"domain": [ADJECTIVES[e] for e in EMOTIONS], "range": [COLOURS[
 def probability_bars(probabilities: Mapping[str, float], height: int = 230) -> dict:
     """One face's seven probabilities as horizontal bars, in the emotions' fixed order and
     colours, each labelled with its percentage."""
-    values = [{"expression": ADJECTIVES[e], "percent": round(100 * probabilities[e], 1)} for e in EMOTIONS]
+    values = [{"expression": ADJECTIVES[e], "percent": percent(probabilities[e])} for e in EMOTIONS]
     encoding = {
         "y": {"field": "expression", "type": "nominal", "sort": None, "title": None, "axis": {"labelFontSize": 13}},
-        "x": {"field": "percent", "type": "quantitative", "title": "%", "scale": {"domain": [0, 100]}},
+        # room past 100 for a label such as "98", which would be clipped at the chart's edge
+        "x": {"field": "percent", "type": "quantitative", "title": "%", "scale": {"domain": [0, 112]},
+              "axis": {"values": [0, 25, 50, 75, 100]}},
     }
     return {
         "data": {"values": values},
@@ -35,7 +37,7 @@ def probability_bars(probabilities: Mapping[str, float], height: int = 230) -> d
             {"mark": "bar", "encoding": {"color": {"field": "expression", "type": "nominal", "scale": _COLOUR_SCALE,
                                                    "legend": None}}},
             {"mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 13},
-             "encoding": {"text": {"field": "percent", "type": "quantitative", "format": ".0f"}}},
+             "encoding": {"text": {"field": "percent", "type": "quantitative", "format": "d"}}},
         ],
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -74,9 +75,16 @@ class FaceResult:
         """The reading in plain words, honest when it is unclear."""
         (first, p1), (second, p2) = self.ranked()[:2]
         if not self.clear:
-            return f"Hard to read: maybe {ADJECTIVES[first]} ({p1:.0%}) or {ADJECTIVES[second]} ({p2:.0%})"
-        text = f"Looks mostly {ADJECTIVES[first]} ({p1:.0%})"
-        return text + (f", with a little {ADJECTIVES[second]} ({p2:.0%})" if p2 >= A_LITTLE else "")
+            return (f"Hard to read: maybe {ADJECTIVES[first]} ({percent(p1)}%) or {ADJECTIVES[second]} "
+                    f"({percent(p2)}%)")
+        text = f"Looks mostly {ADJECTIVES[first]} ({percent(p1)}%)"
+        return text + (f", with a little {ADJECTIVES[second]} ({percent(p2)}%)" if p2 >= A_LITTLE else "")
+
+
+def percent(probability: float) -> int:
+    """A probability as the whole percentage every part of the page shows (half rounds up), so
+    the headline, the words and the bars never disagree."""
+    return int(math.floor(100 * probability + 0.5))
 
 
 def is_clear(probabilities: dict[str, float], settings: ReadingSettings) -> bool:

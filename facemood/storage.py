@@ -66,8 +66,10 @@ class AwsClientSettings:
 
 @functools.cache
 def aws_client_settings() -> AwsClientSettings:
-    """The settings of ``config/aws.yaml`` (read once)."""
-    return cfg.load(AwsClientSettings, cfg.config_path("aws.yaml"))
+    """The settings of ``config/aws.yaml`` (read once); a config folder without one uses the
+    project's own."""
+    path = cfg.config_path("aws.yaml")
+    return cfg.load(AwsClientSettings, path if path.exists() else cfg.CONFIG_DIR / "aws.yaml")
 
 
 def aws_client(service: str, region: str | None = None, endpoint_url: str | None = None, **credentials: str) -> Any:

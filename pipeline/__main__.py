@@ -1,7 +1,7 @@
-"""ECS entrypoint: ``python -m pipeline [--config PATH] [--data URI]`` is ``facemood train``."""
+"""ECS entrypoint: ``python -m pipeline [--config PATH] [--data URI] ...`` (see :mod:`pipeline.task`)."""
 
 import sys
 
-from facemood.cli import main
+from pipeline.task import main
 
-main(["train", *sys.argv[1:]])
+sys.exit(main(sys.argv[1:]))

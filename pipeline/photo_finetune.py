@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -159,17 +159,21 @@ def mixed_faces(train: FaceSet, photos: list[PhotoCrops]) -> MixedFaces:
 
 def finetuned_networks(nets: list[nn.Module], data: MixedFaces, settings: PhotoFinetuneSettings,
                        transforms: BatchTransformSettings, workdir: Path) -> list[nn.Module]:
-    """Fine-tune each network as its own resumable stage (``photo-<i>.pt`` once finished)."""
+    """Fine-tune each network as its own resumable stage (``photo-<i>.pt`` once finished), then
+    keep ``settings.weight_mix`` of the fine-tuned weights and the rest of the starting ones
+    (weight-space ensembling, as WiSE-FT: the mix trades FER2013 accuracy for real photos')."""
     done = []
     for index, net in enumerate(nets):
+        start = {name: value.detach().clone() for name, value in net.state_dict().items()}
         finished = workdir / f"photo-{index}.pt"
         if finished.exists():
             net.load_state_dict(torch.load(finished, weights_only=True))
         else:
-            finetune(net, data, replace(settings, seed=settings.seed + index), transforms,
-                     workdir / f"photo-{index}.partial.pt")
+            finetune(net, data, settings, transforms, workdir / f"photo-{index}.partial.pt")
             torch.save(net.state_dict(), finished.with_suffix(".tmp"))
             finished.with_suffix(".tmp").replace(finished)
             (workdir / f"photo-{index}.partial.pt").unlink(missing_ok=True)
+        mix = settings.weight_mix
+        net.load_state_dict({name: mix * value + (1 - mix) * start[name] for name, value in net.state_dict().items()})
         done.append(net.eval())
     return done

@@ -156,9 +156,11 @@ class PhotoFinetuneSettings:
     weight_decay: float
     label_smoothing: float
     degrade_probability: float  # share of faces given each photo degradation
+    weight_mix: float  # share of the fine-tuned weights kept (the rest: the weights the stage started from)
     seed: int
 
     def __post_init__(self) -> None:
+        cfg.check_range("weight_mix", self.weight_mix, 0.0, 1.0)
         cfg.check_range("epochs", self.epochs, 1, 100)
         cfg.check_range("batch_size", self.batch_size, 4, 4096)
         cfg.check_range("photo_share", self.photo_share, 0.0, 1.0, open_low=True)

@@ -63,8 +63,10 @@ def test_demo_moves_off_a_taken_port_and_kill_stops_the_app_too(tmp_path):
         # pylint: disable-next=consider-using-with  # stopped with SIGTERM below, killed if that fails
         demo = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            lines = read_until(demo, "serving at")
+            lines = read_until(demo, "Open http")
             said = "".join(lines)
+            # the placeholder campus entry is hidden from students, and the demo says so
+            assert "Note: hidden from students until config/app.yaml is filled in" in said
             assert f"port {taken} is taken by another program" in said
             url = said.split("serving at ")[1].split()[0]
             assert url != f"http://localhost:{taken}"

@@ -63,18 +63,11 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
         outputs = stack_outputs(aws_client("cloudformation"), stack)
         _print_json(run_training_task(aws_client("ecs"), outputs, data_uri))
         return
-    from facemood import storage  # pylint: disable=import-outside-toplevel
-    from pipeline.main import describe, run  # pylint: disable=import-outside-toplevel
-    from pipeline.settings import dry_run_settings, load_pipeline_settings  # pylint: disable=import-outside-toplevel
+    from pipeline.task import report, train_and_publish  # pylint: disable=import-outside-toplevel
 
-    settings = load_pipeline_settings(config_file, data_uri, output)
-    if dry_run:
-        settings = dry_run_settings(settings)
-    summary = run(settings, storage.s3_client(), workdir, from_checkpoint)
-    _print_json(summary)
-    click.echo(describe(summary), err=True)
-    if summary["status"] != "accepted":
-        sys.exit(2)
+    code = report(train_and_publish(config_file, data_uri, output, workdir, from_checkpoint, dry_run))
+    if code:
+        sys.exit(code)
 
 
 @cli.command()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from facemood import storage
+from facemood.app_settings import load_app_settings
 from facemood.augment import load_augment_settings, output_keys
 from facemood.cli.wiring import Retrainer, augment_handler
 from facemood.errors import InvalidDataset, LocalStackError, StorageError
@@ -109,6 +110,8 @@ def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool
             app.wait_ready()
             write_state(stack.endpoint, settings.buckets, {"app": url})
             stage.done(f"serving at {url} (its log: {app.log_path})")
+        for problem in load_app_settings().problems():  # say it here, not only in the app's log
+            echo(f"    Note: hidden from students until config/app.yaml is filled in: {problem}")
         echo(f"\nOpen {url} in a browser and upload a face photo. Press Ctrl-C to stop everything.")
         while app.process.poll() is None:
             time.sleep(0.5)
