@@ -133,6 +133,30 @@ def _distillation_lines(config: dict[str, Any]) -> list[str]:
             f"temperature {distillation['temperature']})."]
 
 
+def _photo_lines(manifest: dict[str, Any]) -> list[str]:
+    """What the card says of the real-photo stage, if the run had one."""
+    stage = manifest.get("photo_finetune")
+    if not stage:
+        return []
+    config = manifest.get("config", {}).get("photo_finetune", {})
+    folders = ", ".join(f"`{name}` (persons split train/tune/report {'/'.join(f'{f:g}' for f in fractions)})"
+                        for name, fractions in stage["split"]["folders"].items())
+    return [f"- Real photos: each network then trained {config.get('epochs')} more passes over FER2013 with "
+            f"{config.get('photo_share', 0):.0%} of each batch drawn from real photos cut by the face step's own "
+            f"detector ({folders}; split seed {stage['split']['seed']}), degraded as phone photos are; "
+            f"{config.get('weight_mix', 1.0):.0%} of the fine-tuned weights kept. {stage['tune_photos']} tune "
+            "photos joined the temperature's fit. Real photos: a subset of `muxspace/facial_expressions` "
+            "(Apache License 2.0; images from Labeled Faces in the Wild), crowd labels."]
+
+
+def _network_line(index: int, member: dict[str, Any], validation_name: str) -> str:
+    """One network's training, or where it came from when this run did not train it."""
+    if member["best_validation_accuracy"] is None:
+        return f"- Network {index + 1}: taken from the int8 graph the run started from (`--from-checkpoint`)."
+    return (f"- Network {index + 1}: {member['epochs_run']} epochs run, weights of epoch {member['best_epoch']} kept "
+            f"(best {validation_name} accuracy {member['best_validation_accuracy']:.4f}), {member['seconds']:.0f} s")
+
+
 def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]]) -> str:
     """The model card (Markdown): data, splits, metrics, intended use, limitations."""
     data = manifest["data"]
@@ -150,10 +174,9 @@ def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]])
         + (f"; {data['test_name']} rows (scored once): {data['test_rows']}" if data.get("test_rows") else "") + ".",
         f"- Training class counts: {dict(zip(EMOTIONS, data['train_class_counts']))}.",
         "## Training",
-        *[f"- Network {i + 1}: {m['epochs_run']} epochs run, weights of epoch {m['best_epoch']} kept "
-          f"(best {data['validation_name']} accuracy {m['best_validation_accuracy']:.4f}), {m['seconds']:.0f} s"
-          for i, m in enumerate(training.get("members", []))],
+        *[_network_line(i, m, data["validation_name"]) for i, m in enumerate(training.get("members", []))],
         *_distillation_lines(manifest.get("config", {})),
+        *_photo_lines(manifest),
         f"- {training['seconds']:.0f} s in all on {training['threads']} CPU threads.",
         "- Augmentation on the fly (flip, rotation, scale, shift, erasing); class-weighted, label-smoothed "
         "cross-entropy; one-cycle SGD. Predictions average the networks and, for each, the face and its "

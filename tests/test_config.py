@@ -17,7 +17,7 @@ def test_every_committed_config_loads():
     assert load_app_settings().faces == load_face_settings()
     assert load_augment_settings().transforms.copies == 3
     assert load_stack_settings().buckets.model == "facemood-models"
-    for name in ("pipeline.yaml", "pipeline-demo.yaml", "model-fer2013.yaml"):
+    for name in ("pipeline.yaml", "pipeline-demo.yaml", "model-fer2013.yaml", "model-photos.yaml"):
         assert load_pipeline_settings(CONFIG_DIR / name).training.epochs >= 1
 
 
@@ -25,7 +25,7 @@ def test_overlays_hold_only_what_they_change():
     base = cfg.read_yaml(CONFIG_DIR / "pipeline.yaml")
     for name, changed in (("pipeline-demo.yaml", {"training", "gate"}),
                           ("model-fer2013.yaml",
-                           {"data", "model", "distillation", "photo_finetune", "training", "gate"})):
+                           {"data", "model", "distillation", "training", "gate"})):
         merged = cfg.read_yaml(CONFIG_DIR / name)
         assert set(merged) == set(base)
         assert {key for key in base if merged[key] != base[key]} == changed, name

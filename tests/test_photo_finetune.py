@@ -102,6 +102,9 @@ def test_the_tiny_run_fine_tunes_on_photos_and_records_which_persons_it_used(
     assert split["folders"] == {photo_folder.name: [0.34, 0.33, 0.33]} and split["parts"][2] == "report"
     tuned = manifest["photo_finetune"]["tune_photos"]
     assert tuned > 0 and manifest["calibration"]["fit_rows"] == 50 + tuned  # half of 100 PublicTest faces + photos
+    card = stores.get_object(Bucket="facemood-models",
+                             Key=f"models/{summary['run_id']}/model_card.md")["Body"].read().decode()
+    assert "Real photos: each network then trained 1 more passes" in card and "Apache License 2.0" in card
 
 
 def test_networks_recovered_from_an_int8_graph_answer_like_it(tmp_path, real_faces):
@@ -158,3 +161,18 @@ def test_photo_crops_name_the_row_of_an_unknown_emotion(tmp_path):
     (tmp_path / "labels.csv").write_text("file,emotion\na_0001.jpg,contempt\n")
     with pytest.raises(ValueError, match=r"labels.csv row 2: emotion 'contempt'"):
         photo_crops(tmp_path, load_app_settings().faces)
+
+
+def test_a_run_can_start_from_a_published_int8_graph(stores, real_faces, tmp_path):  # noqa: F811
+    upload_refined(stores, real_faces, tmp_path)
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(TINY)
+    settings = load_pipeline_settings(config)
+    first = pipeline_main.run(settings, stores, tmp_path / "first")
+    graph = tmp_path / "first" / "bundle" / bundle.MODEL_NAME
+    again = pipeline_main.run(settings, stores, tmp_path / "again", from_checkpoint=graph)
+    assert again["run_id"] != first["run_id"]
+    assert abs(again["validation"]["accuracy"] - first["validation"]["accuracy"]) <= 0.03  # the same networks
+    card = stores.get_object(Bucket="facemood-models",
+                             Key=f"models/{again['run_id']}/model_card.md")["Body"].read().decode()
+    assert "taken from the int8 graph the run started from" in card

@@ -228,7 +228,7 @@ def check_config() -> None:
 
     load_augment_settings()
     load_stack_settings()
-    for name in ("pipeline.yaml", "pipeline-demo.yaml", "model-fer2013.yaml"):
+    for name in ("pipeline.yaml", "pipeline-demo.yaml", "model-fer2013.yaml", "model-photos.yaml"):
         if name == "pipeline.yaml" or config_path(name).exists():  # overlays are optional in a config folder
             load_pipeline_settings(config_path(name))
     problems = load_app_settings().problems()
