@@ -2,12 +2,14 @@
 (decode, detect, crop, model: what ``facemood predict`` and the page do).
 
     python -m bench.real_photos_bench [--model models/latest.json] [--photos ../shared/data/wild/dev]
-                                      [--part report|tune|all]
+                                      [--part report|tune|choose|all] [--split 0.4,0.2,0.4]
 
 PHOTOS is a folder with ``labels.csv`` (``file,emotion``). When the bundle was fine-tuned on part
 of that folder (its manifest's ``photo_finetune.split``), only the persons it never saw are
-reported (``--part report``, the default); ``--part tune`` gives the persons kept for choosing
-the temperature and the distress threshold. Prints accuracy, macro-F1, recall per class, the
+reported (``--part report``, the default); ``--part tune`` gives the persons kept for the
+temperature, ``--part choose`` every person outside the report part (where the distress threshold
+is chosen). ``--split 0.4,0.2,0.4`` applies a person split to a bundle not fitted on the folder.
+Prints accuracy, macro-F1, recall per class, the
 page's distress flag (precision and recall, and a sweep of thresholds), the expected calibration
 error and the confusion matrix. A photo with no face found counts as missed, not as wrong.
 """
@@ -31,16 +33,25 @@ def distress_figures(distress: np.ndarray, truly: np.ndarray, threshold: float) 
     return hits / max(int(flags.sum()), 1), hits / max(int(truly.sum()), 1), int(flags.sum())
 
 
-def chosen_rows(persons: np.ndarray, manifest: dict, part: str, folder: Path) -> tuple[np.ndarray, str]:
-    """The rows to report, and a line saying which."""
+def chosen_rows(persons: np.ndarray, manifest: dict, part: str, folder: Path,
+                split_given: tuple[float, ...] | None) -> tuple[np.ndarray, str]:
+    """The rows to report, and a line saying which: the bundle's own person split of this folder
+    when it was fitted on it, else ``split_given`` (seed 0), else every photo."""
     split = (manifest.get("photo_finetune") or {}).get("split")
-    if part == "all" or not split or folder.name not in split["folders"]:
-        return np.ones(len(persons), dtype=bool), "every photo (the bundle was not fitted on this folder)" \
-            if part != "all" else "every photo"
+    if split and folder.name in split["folders"]:
+        fractions, seed = tuple(split["folders"][folder.name]), int(split["seed"])
+    elif split_given:
+        fractions, seed = split_given, 0
+    else:
+        return np.ones(len(persons), dtype=bool), "every photo (the bundle was not fitted on this folder)"
+    if part == "all":
+        return np.ones(len(persons), dtype=bool), "every photo"
     from facemood.photo_set import person_parts  # pylint: disable=import-outside-toplevel
 
-    parts = person_parts(persons, tuple(split["folders"][folder.name]), int(split["seed"]))
-    return parts == PARTS[part], f"the {part} part: persons the bundle never trained on (split by person)"
+    parts = person_parts(persons, fractions, seed)
+    rows = (parts != PARTS["report"]) if part == "choose" else (parts == PARTS[part])
+    shares = "/".join(f"{f:g}" for f in fractions)
+    return rows, f"the {part} part of a person split {shares} (seed {seed}): persons the bundle never trained on"
 
 
 def main() -> None:
@@ -48,7 +59,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(REPO / "models" / "latest.json"))
     parser.add_argument("--photos", default=str(DEFAULT_PHOTOS))
-    parser.add_argument("--part", choices=["report", "tune", "all"], default="report")
+    parser.add_argument("--part", choices=["report", "tune", "choose", "all"], default="report",
+                        help="choose: every person outside the report part")
+    parser.add_argument("--split", default=None,
+                        help="train,tune,report fractions of persons for a bundle not fitted on the folder")
     args = parser.parse_args()
     # pylint: disable=import-outside-toplevel
     from facemood.app_settings import load_app_settings
@@ -62,7 +76,8 @@ def main() -> None:
     folder = Path(args.photos)
     model = load_bundle(args.model, threads=1)
     crops = photo_crops(folder, settings.faces)
-    rows, which = chosen_rows(crops.persons, model.manifest, args.part, folder)
+    split = tuple(float(f) for f in args.split.split(",")) if args.split else None
+    rows, which = chosen_rows(crops.persons, model.manifest, args.part, folder, split)
     crops = crops.subset(np.flatnonzero(rows))
     probs = model.predict_proba(crops.crops)
     labels = crops.labels
