@@ -48,6 +48,8 @@ lint: $(VENV)/.extras-dev
 
 bench: $(VENV)/.extras-dev
 	$(BIN)/python -m bench.augment_bench
+	$(BIN)/python -m bench.hostile_files_bench --max-seconds 30
+	$(BIN)/python -m bench.real_photos_bench --part all
 	$(BIN)/python -m bench.train_bench
 	$(BIN)/python -m bench.inference_bench
 	$(BIN)/python -m bench.face_bench
