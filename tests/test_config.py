@@ -86,7 +86,7 @@ LOADERS = {"app.yaml": load_app_settings, "pipeline.yaml": load_pipeline_setting
      "faces: detect_long_side must be in [48, 4096], got -320"),
     ("app.yaml", "min_face_fraction: 0.18", "min_face_fraction: 0",
      "faces: min_face_fraction must be in (0, 1], got 0.0"),
-    ("app.yaml", "threshold: 0.5", "threshold: 1.5", "distress: threshold must be in [0, 1], got 1.5"),
+    ("app.yaml", "threshold: 0.8", "threshold: 1.5", "distress: threshold must be in [0, 1], got 1.5"),
     ("app.yaml", "upload_max_side: 1280", "upload_max_side: 0", "upload_max_side must be in [96, 8192], got 0"),
     ("app.yaml", "face_timeout_seconds: 10.0", "face_timeout_seconds: -1",
      "face_timeout_seconds must be in (0, 900], got -1.0"),

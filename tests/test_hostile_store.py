@@ -6,6 +6,7 @@ not JSON, metrics that are not numbers, config values that are not finite, check
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 
@@ -71,7 +72,7 @@ def test_config_numbers_must_be_finite(tmp_path, monkeypatch, value, word):
     folder = tmp_path / "config"
     shutil.copytree(CONFIG_DIR, folder)
     app = folder / "app.yaml"
-    app.write_text(app.read_text().replace("threshold: 0.5", f"threshold: {value}", 1))
+    app.write_text(re.sub(r"threshold: [0-9.]+", f"threshold: {value}", app.read_text(), count=1))
     monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(folder))
     result = CliRunner().invoke(cli, ["check-config"])
     assert result.exit_code == 1
