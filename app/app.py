@@ -202,7 +202,8 @@ def history_ui(settings: AppSettings, student: Student | None) -> None:
         return
     st.divider()
     st.markdown(f"Your check-ins this session ({len(history)}); kept only in this browser session")
-    points = [(entry["time"], entry["top"], entry["probabilities"][entry["top"]]) for entry in history]
+    points = [(entry["time"], entry["top"], entry["probabilities"][entry["top"]], entry.get("clear", True))
+              for entry in history]
     st.vega_lite_chart(charts.timeline(points), width="stretch")
 
 
@@ -235,7 +236,7 @@ def remember(photo: bytes, result: FaceResult) -> None:
     history = st.session_state.setdefault("history", [])
     if not history or history[-1]["photo"] != digest:
         history.append({"photo": digest, "time": time.time(), "top": result.top,
-                        "probabilities": result.probabilities})
+                        "probabilities": result.probabilities, "clear": result.clear})
 
 
 def main() -> None:

@@ -137,9 +137,9 @@ def journal_ui(student: Student, settings: AppSettings, entries: list[JournalEnt
     days = f"{settings.journal.view_days:g}"
     if shown:
         st.markdown(f"Your check-ins, last {days} days ({len(shown)}); only you can see these")
-        points = [(e.time, e.top, e.probabilities[e.top]) for e in shown]
-        st.vega_lite_chart(charts.timeline(points, start=now - settings.journal.view_days * DAY, end=now),
-                           width="stretch")
+        points = [(e.time, e.top, e.probabilities[e.top], e.clear) for e in shown]
+        st.vega_lite_chart(charts.timeline(points, start=now - settings.journal.view_days * DAY, end=now,
+                                           time_format="%a %d"), width="stretch")
     else:
         st.markdown(f"No check-ins kept in the last {days} days.")
     st.download_button("Download my check-ins (CSV)", key="download",

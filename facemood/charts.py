@@ -42,23 +42,36 @@ def probability_bars(probabilities: Mapping[str, float], height: int = 230) -> d
     }
 
 
-def timeline(entries: Iterable[tuple[float, str, float]], height: int = 160,
-             start: float | None = None, end: float | None = None) -> dict:
-    """Check-ins on a time axis: one marker per ``(unix time, top emotion, its probability)``,
-    on the row and in the colour of its emotion. ``start``/``end`` (unix times) fix the axis."""
-    values = [{"time": datetime.fromtimestamp(when, UTC).isoformat(), "expression": ADJECTIVES[top],
-               "percent": round(100 * probability)} for when, top, probability in entries]
-    x_axis: dict = {"field": "time", "type": "temporal", "title": None}
-    if start is not None and end is not None:
-        x_axis["scale"] = {"domain": [datetime.fromtimestamp(t, UTC).isoformat() for t in (start, end)]}
+UNCLEAR = "hard to read"  # the timeline's row for a check-in whose reading did not stand out
+_TIMELINE_SCALE = {"domain": _COLOUR_SCALE["domain"] + [UNCLEAR], "range": _COLOUR_SCALE["range"] + ["#b8b8b8"]}
+EDGE_SECONDS = 300  # room before the first and after the last check-in of a session, so no dot is cut
+
+
+def timeline(entries: Iterable[tuple[float, str, float, bool]], height: int = 160,
+             start: float | None = None, end: float | None = None, time_format: str = "%H:%M") -> dict:
+    """Check-ins on a time axis: one marker per ``(unix time, top emotion, its probability, clear)``,
+    on the row and in the colour of its emotion (an unclear reading on the "hard to read" row).
+    ``start``/``end`` (unix times) fix the axis; without them it spans the check-ins with a margin,
+    so one check-in still has a real clock time on each side. Labels use ``time_format``."""
+    entries = list(entries)
+    values = [{"time": datetime.fromtimestamp(when, UTC).isoformat(),
+               "expression": ADJECTIVES[top] if clear else UNCLEAR,
+               "percent": percent(probability)} for when, top, probability, clear in entries]
+    if start is None or end is None:
+        times = [when for when, *_ in entries] or [datetime.now(UTC).timestamp()]
+        start, end = min(times) - EDGE_SECONDS, max(times) + EDGE_SECONDS
+    x_axis: dict = {"field": "time", "type": "temporal", "title": None,
+                    "scale": {"domain": [datetime.fromtimestamp(t, UTC).isoformat() for t in (start, end)],
+                              "nice": False},
+                    "axis": {"format": time_format, "labelOverlap": True, "tickCount": 4}}
     return {
         "data": {"values": values},
         "height": height,
         "mark": {"type": "circle", "size": 160, "opacity": 0.9},
         "encoding": {
             "x": x_axis,
-            "y": {"field": "expression", "type": "nominal", "title": None, "sort": [ADJECTIVES[e] for e in EMOTIONS]},
-            "color": {"field": "expression", "type": "nominal", "scale": _COLOUR_SCALE, "legend": None},
+            "y": {"field": "expression", "type": "nominal", "title": None, "sort": _TIMELINE_SCALE["domain"]},
+            "color": {"field": "expression", "type": "nominal", "scale": _TIMELINE_SCALE, "legend": None},
             "tooltip": [{"field": "time", "type": "temporal", "format": "%a %d %b %H:%M"},
                         {"field": "expression", "type": "nominal"},
                         {"field": "percent", "type": "quantitative", "title": "%"}],
