@@ -12,7 +12,7 @@ comma := ,
 help:
 	@echo "make demo         - run FaceMood locally end to end (DATA=path/to/fer2013.csv to run the pipeline on it; SIGN_IN=1 for campus sign-in and the journal)"
 	@echo "make test         - run every test (FACEMOOD_FER2013=path/to/fer2013.csv when ../shared is absent)"
-	@echo "make lint         - pylint and ruff"
+	@echo "make lint         - pylint, ruff and checkov (the AWS template)"
 	@echo "make bench        - print the benchmarks' figures"
 	@echo "make model        - retrain the shipped model on ../shared/data/fer2013.npz (2 networks, about 1 h each on 2 cores; rerun resumes)"
 	@echo "make screenshots  - refresh the screenshots under images/ from the browser test"
@@ -42,9 +42,18 @@ test: $(VENV)/.extras-dev $(AXE)
 	wait $$tests; tested=$$?; cat $$log; rm -f $$log; \
 	[ $$linted -eq 0 ] && [ $$tested -eq 0 ]
 
-lint: $(VENV)/.extras-dev
+# checkov (the template's security checks) lives in its own environment: its pins would downgrade
+# boto3 in .venv. --skip-download: no call home for guideline links (none are reachable here).
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.0
+	touch $@
+
+lint: $(VENV)/.extras-dev $(CHECKOV_VENV)/.installed
 	$(BIN)/pylint facemood pipeline preprocessing_lambda app/app.py app/journal_ui.py tests bench scripts
 	$(BIN)/ruff check .
+	$(CHECKOV_VENV)/bin/checkov --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
 
 bench: $(VENV)/.extras-dev
 	$(BIN)/python -m bench.augment_bench
@@ -66,4 +75,4 @@ screenshots: $(VENV)/.extras-dev
 	$(BIN)/python -m pytest tests/test_browser.py tests/test_browser_journal.py --update-screenshots
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache *.egg-info
