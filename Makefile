@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DATA ?=
 comma := ,
 
-.PHONY: demo test lint bench model screenshots clean help
+.PHONY: demo test lint bench model images screenshots clean help
 
 help:
 	@echo "make demo         - run FaceMood locally end to end (DATA=path/to/fer2013.csv to run the pipeline on it; SIGN_IN=1 for campus sign-in and the journal)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint         - pylint, ruff and checkov (the AWS template)"
 	@echo "make bench        - print the benchmarks' figures"
 	@echo "make model        - retrain the shipped model on ../shared/data/fer2013.npz (2 networks, about 1 h each on 2 cores; rerun resumes)"
+	@echo "make images       - build the three container images with podman and print their sizes (docs/deploy.md)"
 	@echo "make screenshots  - refresh the screenshots under images/ from the browser test"
 
 $(BIN)/python:
@@ -67,9 +68,15 @@ bench: $(VENV)/.extras-dev
 	$(BIN)/python -m bench.concurrency_bench
 	$(BIN)/python -m bench.upload_memory_bench
 	$(BIN)/python -m bench.load_bench --sessions 1 10
+	$(BIN)/python -m bench.image_bench
 
 model: $(VENV)/.extras-dev
 	$(BIN)/facemood train --config config/model-fer2013.yaml --workdir .model-work --output .
+
+# The Lambda, app and training images, from the Dockerfiles deploy.sh pushes, on Debian stand-ins
+# for the official bases; podman's layer cache and the base images are kept between runs.
+images:
+	scripts/images.sh
 
 screenshots: $(VENV)/.extras-dev
 	$(BIN)/python -m pytest tests/test_browser.py tests/test_browser_journal.py --update-screenshots

@@ -5,4 +5,5 @@ set -eu
 if [ "${FACEMOOD_AUTH:-none}" = "oidc" ]; then
     facemood sign-in-secrets --output "${HOME}/.streamlit/secrets.toml"
 fi
-exec streamlit run app.py --server.port 8501 --server.address 0.0.0.0
+# The port: STREAMLIT_SERVER_PORT (8501 in the image).
+exec streamlit run app.py --server.address 0.0.0.0

@@ -21,7 +21,7 @@ from facemood.augment import TRIGGER_SUFFIXES, is_csv_key
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "infra" / "template.yaml"
 BIN = Path(sys.executable).parent
-DOCKERFILES = sorted((REPO / "dockerfiles").glob("Dockerfile-*"))
+DOCKERFILES = sorted((REPO / "dockerfiles").glob("**/Dockerfile-*"))
 
 
 @pytest.fixture(scope="module")
