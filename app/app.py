@@ -41,6 +41,16 @@ CONSENT = ("**Before you start.** FaceMood looks at a photo of a face and estima
            "(angry, disgusted, fearful, happy, sad, surprised or neutral). It cannot know how you feel, it can be "
            "wrong, and it is not a diagnosis. Your photo is read in memory and never stored. If the reading "
            "suggests a hard moment, the page shows where to find someone to talk to.")
+# Streamlit leaves about 100 px blank above the title and sets it large: on a phone that pushes the
+# reading and the help below the first screen. Less room above, a smaller title on a narrow screen.
+COMPACT_TOP = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-top: 1rem; }
+  h1 { font-size: 1.9rem !important; padding-top: 0.5rem !important; }
+  h2 { font-size: 1.35rem !important; }
+}
+</style>"""
 NUMBERS = ("The bars show how strongly the face matches each expression, as the model reads it; they add up "
            "to 100%.")
 
@@ -119,6 +129,18 @@ def talk_ui(settings: AppSettings) -> None:
         st.markdown(resource_lines(settings))
 
 
+def talk_line(settings: AppSettings) -> None:
+    """One short line near the top, whatever the state: the first resource's first way to reach it
+    (the full list is at the end of the page)."""
+    resources = settings.usable_resources()
+    if not resources:
+        return
+    first = resources[0]
+    way = (f"[call {first.phone}](tel:{first.phone})" if first.phone else
+           f"[text {first.sms}](sms:{first.sms})" if first.sms else f"[{first.name}]({first.url})")
+    st.markdown(f"Need to talk to someone? {first.name}: {way} · more at the end of the page")
+
+
 def summary_ui(reading: CheckIn) -> None:
     """The answer, first: each face's reading in plain words."""
     results = reading.results
@@ -132,9 +154,16 @@ def summary_ui(reading: CheckIn) -> None:
 
 
 def chart_ui(number: int, result: FaceResult, total: int) -> None:
-    """One face's seven probabilities: percentages on the bars, a fixed colour per emotion, a text equivalent."""
+    """One face's seven probabilities: percentages on the bars, a fixed colour per emotion, a text
+    equivalent; with several faces, the face itself beside its number, so each reading shows whose it is."""
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+
     if total > 1:
-        st.markdown(f"**Face {number}**")
+        face, title = st.columns([1, 5], vertical_alignment="center")
+        with face:
+            image_ui(Image.fromarray(result.face.crop), f"Face {number}", 64, caption=False)
+        with title:
+            st.markdown(f"**Face {number}**: {result.sentence()}")
     st.vega_lite_chart(charts.probability_bars(result.probabilities), width="stretch")
     st.markdown(NUMBERS + " In words: " + ", ".join(f"{ADJECTIVES[e]} {percent(p)}%" for e, p in result.ranked())
                 + ".")
@@ -157,10 +186,10 @@ def photo_ui_with_boxes(reading: CheckIn) -> None:
     with left:
         image_ui(image, f"Your photo, with a numbered box around {faces_read(len(reading.results))}",
                  420)
-    with right:
-        for number, result in enumerate(reading.results, start=1):
-            image_ui(Image.fromarray(result.face.crop), f"Face {number} as the model saw it: 48 by 48 pixels, "
-                                                        "grey", 96)
+    if len(reading.results) == 1:  # several faces: each crop is beside its reading already
+        with right:
+            image_ui(Image.fromarray(reading.results[0].face.crop),
+                     "The face as the model saw it: 48 by 48 pixels, grey", 96)
 
 
 def faces_read(count: int) -> str:
@@ -168,9 +197,9 @@ def faces_read(count: int) -> str:
     return "the face read" if count == 1 else f"each of the {count} faces read"
 
 
-def image_ui(image, alt: str, width: int) -> None:
-    """An image with alternative text and a visible caption (st.image sets no alt text). The
-    image goes to this student's browser only, inline; nothing is stored."""
+def image_ui(image, alt: str, width: int, caption: bool = True) -> None:
+    """An image with alternative text and (unless not ``caption``) a visible caption (st.image sets
+    no alt text). The image goes to this student's browser only, inline; nothing is stored."""
     import base64  # pylint: disable=import-outside-toplevel
     import html  # pylint: disable=import-outside-toplevel
     import io  # pylint: disable=import-outside-toplevel
@@ -182,9 +211,9 @@ def image_ui(image, alt: str, width: int) -> None:
     image.save(buffer, format="PNG" if image.mode == "L" else "JPEG", quality=85)
     kind = "png" if image.mode == "L" else "jpeg"
     source = f"data:image/{kind};base64,{base64.b64encode(buffer.getvalue()).decode()}"
+    shown = f'<figcaption style="font-size:0.85rem">{html.escape(alt)}</figcaption>' if caption else ""
     st.markdown(f'<figure style="margin:0"><img src="{source}" alt="{html.escape(alt)}" '
-                f'style="width:{width}px;max-width:100%"><figcaption style="font-size:0.85rem">'
-                f'{html.escape(alt)}</figcaption></figure>', unsafe_allow_html=True)
+                f'style="width:{width}px;max-width:100%">{shown}</figure>', unsafe_allow_html=True)
 
 
 def history_ui(settings: AppSettings, student: Student | None) -> None:
@@ -242,6 +271,7 @@ def remember(photo: bytes, result: FaceResult) -> None:
 def main() -> None:
     """The page."""
     st.set_page_config(page_title="FaceMood — How are you feeling?", page_icon="🙂")
+    st.html(COMPACT_TOP)
     st.title("How are you feeling?")
     st.markdown(PRIVACY)
     try:
@@ -251,6 +281,7 @@ def main() -> None:
         st.error("FaceMood can't read photos right now. Please try again later; if it goes on, tell the "
                  "student services team.")
         return
+    talk_line(settings)
     student, entries = None, []
     if settings.signs_in:
         try:

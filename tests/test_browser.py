@@ -44,13 +44,30 @@ def clear_photo(fer2013, label: int, wanted: str) -> bytes:
     raise AssertionError(f"none of the first 50 PublicTest {wanted} faces reads clearly as {wanted}")
 
 
+def two_faces_photo(fer2013) -> bytes:
+    """A photo of two PublicTest sad faces, both found, at least one read with distress."""
+    settings = load_app_settings()
+    model = bundle.load_bundle(str(REPO_ROOT))
+    preprocessor = FacePreprocessor(settings.faces)
+    sad = np.flatnonzero((fer2013["usage"] == "PublicTest") & (fer2013["emotion"] == 4))
+    for first, second in zip(sad[:40:2], sad[1:40:2]):
+        photo, _ = make_photo(np.random.default_rng(1), [fer2013["pixels"][first], fer2013["pixels"][second]],
+                              (800, 480))
+        data = encode_jpeg(photo)
+        found = read_faces(preprocessor(data).faces, model, settings.distress, settings.reading)
+        if len(found) == 2 and any(face.distress for face in found):
+            return data
+    raise AssertionError("no pair of the first 40 PublicTest sad faces reads as two faces with distress")
+
+
 @pytest.mark.slow
 def test_a_student_sees_the_reading_and_help_on_the_first_screen(fer2013, tmp_path, update_screenshots):
     if bundle.read_latest(str(REPO_ROOT)) is None:
         pytest.skip("no shipped model under models/: train one with `make model` (see README)")
-    photos = {kind: tmp_path / f"{kind}.jpg" for kind in ("reading", "distress")}
+    photos = {kind: tmp_path / f"{kind}.jpg" for kind in ("reading", "distress", "two-faces")}
     for path, (label, wanted) in zip(photos.values(), ((3, "happy"), (4, "sad"))):
         path.write_bytes(clear_photo(fer2013, label, wanted))
+    photos["two-faces"].write_bytes(two_faces_photo(fer2013))
     # the shipped model store (models/latest.json), the committed config, the face step in-process
     app = start_app(free_port(), {ENV.MODEL_URI: str(REPO_ROOT), ENV.FACE_FUNCTION: LOCAL_FACE_STEP},
                     tmp_path / "app.log")
@@ -61,13 +78,15 @@ def test_a_student_sees_the_reading_and_help_on_the_first_screen(fer2013, tmp_pa
                 for kind, path in photos.items():
                     # on the laptop, the notice is passed with the keyboard alone
                     heading = upload_and_read_emotion(page, app.url, str(path), keyboard=name == "laptop")
-                    assert heading.startswith(("Looks mostly ", "Hard to read: maybe ")) and "%" in heading
+                    assert heading.removeprefix("Face 1: ").startswith(("Looks mostly ", "Hard to read: maybe "))
+                    assert "%" in heading
                     page.evaluate("window.scrollTo(0, 0)")
                     assert in_first_viewport(page, page.locator("h2").filter(has_text="%").first), (name, kind)
                     assert "never stored" in page.content()
                     help_links = page.locator("[data-testid=stAlert] a[href='tel:988']")
-                    if kind == "distress":  # the sad face reads as distress under config/app.yaml's rule
-                        assert heading.startswith("Looks mostly sad"), heading
+                    assert in_first_viewport(page, page.locator("a[href='tel:988']").first), name  # talk line
+                    if kind in ("distress", "two-faces"):  # distress under config/app.yaml's rule
+                        assert heading.startswith("Looks mostly sad" if kind == "distress" else "Face 1: "), heading
                         assert in_first_viewport(page, help_links.first), name
                         assert page.locator("[data-testid=stAlert] a[href='tel:911']").count() == 1
                         if name == "laptop":  # the help is reachable with Tab, in order, from the top
@@ -76,6 +95,9 @@ def test_a_student_sees_the_reading_and_help_on_the_first_screen(fer2013, tmp_pa
                     else:
                         assert help_links.count() == 0, heading
                     assert accessibility_violations(page) == [], (name, kind)  # axe-core: contrast, alt text...
+                    if kind == "two-faces":  # each reading shows its face beside its number
+                        assert page.get_by_role("img", name="Face 2", exact=True).count() == 1
+                        continue
                     shot = IMAGES / f"app-{name}-{kind}.png" if update_screenshots else tmp_path / f"{name}.png"
                     page.screenshot(path=str(shot))
                     assert shot.read_bytes().startswith(b"\x89PNG")

@@ -18,8 +18,9 @@ from facemood.config import REPO_ROOT
 from facemood.journal import Journal, JournalEntry, student_key
 from facemood.local.app_process import start_app
 from facemood.local.stack import LocalStack, load_stack_settings
-from tests.browser import CHROMIUM_ARGS, accessibility_violations, free_port
+from tests.browser import CHROMIUM_ARGS, PHONE, accessibility_violations, free_port, in_first_viewport
 from tests.photos import encode_jpeg, make_photo
+from tests.test_browser import clear_photo
 
 IMAGES = REPO_ROOT / "images"
 TIMEOUT_MS = 90_000
@@ -58,6 +59,8 @@ def test_a_student_keeps_downloads_and_deletes_a_private_journal(fer2013, tmp_pa
         photo, _ = make_photo(rng, [fer2013["pixels"][training[rng.integers(len(training))]]], (640, 480))
         photos.append(tmp_path / f"{number}.jpg")
         photos[-1].write_bytes(encode_jpeg(photo))
+    sad_photo = tmp_path / "sad.jpg"
+    sad_photo.write_bytes(clear_photo(fer2013, 4, "sad"))
     settings = replace(load_stack_settings(), port=0, seed_store=str(REPO_ROOT))
     stack = LocalStack(settings, sign_in=True).start()
     app = None
@@ -97,11 +100,15 @@ def test_a_student_keeps_downloads_and_deletes_a_private_journal(fer2013, tmp_pa
             rows = list(csv.DictReader(io.StringIO(download.value.path().read_text())))
             assert len(rows) == 3 and {"time_utc", "sad", "help_shown"} <= set(rows[0])
 
-            other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()  # a second student
+            other = browser.new_context(viewport=PHONE).new_page()  # a second student, on a phone
             sign_in(other, url, "bob")
             pass_notice(other)
             assert other.get_by_text("Your check-ins, last 14 days").count() == 0
             assert other.get_by_role("switch", name=SWITCH).is_checked() is False
+            other.locator("input[type=file]").set_input_files(str(sad_photo))  # signed in: help still first
+            other.locator("h2").filter(has_text="Looks mostly sad").wait_for(timeout=TIMEOUT_MS)
+            other.evaluate("window.scrollTo(0, 0)")
+            assert in_first_viewport(other, other.locator("[data-testid=stAlert] a[href='tel:988']").first)
 
             # a third student whose own journal shows hard days recurring: help comes first
             carol = student_key(pepper.encode(), stack.provider.issuer, "carol")
@@ -112,7 +119,7 @@ def test_a_student_keeps_downloads_and_deletes_a_private_journal(fer2013, tmp_pa
             note = third.get_by_text("Several of your recent check-ins looked sad")
             note.wait_for(timeout=TIMEOUT_MS)
             assert third.locator("a[href='tel:988']").first.is_visible()
-            assert third.get_by_role("button", name="I understand, continue").is_visible()  # before any upload
+            third.get_by_role("button", name="I understand, continue").wait_for(timeout=TIMEOUT_MS)  # before any upload
             assert accessibility_violations(third) == []
             third.screenshot(path=str(IMAGES / "app-proactive.png" if update_screenshots else tmp_path / "help.png"))
 
