@@ -41,6 +41,9 @@ CONSENT = ("**Before you start.** FaceMood looks at a photo of a face and estima
            "(angry, disgusted, fearful, happy, sad, surprised or neutral). It cannot know how you feel, it can be "
            "wrong, and it is not a diagnosis. Your photo is read in memory and never stored. If the reading "
            "suggests a hard moment, the page shows where to find someone to talk to.")
+NOTICE_COOKIE = "facemood_notice"  # "accepted": the notice was read in this browser session (no identity)
+REMEMBER_NOTICE = (f"<script>document.cookie = '{NOTICE_COOKIE}=accepted; path=/; SameSite=Strict'"
+                   " + (location.protocol === 'https:' ? '; Secure' : '');</script>")
 # Streamlit leaves about 100 px blank above the title and sets it large: on a phone that pushes the
 # reading and the help below the first screen. Less room above, a smaller title on a narrow screen.
 COMPACT_TOP = """<style>
@@ -84,12 +87,16 @@ def face_step(_settings: AppSettings) -> FaceStep:
 
 
 def consent_ui() -> bool:
-    """The notice shown before the first photo; True once the student has read it and continued."""
-    if st.session_state.get("consented"):
+    """The notice shown before the first photo; True once the student has read it and continued,
+    in this browser session (a session cookie that says only that: a reload does not ask again)."""
+    if st.session_state.get("consented") or st.context.cookies.get(NOTICE_COOKIE) == "accepted":
+        st.session_state["consented"] = True
+        if st.session_state.pop("remember_notice", False):
+            st.html(REMEMBER_NOTICE, unsafe_allow_javascript=True)
         return True
     st.markdown(CONSENT)
     if st.button("I understand, continue", key="consent", type="primary"):
-        st.session_state["consented"] = True
+        st.session_state["consented"] = st.session_state["remember_notice"] = True
         st.rerun()
     return False
 

@@ -4,9 +4,11 @@ when hard days recur. The journal's rules live in facemood.journal and facemood.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -49,6 +51,12 @@ def sign_in_configured() -> bool:
         return False
 
 
+def sign_in_origin() -> str | None:
+    """The scheme and host the sign-in returns to (the redirect URI's), e.g. http://127.0.0.1:8501."""
+    parts = urlsplit(str(st.secrets["auth"].get("redirect_uri", "")))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
 def sign_in_ui(settings: AppSettings) -> Student | None:
     """With ``auth: oidc``: the signed-in student, or None after offering the campus sign-in."""
     if not sign_in_configured():
@@ -60,6 +68,14 @@ def sign_in_ui(settings: AppSettings) -> Student | None:
     if not st.user.is_logged_in:
         st.markdown("Sign in with your campus account to check in. Your photos are never stored, and "
                     "nothing about you is shared with anyone.")
+        origin = sign_in_origin()
+        if origin and urlsplit(st.context.url or "").netloc not in ("", urlsplit(origin).netloc):
+            # the provider returns the student to the redirect URI's host only: signing in from another
+            # name of this server (localhost for 127.0.0.1) would loop back here, signed out
+            st.markdown(f"Sign-in works at {origin} only: taking you there...")
+            st.html(f"<script>window.location.replace({json.dumps(origin + '/')});</script>",
+                    unsafe_allow_javascript=True)
+            return None
         if st.button("Sign in", key="sign_in", type="primary"):
             st.login()
         return None

@@ -134,3 +134,25 @@ def test_photos_uploaded_a_moment_apart_all_get_answers(fer2013, tmp_path):
             assert not [line for line in console if "ForwardMsg" in line], console
     finally:
         app.stop()
+
+
+@pytest.mark.slow
+def test_the_notice_is_asked_once_per_browser_session(tmp_path):
+    """Accepted once, the notice is not asked again on a reload; a new browser session asks again."""
+    app = start_app(free_port(), {ENV.MODEL_URI: str(REPO_ROOT), ENV.FACE_FUNCTION: LOCAL_FACE_STEP},
+                    tmp_path / "app.log")
+    try:
+        app.wait_ready()
+        for _ in range(2):  # each chromium_page is a new browser session
+            with chromium_page(PHONE) as page:
+                page.goto(app.url, wait_until="domcontentloaded")
+                page.get_by_role("button", name="I understand, continue").click(timeout=60_000)
+                page.get_by_text("Upload or take a photo of your face").wait_for(timeout=60_000)
+                time.sleep(1)  # the page remembers the answer as it redraws
+                page.reload(wait_until="domcontentloaded")
+                page.get_by_text("Upload or take a photo of your face").wait_for(timeout=60_000)
+                assert page.get_by_role("button", name="I understand, continue").count() == 0
+                [notice] = [c for c in page.context.cookies() if c["name"] == "facemood_notice"]
+                assert notice["value"] == "accepted" and notice["expires"] == -1  # a session cookie, no identity
+    finally:
+        app.stop()
