@@ -15,12 +15,13 @@ import streamlit as st
 from facemood import charts, secret_store, storage
 from facemood.app_settings import AppSettings
 from facemood.checkin import ADJECTIVES, CheckIn
+from facemood.clock import DAY_SECONDS
 from facemood.errors import StorageError
 from facemood.journal import Journal, JournalEntry, student_key, to_csv
 from facemood.recurring import recurring_distress
 
 JOURNAL_SWITCH = "Keep my check-ins (only you can see them)"
-DAY = 86_400.0
+
 
 
 @st.cache_resource
@@ -100,7 +101,7 @@ def journal_entries(student: Student, settings: AppSettings) -> list[JournalEntr
     cached = st.session_state.get("journal_entries")
     if cached is None:
         days = max(settings.journal.view_days, settings.recurring_distress.within_days)
-        cached = student.journal.entries(student.key, since=time.time() - days * DAY)
+        cached = student.journal.entries(student.key, since=time.time() - days * DAY_SECONDS)
         st.session_state["journal_entries"] = cached
     return cached
 
@@ -149,12 +150,12 @@ def journal_ui(student: Student, settings: AppSettings, entries: list[JournalEnt
     """The student's own check-ins of the last days on a time axis, download and delete."""
     st.divider()
     now = time.time()
-    shown = [e for e in entries if e.time >= now - settings.journal.view_days * DAY]
+    shown = [e for e in entries if e.time >= now - settings.journal.view_days * DAY_SECONDS]
     days = f"{settings.journal.view_days:g}"
     if shown:
         st.markdown(f"Your check-ins, last {days} days ({len(shown)}); only you can see these")
         points = [(e.time, e.top, e.probabilities[e.top], e.clear) for e in shown]
-        st.vega_lite_chart(charts.timeline(points, start=now - settings.journal.view_days * DAY, end=now,
+        st.vega_lite_chart(charts.timeline(points, start=now - settings.journal.view_days * DAY_SECONDS, end=now,
                                            time_format="%a %d"), width="stretch")
     else:
         st.markdown(f"No check-ins kept in the last {days} days.")

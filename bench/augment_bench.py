@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facemood.local.s3_server import free_port
 from tests.fer2013 import fer2013_path, load_fer2013
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,13 +43,6 @@ def build_csv(path: Path, rows: int) -> None:
         for start in range(0, rows, 4096):
             part = index[start:start + 4096]
             out.write(dataset.format_rows(labels[part], pixels[part], list(split[start:start + len(part)])))
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def measure(mode: str, endpoint: str, key: str) -> dict:

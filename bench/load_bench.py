@@ -25,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from facemood.app_settings import LOCAL_FACE_STEP
+from facemood.app_settings import LOCAL_FACE_STEP, load_app_settings
 from facemood.config import ENV, REPO_ROOT
+from facemood.faces import FacePreprocessor
 from facemood.local.app_process import start_app
-from tests.browser import CHROMIUM_ARGS, free_port
+from facemood.local.s3_server import free_port
+from tests.browser import CHROMIUM_ARGS
 from tests.fer2013 import fer2013_path, load_fer2013
 from tests.photos import encode_jpeg, make_photo
 
@@ -104,14 +106,18 @@ def main() -> None:
     data = load_fer2013(fer2013_path())
     training = np.flatnonzero(data["usage"] == "Training")
     rng = np.random.default_rng(4)
+    detect = FacePreprocessor(load_app_settings().faces)
     with tempfile.TemporaryDirectory() as folder:
         photo_sets = []
         for set_number in range(10):  # ten different sets; sessions reuse them
             paths = []
-            for upload in range(args.uploads):
+            while len(paths) < args.uploads:
                 photo, _ = make_photo(rng, [data["pixels"][training[rng.integers(len(training))]]], (640, 480))
-                path = Path(folder) / f"{set_number}-{upload}.jpg"
-                path.write_bytes(encode_jpeg(photo))
+                encoded = encode_jpeg(photo)
+                if len(detect(encoded).faces) != 1:  # no check-in: the session's count would not move
+                    continue
+                path = Path(folder) / f"{set_number}-{len(paths)}.jpg"
+                path.write_bytes(encoded)
                 paths.append(str(path))
             photo_sets.append(paths)
         for sessions in args.sessions:

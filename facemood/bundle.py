@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from facemood import storage
+from facemood.clock import utc_timestamp
 from facemood.emotions import EMOTIONS, IMAGE_SIDE
 from facemood.errors import BundleIntegrityError, ModelInputError, NotFound, StorageError
 
@@ -115,7 +115,7 @@ def point_latest(root: str, run_id: str, client: Any = None) -> dict[str, Any]:
         "run_id": run_id,
         "bundle": f"{MODELS_PREFIX}/{run_id}/",
         "manifest_sha256": sha256_bytes(manifest_bytes),
-        "published": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "published": utc_timestamp(),
     }
     storage.write_bytes(latest_uri(root), json.dumps(pointer, indent=2).encode(), client, "application/json")
     return pointer

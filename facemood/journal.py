@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from facemood.clock import DAY_SECONDS
 from facemood.emotions import EMOTIONS
 from facemood.errors import StorageError
 
@@ -65,7 +66,7 @@ class Journal:
     def __init__(self, table: str, client: Any, retention_days: float) -> None:
         self.table = table
         self.client = client
-        self.retention_seconds = retention_days * 86_400
+        self.retention_seconds = retention_days * DAY_SECONDS
 
     def add(self, key: str, entry: JournalEntry) -> None:
         """Store one check-in; it expires ``retention_days`` after it was made."""

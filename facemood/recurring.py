@@ -13,6 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from facemood import config as cfg
+from facemood.clock import DAY_SECONDS
 from facemood.journal import JournalEntry
 
 
@@ -36,7 +37,7 @@ def recurring_distress(entries: Sequence[JournalEntry], settings: RecurringSetti
                        timezone: str = "UTC") -> bool:
     """True when at least ``min_distress`` of the last ``last`` check-ins (from the past
     ``within_days``) offered help, on at least ``min_days`` different days in ``timezone``."""
-    recent = sorted((e for e in entries if now - settings.within_days * 86_400 <= e.time <= now),
+    recent = sorted((e for e in entries if now - settings.within_days * DAY_SECONDS <= e.time <= now),
                     key=lambda e: e.time)[-settings.last:]
     distress = [e for e in recent if e.help_shown]
     zone = ZoneInfo(timezone)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from facemood import bundle, storage
+from facemood.clock import utc_timestamp
 from facemood.errors import BundleIntegrityError, NotFound, StorageError
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def history_uri(root: str) -> str:
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return utc_timestamp()
 
 
 def record_move(root: str, move: Move, client: Any = None) -> str:

@@ -18,6 +18,8 @@ from torch import nn
 
 import facemood
 from facemood import bundle, registry, storage, telemetry
+from facemood.augment import is_csv_key
+from facemood.clock import RUN_ID_FORMAT, utc_timestamp
 from facemood.dataset import load_faces
 from facemood.errors import BundleIntegrityError, StorageError, TrainingError
 from facemood.faces import load_face_settings
@@ -45,7 +47,7 @@ def resolve_data_uri(settings: PipelineSettings, client: Any) -> str:
     if settings.data.uri:
         return settings.data.uri
     prefix = storage.S3Location(settings.buckets.refined, settings.data.refined_prefix)
-    candidates = [o for o in storage.list_objects(client, prefix) if o["Key"].endswith((".csv", ".csv.gz"))]
+    candidates = [o for o in storage.list_objects(client, prefix) if is_csv_key(o["Key"])]
     if not candidates:
         raise TrainingError(f"no refined data under {prefix.uri}: upload a CSV to the raw bucket first, "
                             "or pass --data URI")
@@ -64,7 +66,7 @@ def fingerprint(faces: FaceSet) -> str:
 
 def new_run_id(data_fingerprint: str) -> str:
     """A sortable, unique run id: UTC time plus a short hash."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    stamp = time.strftime(RUN_ID_FORMAT, time.gmtime())
     return f"{stamp}-{hashlib.sha256(f'{stamp}{data_fingerprint}{time.time_ns()}'.encode()).hexdigest()[:6]}"
 
 
@@ -273,7 +275,7 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
     accepted = gate["passed"] and not champion["reasons"]
     history_dict = asdict(history)
     manifest = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created": utc_timestamp(),
         "code_version": facemood.__version__,
         "status": "accepted" if accepted else "rejected",
         "gate": gate,

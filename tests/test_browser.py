@@ -14,12 +14,12 @@ from facemood.checkin import read_faces
 from facemood.config import ENV, REPO_ROOT
 from facemood.faces import FacePreprocessor
 from facemood.local.app_process import start_app
+from facemood.local.s3_server import free_port
 from tests.browser import (
     LAPTOP,
     PHONE,
     accessibility_violations,
     chromium_page,
-    free_port,
     in_first_viewport,
     tab_to,
     upload_and_read_emotion,

@@ -24,8 +24,8 @@ from facemood import augment, bundle
 from facemood.cli import cli
 from facemood.config import ENV, REPO_ROOT
 from facemood.faces import decode_png
-from facemood.local.s3_server import local_environment
-from tests.browser import chromium_page, free_port, served_model, upload_and_read_emotion
+from facemood.local.s3_server import free_port, local_environment
+from tests.browser import chromium_page, served_model, upload_and_read_emotion
 from tests.conftest import csv_text, load_event
 from tests.images import LAMBDA_ENVIRONMENT, container, podman, require_image, run_to_end
 from tests.lambda_runtime import LambdaRuntimeApi

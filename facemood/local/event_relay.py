@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from facemood import storage
+from facemood.augment import CSV_SUFFIXES
 from facemood.local.s3_server import LOOPBACK
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class EventRelay(threading.Thread):
     """
 
     def __init__(self, client: Any, bucket: str, handler: EventHandler, interval: float,
-                 suffixes: tuple[str, ...] = (".csv", ".csv.gz")) -> None:
+                 suffixes: tuple[str, ...] = CSV_SUFFIXES) -> None:
         super().__init__(name="s3-event-relay", daemon=True)
         self.client, self.bucket, self.handler = client, bucket, handler
         self.interval, self.suffixes = interval, suffixes
