@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
-from facemood import charts, secret_store, storage
+from facemood import charts, secret_store, storage, telemetry
 from facemood.app_settings import AppSettings
 from facemood.checkin import ADJECTIVES, CheckIn
 from facemood.clock import DAY_SECONDS
@@ -52,9 +52,13 @@ def sign_in_configured() -> bool:
         return False
 
 
-def sign_in_origin() -> str | None:
-    """The scheme and host the sign-in returns to (the redirect URI's), e.g. http://127.0.0.1:8501."""
-    parts = urlsplit(str(st.secrets["auth"].get("redirect_uri", "")))
+SIGN_IN_FAILED = ("sign_in", "failed")  # the query parameter the page adds when a sign-in came back failed
+
+
+def auth_origin(setting: str) -> str | None:
+    """The scheme and host of a URL in Streamlit's [auth] secrets: ``redirect_uri`` (where sign-in
+    returns, e.g. http://127.0.0.1:8501) or ``server_metadata_url`` (the identity provider)."""
+    parts = urlsplit(str(st.secrets["auth"].get(setting, "")))
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
@@ -69,7 +73,17 @@ def sign_in_ui(settings: AppSettings) -> Student | None:
     if not st.user.is_logged_in:
         st.markdown("Sign in with your campus account to check in. Your photos are never stored, and "
                     "nothing about you is shared with anyone.")
-        origin = sign_in_origin()
+        if st.query_params.get(SIGN_IN_FAILED[0]) == SIGN_IN_FAILED[1]:
+            telemetry.record_error(settings.metrics_namespace, "SignInFailed")
+            st.warning("Signing in didn't work that time. Please try again; if it keeps failing, tell the "
+                       "student services team.")
+        elif provider := auth_origin("server_metadata_url"):
+            # Back from the identity provider, yet signed out: the sign-in failed (Streamlit logs why and
+            # returns to the page with no sign of it). The browser knows where it came from; say so.
+            st.html(f"<script>if (document.referrer.startsWith({json.dumps(provider)})) "
+                    f"window.location.replace('?{SIGN_IN_FAILED[0]}={SIGN_IN_FAILED[1]}');</script>",
+                    unsafe_allow_javascript=True)
+        origin = auth_origin("redirect_uri")
         if origin and urlsplit(st.context.url or "").netloc not in ("", urlsplit(origin).netloc):
             # the provider returns the student to the redirect URI's host only: signing in from another
             # name of this server (localhost for 127.0.0.1) would loop back here, signed out

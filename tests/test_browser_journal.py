@@ -87,6 +87,11 @@ def test_a_student_keeps_downloads_and_deletes_a_private_journal(fer2013, tmp_pa
             page.goto(f"http://localhost:{port}", wait_until="domcontentloaded")
             page.wait_for_url(f"{url}/", timeout=TIMEOUT_MS)
             page.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
+            # a sign-in that fails (the student denies it at the provider) is said on the page
+            page.get_by_role("button", name="Sign in").click(timeout=TIMEOUT_MS)
+            page.locator("input[name=sub]").fill("alice", timeout=TIMEOUT_MS)
+            page.get_by_role("button", name="Deny").click()
+            page.get_by_text("Signing in didn't work that time.").wait_for(timeout=TIMEOUT_MS)
             sign_in(page, url, "alice")
             pass_notice(page)
             page.get_by_text(SWITCH, exact=True).click()  # its label, as a student clicks it
