@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
-from facemood import charts, secret_store, storage, telemetry
+from facemood import aws, charts, secret_store, telemetry
 from facemood.app_settings import AppSettings
 from facemood.checkin import ADJECTIVES, CheckIn
 from facemood.clock import DAY_SECONDS
@@ -27,13 +27,13 @@ JOURNAL_SWITCH = "Keep my check-ins (only you can see them)"
 @st.cache_resource
 def journal_table(table: str, retention_days: float) -> Journal:
     """The journal's DynamoDB table (moto's server locally), one client per process."""
-    return Journal(table, storage.aws_client("dynamodb"), retention_days)
+    return Journal(table, aws.aws_client("dynamodb"), retention_days)
 
 
 @st.cache_resource(ttl=3600)
 def pepper(secret_id: str) -> bytes:
     """The secret that keys students' pseudonyms, from Secrets Manager (re-read hourly)."""
-    return secret_store.read_secret(storage.aws_client("secretsmanager"), secret_id).encode()
+    return secret_store.read_secret(aws.aws_client("secretsmanager"), secret_id).encode()
 
 
 @dataclass(frozen=True)

@@ -7,23 +7,19 @@ import json
 import logging
 from typing import Any
 
+from facemood.aws import aws_errors, aws_reason
 from facemood.errors import DeploymentError
-from facemood.storage import aws_reason
 
 log = logging.getLogger(__name__)
 
 
 def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
     """The outputs of a deployed stack, by key."""
-    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
     try:
         found = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
-    except ClientError as exc:
+    except aws_errors() as exc:
         if "does not exist" in str(exc):
             raise DeploymentError(f"stack {stack!r} not found: deploy it with scripts/deploy.sh") from exc
-        raise DeploymentError(f"cannot read the stack {stack!r}: {aws_reason(exc)}") from exc
-    except BotoCoreError as exc:
         raise DeploymentError(f"cannot read the stack {stack!r}: {aws_reason(exc)}") from exc
     return {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
 
@@ -45,8 +41,6 @@ def replay_failed_events(sqs: Any, lambda_client: Any, queue_url: str, function_
     handler is idempotent, so a replay never duplicates output. A message that is not such
     a record is left in the queue and counted.
     """
-    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
     replayed: list[str] = []
     left = 0
     try:
@@ -66,7 +60,7 @@ def replay_failed_events(sqs: Any, lambda_client: Any, queue_url: str, function_
                                      Payload=json.dumps(payload).encode())
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 replayed += [r.get("s3", {}).get("object", {}).get("key", "?") for r in payload.get("Records", [])]
-    except (BotoCoreError, ClientError) as exc:
+    except aws_errors() as exc:
         raise DeploymentError(f"replaying failed events stopped after {len(replayed)}: {aws_reason(exc)}") from exc
     return {"replayed": len(replayed), "keys": replayed, "left_in_queue": left}
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from facemood.config import aws_region
+from facemood.aws import aws_client, aws_errors
 from facemood.errors import FaceStepError, InvalidImage
 from facemood.faces import Face, FacePreprocessor, FaceReading, FaceSettings
 
@@ -52,13 +52,9 @@ def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
 
 
 def lambda_client(timeout: float) -> Any:
-    """A boto3 Lambda client that waits ``timeout`` seconds for a reply and does not retry."""
-    import boto3  # pylint: disable=import-outside-toplevel
-    from botocore.config import Config  # pylint: disable=import-outside-toplevel
-
-    return boto3.session.Session().client(
-        "lambda", region_name=aws_region(),
-        config=Config(read_timeout=timeout, connect_timeout=5, retries={"total_max_attempts": 1}))
+    """A boto3 Lambda client that waits ``timeout`` seconds for a reply and does not retry (a
+    student is waiting: the page says so rather than trying again behind their back)."""
+    return aws_client("lambda", read_timeout_s=timeout, max_attempts=1)
 
 
 class LambdaFaceStep:
@@ -74,14 +70,12 @@ class LambdaFaceStep:
     def __call__(self, photo: bytes) -> FaceReading:
         """Faces of the photo; raises InvalidImage when the Lambda refuses it, FaceStepError
         when it fails or does not answer."""
-        from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
         if base64_size(len(photo)) > self.payload_limit:
             photo = self.shrink(photo)
         event = {"image": base64.b64encode(photo).decode()}
         try:
             reply = self.client.invoke(FunctionName=self.function_name, Payload=json.dumps(event).encode())
-        except (BotoCoreError, ClientError) as exc:
+        except aws_errors() as exc:
             raise FaceStepError(f"the face service did not answer ({type(exc).__name__})") from exc
         try:
             payload = json.loads(reply["Payload"].read() or b"{}")

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from facemood.aws import aws_errors, error_code
 from facemood.clock import DAY_SECONDS
 from facemood.emotions import EMOTIONS
 from facemood.errors import StorageError
@@ -144,15 +145,11 @@ class Journal:
 
     def _call(self, operation: str, **request: Any) -> dict:
         """One DynamoDB call; a failure becomes a StorageError naming the table (never the key)."""
-        from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
         try:
             return getattr(self.client, operation)(**request)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise StorageError(f"journal table {self.table}: {operation} failed ({code})") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"journal table {self.table}: {operation} failed ({type(exc).__name__})") from exc
+        except aws_errors() as exc:
+            why = error_code(exc) or type(exc).__name__
+            raise StorageError(f"journal table {self.table}: {operation} failed ({why})") from exc
 
 
 def to_csv(entries: list[JournalEntry]) -> str:

@@ -2,24 +2,22 @@
 
 The endpoint comes from ``AWS_ENDPOINT_URL`` (boto3 reads it itself), so the same code
 talks to AWS and to the local moto server. Core functions take the client as a
-parameter; only :func:`s3_client` builds one.
+parameter; only :func:`s3_client` builds one (through :mod:`facemood.aws`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import logging
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from facemood import config as cfg
-from facemood.config import ENV, aws_region
+from facemood import aws
+from facemood.aws import aws_client, aws_errors, error_code, error_kind
 from facemood.errors import NotFound, StorageError
 
 log = logging.getLogger(__name__)
@@ -50,51 +48,8 @@ def parse_s3_uri(uri: str) -> S3Location | None:
     return S3Location(bucket, key)
 
 
-@dataclass(frozen=True)
-class AwsClientSettings:
-    """``config/aws.yaml``: timeouts and retries of every AWS client."""
-
-    connect_timeout_s: float
-    read_timeout_s: float
-    max_attempts: int
-
-    def __post_init__(self) -> None:
-        cfg.check_range("connect_timeout_s", self.connect_timeout_s, 0.0, 300.0, open_low=True)
-        cfg.check_range("read_timeout_s", self.read_timeout_s, 0.0, 900.0, open_low=True)
-        cfg.check_range("max_attempts", self.max_attempts, 1, 20)
-
-
-@functools.cache
-def aws_client_settings() -> AwsClientSettings:
-    """The settings of ``config/aws.yaml`` (read once); a config folder without one uses the
-    project's own."""
-    path = cfg.config_path("aws.yaml")
-    return cfg.load(AwsClientSettings, path if path.exists() else cfg.CONFIG_DIR / "aws.yaml")
-
-
-def aws_client(service: str, region: str | None = None, endpoint_url: str | None = None, **credentials: str) -> Any:
-    """A boto3 client for ``service`` (``s3``, ``dynamodb``, ``secretsmanager``...); endpoint
-    (AWS_ENDPOINT_URL: moto's server locally), region and credentials default to the environment.
-
-    ``credentials`` are boto3's ``aws_access_key_id``/``aws_secret_access_key``/``aws_session_token``.
-    """
-    import boto3  # pylint: disable=import-outside-toplevel
-    from botocore.config import Config  # pylint: disable=import-outside-toplevel
-
-    limits = aws_client_settings()
-    # A session of its own: boto3's default session caches the credentials it first found.
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint_url or os.environ.get(ENV.ENDPOINT) or None,
-        region_name=region or aws_region(),
-        config=Config(connect_timeout=limits.connect_timeout_s, read_timeout=limits.read_timeout_s,
-                      retries={"total_max_attempts": limits.max_attempts, "mode": "standard"}),
-        **credentials,
-    )
-
-
 def s3_client(endpoint_url: str | None = None, region: str | None = None, **credentials: str) -> Any:
-    """A boto3 S3 client (see :func:`aws_client`)."""
+    """A boto3 S3 client (see :func:`facemood.aws.aws_client`)."""
     return aws_client("s3", region, endpoint_url, **credentials)
 
 
@@ -104,45 +59,17 @@ def _require_client(client: Any, location: S3Location) -> None:
         raise StorageError(f"{location.uri}: no S3 client was given to reach an s3:// URI")
 
 
-def aws_reason(exc: Exception) -> str:
-    """Plain words for a botocore error from any AWS service (no traceback, no response dump)."""
-    # pylint: disable-next=import-outside-toplevel
-    from botocore.exceptions import (
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        NoRegionError,
-        ReadTimeoutError,
-    )
-
-    if isinstance(exc, NoCredentialsError):
-        return "no AWS credentials: configure them (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
-    if isinstance(exc, NoRegionError):
-        return "no AWS region: set AWS_DEFAULT_REGION (or aws configure)"
-    if isinstance(exc, EndpointConnectionError):
-        return f"cannot reach {exc.kwargs.get('endpoint_url')}: check the network, AWS_ENDPOINT_URL and the region"
-    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
-        return "AWS did not answer in time; try again shortly"
-    error = (getattr(exc, "response", None) or {}).get("Error", {})
-    if error:
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-    return str(exc)
-
-
 def _translate(exc: Exception, location: S3Location) -> StorageError:
     """Turn a botocore error into a StorageError that names the object."""
-    # pylint: disable-next=import-outside-toplevel
-    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
-
-    if isinstance(exc, NoCredentialsError):
+    code = error_kind(exc)
+    if code == aws.NO_CREDENTIALS:
         return StorageError(f"no AWS credentials to reach {location.uri}: configure them (aws configure, "
                             "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or start the local stack")
-    if isinstance(exc, EndpointConnectionError):
-        return StorageError(f"cannot reach the storage endpoint for {location.uri} ({exc.kwargs.get('endpoint_url')}): "
+    if code == aws.UNREACHABLE:
+        return StorageError(f"cannot reach the storage endpoint for {location.uri} ({aws.endpoint_of(exc)}): "
                             "is the local stack running (facemood local up), or AWS_ENDPOINT_URL wrong?")
-    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+    if code == aws.TIMED_OUT:
         return StorageError(f"the storage endpoint did not answer in time for {location.uri}; try again shortly")
-    code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", "")
     if code in ("NoSuchBucket",):
         return NotFound(f"bucket {location.bucket!r} does not exist")
     if code in ("NoSuchKey", "404", "NotFound"):
@@ -172,27 +99,21 @@ def open_uri(uri: str, client: Any = None) -> Iterator[IO[bytes]]:
 
 def get_object(client: Any, location: S3Location, **kwargs: Any) -> dict[str, Any]:
     """``GetObject`` with errors translated; the Body streams."""
-    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
     _require_client(client, location)
     try:
         return client.get_object(Bucket=location.bucket, Key=location.key, **kwargs)
-    except (ClientError, BotoCoreError) as exc:
+    except aws_errors() as exc:
         raise _translate(exc, location) from exc
 
 
 def head_object(client: Any, location: S3Location) -> dict[str, Any] | None:
     """``HeadObject``; None when the object does not exist."""
-    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
     _require_client(client, location)
     try:
         return client.head_object(Bucket=location.bucket, Key=location.key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+    except aws_errors() as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return None
-        raise _translate(exc, location) from exc
-    except BotoCoreError as exc:
         raise _translate(exc, location) from exc
 
 
@@ -205,16 +126,12 @@ def read_bytes(uri: str, client: Any = None) -> bytes:
 def upload_stream(client: Any, stream: IO[bytes], location: S3Location,
                   content_type: str = "application/octet-stream", **extra: Any) -> None:
     """Upload a binary stream; multipart above 16 MiB, so the object appears only when complete."""
-    from boto3.s3.transfer import TransferConfig  # pylint: disable=import-outside-toplevel
-    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
-    transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
-                              use_threads=False)
+    transfer = aws.s3_transfer_config(MULTIPART_THRESHOLD, MULTIPART_CHUNK)
     _require_client(client, location)
     try:
         client.upload_fileobj(stream, location.bucket, location.key,
                               ExtraArgs={"ContentType": content_type, **extra}, Config=transfer)
-    except (ClientError, BotoCoreError) as exc:
+    except aws_errors() as exc:
         raise _translate(exc, location) from exc
 
 
@@ -241,23 +158,19 @@ def copy_file_to(uri: str, source: Path, client: Any = None, content_type: str =
 
 def list_objects(client: Any, location: S3Location) -> list[dict[str, Any]]:
     """Every object under ``location.key`` (a prefix), following pagination."""
-    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
     _require_client(client, location)
     try:
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.key)
         return [obj for page in pages for obj in page.get("Contents", [])]
-    except (ClientError, BotoCoreError) as exc:
+    except aws_errors() as exc:
         raise _translate(exc, location) from exc
 
 
 def ensure_bucket(client: Any, bucket: str) -> None:
     """Create ``bucket`` unless it exists (the local stack and tests use this)."""
-    from botocore.exceptions import ClientError  # pylint: disable=import-outside-toplevel
-
     try:
         client.head_bucket(Bucket=bucket)
-    except ClientError:
+    except aws_errors():
         client.create_bucket(Bucket=bucket)
 
 
@@ -287,13 +200,11 @@ class _MultipartWriter(io.RawIOBase):
         return len(data)
 
     def _upload(self, data: bytes) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
         number = len(self._parts) + 1
         try:
             response = self._client.upload_part(Bucket=self._location.bucket, Key=self._location.key,
                                                 UploadId=self._upload_id, PartNumber=number, Body=data)
-        except (ClientError, BotoCoreError) as exc:
+        except aws_errors() as exc:
             raise _translate(exc, self._location) from exc
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
 
@@ -308,12 +219,10 @@ class _MultipartWriter(io.RawIOBase):
     def abort(self) -> None:
         """Discard every uploaded part, as far as S3 can be reached: the object never appears
         either way, and parts left behind are removed by the bucket's lifecycle rule."""
-        from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
         try:
             self._client.abort_multipart_upload(Bucket=self._location.bucket, Key=self._location.key,
                                                 UploadId=self._upload_id)
-        except (ClientError, BotoCoreError) as exc:
+        except aws_errors() as exc:
             log.warning("could not abort an incomplete upload; its parts expire with the bucket's lifecycle rule",
                         extra={"uri": self._location.uri, "error": str(exc)})
 
@@ -356,15 +265,13 @@ def open_write(uri: str, client: Any = None, content_type: str = "application/oc
     On S3 it is a streaming multipart upload (memory bounded by ``part_size``); locally a
     temporary file renamed into place. If the block raises, nothing is left behind.
     """
-    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
     location = parse_s3_uri(uri)
     if location is not None:
         _require_client(client, location)
     try:
         writer = _LocalWriter(Path(uri)) if location is None else _MultipartWriter(
             client, location, content_type, part_size)
-    except (ClientError, BotoCoreError) as exc:
+    except aws_errors() as exc:
         raise _translate(exc, location) from exc  # type: ignore[arg-type]
     except OSError as exc:
         raise StorageError(f"cannot write {uri}: {_local_reason(Path(uri), exc)}") from exc
@@ -375,7 +282,7 @@ def open_write(uri: str, client: Any = None, content_type: str = "application/oc
         raise
     try:
         writer.commit()
-    except (ClientError, BotoCoreError) as exc:
+    except aws_errors() as exc:
         writer.abort()
         raise _translate(exc, location) from exc  # type: ignore[arg-type]
     except StorageError:

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from facemood.aws import aws_errors, aws_reason
 from facemood.deployment import require_outputs
 from facemood.errors import DeploymentError
-from facemood.storage import aws_reason
 
 REQUIRED_OUTPUTS = ("ClusterName", "TrainTaskDefinitionArn", "TaskSubnetIds", "TasksSecurityGroupId")
 
 
 def run_training_task(ecs: Any, outputs: dict[str, str], data_uri: str | None = None) -> dict[str, Any]:
     """Start one Fargate training task; returns its ARN and where to follow its logs."""
-    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
-
     require_outputs(outputs, *REQUIRED_OUTPUTS)
     command = ["--config", "config/pipeline.yaml"] + (["--data", data_uri] if data_uri else [])
     try:
         reply = _run_task(ecs, outputs, command)
-    except (BotoCoreError, ClientError) as exc:
+    except aws_errors() as exc:
         raise DeploymentError(f"ECS could not start the training task: {aws_reason(exc)}") from exc
     if reply.get("failures"):
         raise DeploymentError(f"ECS could not start the task: {reply['failures'][0].get('reason', 'unknown')}")

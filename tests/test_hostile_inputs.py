@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from facemood import bundle, storage
+from facemood import aws, bundle, storage
 from facemood.cli import cli
 from facemood.model_cache import ModelCache
 from preprocessing_lambda import augment as augment_lambda
@@ -126,12 +126,12 @@ def test_a_hung_store_never_holds_a_check_in(s3, tmp_path, monkeypatch):
     config.mkdir()
     (config / "aws.yaml").write_text("connect_timeout_s: 1\nread_timeout_s: 2\nmax_attempts: 1\n")
     monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config))
-    storage.aws_client_settings.cache_clear()
+    aws.aws_client_settings.cache_clear()
     with silent_port() as silent:  # the store accepts connections and never answers
         try:
             cache.client = storage.s3_client(endpoint_url=f"http://127.0.0.1:{silent.port}")
         finally:
-            storage.aws_client_settings.cache_clear()
+            aws.aws_client_settings.cache_clear()
         refreshing = threading.Thread(target=cache.current)
         refreshing.start()
         time.sleep(0.3)  # the refresh is now waiting on the hung store

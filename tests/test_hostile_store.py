@@ -14,7 +14,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from facemood import bundle, registry, storage
+from facemood import aws, bundle, registry
 from facemood.cli import cli
 from facemood.config import CONFIG_DIR
 from facemood.model_cache import ModelCache
@@ -110,9 +110,9 @@ def unreachable_aws(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the discard port: nothing listens
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    storage.aws_client_settings.cache_clear()
+    aws.aws_client_settings.cache_clear()
     yield
-    storage.aws_client_settings.cache_clear()
+    aws.aws_client_settings.cache_clear()
 
 
 @pytest.mark.usefixtures("unreachable_aws")

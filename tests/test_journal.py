@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from facemood import journal, storage
+from facemood import aws, journal
 from facemood.emotions import EMOTIONS
 from facemood.errors import StorageError
 from facemood.journal import Journal, JournalEntry, student_key
@@ -27,7 +27,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC).timestamp()
 def table(s3):
     """The journal table on moto's server (the s3 fixture resets it and points boto3 at it)."""
     del s3
-    client = storage.aws_client("dynamodb")
+    client = aws.aws_client("dynamodb")
     journal.create_table(client, TABLE)
     return Journal(TABLE, client, retention_days=90)
 
@@ -106,7 +106,7 @@ def test_delete_all_removes_every_item_of_one_student_only(table):
 def test_a_missing_table_is_named_in_the_error(s3):
     del s3
     with pytest.raises(StorageError, match="journal table nope: query failed"):
-        Journal("nope", storage.aws_client("dynamodb"), 90).entries("a")
+        Journal("nope", aws.aws_client("dynamodb"), 90).entries("a")
 
 
 def test_the_download_has_one_row_per_check_in_and_every_probability():

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from facemood import journal, secret_store, storage
+from facemood import aws, journal, secret_store
 from facemood.journal import Journal, JournalEntry, student_key
 from tests.apptest import CONFIG, texts, upload
 
@@ -29,14 +29,14 @@ HAPPY = {"angry": 0.0, "disgust": 0.0, "fear": 0.0, "happy": 0.9, "sad": 0.02, "
 def table(s3) -> Journal:
     """The journal table and the pepper, created on moto's server as the local stack does."""
     del s3
-    journal.create_table(storage.aws_client("dynamodb"), TABLE)
-    secret_store.ensure_random_secret(storage.aws_client("secretsmanager"), PEPPER)
-    return Journal(TABLE, storage.aws_client("dynamodb"), 90)
+    journal.create_table(aws.aws_client("dynamodb"), TABLE)
+    secret_store.ensure_random_secret(aws.aws_client("secretsmanager"), PEPPER)
+    return Journal(TABLE, aws.aws_client("dynamodb"), 90)
 
 
 def key_of(subject: str) -> str:
     """The journal key the page derives for a subject (the test reads the pepper as the app does)."""
-    pepper = secret_store.read_secret(storage.aws_client("secretsmanager"), PEPPER).encode()
+    pepper = secret_store.read_secret(aws.aws_client("secretsmanager"), PEPPER).encode()
     return student_key(pepper, ISSUER, subject)
 
 

@@ -48,3 +48,13 @@ def test_the_check_itself_finds_a_deployable_import(tmp_path):
     module = tmp_path / "wired.py"
     module.write_text("def f():\n    from pipeline.main import run\n    import preprocessing_lambda.augment\n")
     assert {"pipeline.main", "preprocessing_lambda.augment"} <= imported_modules(module)
+
+
+def test_only_facemood_aws_talks_to_boto():
+    """One edge to AWS: clients are built and botocore's errors put in words in facemood/aws.py;
+    everything else takes a client and catches ``aws_errors()``."""
+    edge = REPO_ROOT / "facemood" / "aws.py"
+    for package in ("facemood", "pipeline", "preprocessing_lambda", "app"):
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            offending = sorted(m for m in imported_modules(path) if m.split(".")[0] in ("boto3", "botocore"))
+            assert path == edge or not offending, f"{path.relative_to(REPO_ROOT)} imports {offending}"

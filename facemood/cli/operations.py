@@ -56,12 +56,12 @@ def replay_failed(stack: str, limit: int) -> None:
     Fix the cause first (a bug, a too-small memory or timeout setting), then replay: each
     event runs again asynchronously; one that fails again returns to the queue.
     """
+    from facemood.aws import aws_client  # pylint: disable=import-outside-toplevel
     from facemood.deployment import (  # pylint: disable=import-outside-toplevel
         replay_failed_events,
         require_outputs,
         stack_outputs,
     )
-    from facemood.storage import aws_client  # pylint: disable=import-outside-toplevel
 
     outputs = stack_outputs(aws_client("cloudformation"), stack)
     require_outputs(outputs, "AugmentFailureQueueUrl", "AugmentFunctionName")

@@ -26,8 +26,8 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
           from_checkpoint: Path | None, dry_run: bool, remote: bool, stack: str) -> None:
     """Train, evaluate and publish a model bundle (what the ECS task runs)."""
     if remote:
+        from facemood.aws import aws_client  # pylint: disable=import-outside-toplevel
         from facemood.deployment import stack_outputs  # pylint: disable=import-outside-toplevel
-        from facemood.storage import aws_client  # pylint: disable=import-outside-toplevel
         from pipeline.remote import run_training_task  # pylint: disable=import-outside-toplevel
 
         outputs = stack_outputs(aws_client("cloudformation"), stack)

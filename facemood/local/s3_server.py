@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from facemood import storage
+from facemood import aws, storage
 from facemood.config import ENV
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class S3Server:
 
     def client_for(self, service: str, region: str = "us-east-1") -> Any:
         """A boto3 client for another service on this server (DynamoDB, Secrets Manager...)."""
-        return storage.aws_client(service, region, self.endpoint, **LOCAL_CREDENTIALS)
+        return aws.aws_client(service, region, self.endpoint, **LOCAL_CREDENTIALS)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving; gives up waiting after ``timeout`` (the thread is a daemon)."""
