@@ -275,8 +275,9 @@ def remember(photo: bytes, result: FaceResult) -> None:
                         "probabilities": result.probabilities, "clear": result.clear})
 
 
-def main() -> None:
-    """The page."""
+def page_top() -> AppSettings | None:
+    """The page's top: title, privacy line and (with the settings read) the short way to help;
+    None when the config cannot be read (the student is told, the log says why)."""
     st.set_page_config(page_title="FaceMood — How are you feeling?", page_icon="🙂")
     st.html(COMPACT_TOP)
     st.title("How are you feeling?")
@@ -287,25 +288,83 @@ def main() -> None:
         log.error("the app's config cannot be read", extra={"error": str(exc)})
         st.error("FaceMood can't read photos right now. Please try again later; if it goes on, tell the "
                  "student services team.")
-        return
+        return None
     talk_line(settings)
+    return settings
+
+
+def student_ui(settings: AppSettings) -> tuple[bool, Student | None]:
+    """With sign-in on: sign-in, the journal's entries and the proactive note. (go on, the
+    signed-in student whose journal can be reached, or None)."""
+    if not settings.signs_in:
+        return True, None
     student, entries = None, []
-    if settings.signs_in:
-        try:
-            student = sign_in_ui(settings)
-            entries = journal_entries(student, settings) if student else []
-        except StorageError as exc:
-            telemetry.record_error(settings.metrics_namespace, "JournalError")
-            log.warning("the journal cannot be reached", extra={"error": str(exc)})
-            st.warning("Your check-in journal can't be reached right now; you can still check in, but this "
-                       "check-in won't be kept.")
-            student, entries = None, []
-            if not st.user.is_logged_in:
-                return
-        if student is None and not st.user.is_logged_in:
-            talk_ui(settings)
-            return
-        proactive_ui(settings, entries, resource_lines(settings))
+    try:
+        student = sign_in_ui(settings)
+        entries = journal_entries(student, settings) if student else []
+    except StorageError as exc:
+        telemetry.record_error(settings.metrics_namespace, "JournalError")
+        log.warning("the journal cannot be reached", extra={"error": str(exc)})
+        st.warning("Your check-in journal can't be reached right now; you can still check in, but this "
+                   "check-in won't be kept.")
+        student, entries = None, []
+        if not st.user.is_logged_in:
+            return False, None
+    if student is None and not st.user.is_logged_in:
+        talk_ui(settings)
+        return False, None
+    proactive_ui(settings, entries, resource_lines(settings))
+    return True, student
+
+
+def served_model(settings: AppSettings):
+    """The model to read with, or None after telling the student (and the log and metrics) why not."""
+    try:
+        return model_cache(settings.model_uri, settings.model_refresh_seconds).current()
+    except (StorageError, BundleIntegrityError) as exc:
+        telemetry.record_error(settings.metrics_namespace, "ModelUnavailable")
+        log.error("no model can be served", extra={"error": str(exc), "model_uri": settings.model_uri})
+        st.warning("FaceMood can't read photos right now. Please try again in a little while.")
+        return None
+
+
+def reading_or_none(photo: bytes, model, settings: AppSettings, keeper: Student | None) -> CheckIn | None:
+    """The check-in of ``photo``, or None after telling the student why it could not be read."""
+    try:
+        reading = check_in_once(photo, model, settings, keeper)
+    except InvalidImage as exc:
+        telemetry.record_error(settings.metrics_namespace, type(exc).__name__)
+        st.error(f"That file can't be used: {exc}")
+        return None
+    except FaceStepError as exc:
+        telemetry.record_error(settings.metrics_namespace, type(exc).__name__)
+        log.error("the face step failed", extra={"error": str(exc)})
+        st.error("Your photo couldn't be read just now. Please try again in a moment.")
+        return None
+    if not reading.results:
+        st.warning("No face found. Try a well-lit photo where your face is clearly visible and faces the camera.")
+        return None
+    return reading
+
+
+def reading_ui(reading: CheckIn, settings: AppSettings) -> None:
+    """The answer first, the help right under it on distress, then each face's details and the photo."""
+    summary_ui(reading)
+    if any(r.distress for r in reading.results):
+        help_ui(settings)
+    for number, result in enumerate(reading.results, start=1):
+        chart_ui(number, result, len(reading.results))
+    photo_ui_with_boxes(reading)
+
+
+def main() -> None:
+    """The page: top, sign-in, notice, photo, reading, history; the way to help always at the end."""
+    settings = page_top()
+    if settings is None:
+        return
+    go_on, student = student_ui(settings)
+    if not go_on:
+        return
     if not consent_ui():
         talk_ui(settings)
         return
@@ -316,37 +375,12 @@ def main() -> None:
         history_ui(settings, student)
         talk_ui(settings)
         return
-    try:
-        model = model_cache(settings.model_uri, settings.model_refresh_seconds).current()
-    except (StorageError, BundleIntegrityError) as exc:
-        telemetry.record_error(settings.metrics_namespace, "ModelUnavailable")
-        log.error("no model can be served", extra={"error": str(exc), "model_uri": settings.model_uri})
-        st.warning("FaceMood can't read photos right now. Please try again in a little while.")
+    model = served_model(settings)
+    reading = model and reading_or_none(photo, model, settings, student if keeping else None)
+    if reading is None or model is None:
         talk_ui(settings)
         return
-    try:
-        reading = check_in_once(photo, model, settings, student if keeping else None)
-    except InvalidImage as exc:
-        telemetry.record_error(settings.metrics_namespace, type(exc).__name__)
-        st.error(f"That file can't be used: {exc}")
-        talk_ui(settings)
-        return
-    except FaceStepError as exc:
-        telemetry.record_error(settings.metrics_namespace, type(exc).__name__)
-        log.error("the face step failed", extra={"error": str(exc)})
-        st.error("Your photo couldn't be read just now. Please try again in a moment.")
-        talk_ui(settings)
-        return
-    if not reading.results:
-        st.warning("No face found. Try a well-lit photo where your face is clearly visible and faces the camera.")
-        talk_ui(settings)
-        return
-    summary_ui(reading)
-    if any(r.distress for r in reading.results):
-        help_ui(settings)
-    for number, result in enumerate(reading.results, start=1):
-        chart_ui(number, result, len(reading.results))
-    photo_ui_with_boxes(reading)
+    reading_ui(reading, settings)
     remember(photo, reading.results[0])
     history_ui(settings, student)
     talk_ui(settings)
