@@ -12,12 +12,12 @@ from typing import Any
 from facemood import storage
 from facemood.app_settings import load_app_settings
 from facemood.augment import load_augment_settings, output_keys
-from facemood.cli.wiring import Retrainer, augment_handler
+from facemood.cli.wiring import Retrainer, app_sign_in_secrets, local_stack
 from facemood.errors import InvalidDataset, LocalStackError, StorageError
 from facemood.local.app_process import AppProcess, start_app
 from facemood.local.s3_server import free_port, port_is_free
 from facemood.local.stack import LocalStack, StackSettings
-from facemood.local.state import state_file, write_state
+from facemood.local.state import write_state
 
 Echo = Callable[[str], None]
 
@@ -80,9 +80,8 @@ def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool
     """Stack up; with data, the whole event-driven chain (upload -> augmentation -> training,
     each started by the previous one's output, as on AWS with RetrainOnNewData); then the app
     until Ctrl-C, behind the local sign-in provider with ``sign_in``."""
-    retrainer = Retrainer(settings.buckets, config_path or settings.demo_pipeline, echo)
-    stack = LocalStack(settings, augment_handler(settings.buckets), sign_in=sign_in,
-                       on_refined_report=retrainer if data is not None else None)
+    stack, retrainer = local_stack(settings, echo, retrain=data is not None, sign_in=sign_in,
+                                   config_path=config_path)
     app: AppProcess | None = None
     try:
         with Stage(echo, "Local stack: S3, DynamoDB and Secrets Manager (moto), buckets, event relays") as stage:
@@ -103,10 +102,7 @@ def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool
         with Stage(echo, "Streamlit app") as stage:
             port = app_port(settings.app_port, echo)
             url = f"http://127.0.0.1:{port}"  # the address the app binds, and sign-in's redirect
-            secrets_file = None
-            if stack.provider is not None:  # Streamlit's [auth] settings for the local provider
-                secrets_file = stack.provider.secrets_for(url).write(state_file().parent / "secrets.toml")
-            app = start_app(port, stack.environment(), secrets_file=secrets_file)
+            app = start_app(port, stack.environment(), secrets_file=app_sign_in_secrets(stack, url))
             app.wait_ready()
             write_state(stack.endpoint, settings.buckets, {"app": url})
             stage.done(f"serving at {url} (its log: {app.log_path})")

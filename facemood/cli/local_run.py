@@ -25,17 +25,15 @@ def local_up(retrain: bool, sign_in: bool) -> None:
     import time  # pylint: disable=import-outside-toplevel
 
     from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
-    from facemood.cli.wiring import Retrainer, augment_handler  # pylint: disable=import-outside-toplevel
-    from facemood.local.stack import LocalStack, load_stack_settings  # pylint: disable=import-outside-toplevel
-    from facemood.local.state import read_state, state_file, write_state  # pylint: disable=import-outside-toplevel
+    from facemood.cli.wiring import app_sign_in_secrets, local_stack  # pylint: disable=import-outside-toplevel
+    from facemood.local.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
+    from facemood.local.state import read_state, write_state  # pylint: disable=import-outside-toplevel
 
     if read_state() is not None:
         raise LocalStackError("a local stack is already running: see `facemood local status`")
     settings = load_stack_settings()
-    sign_in = sign_in or load_app_settings().signs_in
-    retrainer = Retrainer(settings.buckets, settings.demo_pipeline, click.echo) if retrain else None
-    stack = LocalStack(settings, augment_handler(settings.buckets), sign_in=sign_in,
-                       on_refined_report=retrainer).start()
+    stack, _ = local_stack(settings, click.echo, retrain=retrain, sign_in=sign_in or load_app_settings().signs_in)
+    stack.start()
     write_state(stack.endpoint, settings.buckets)
     stop_on_signals()
     buckets = settings.buckets
@@ -43,9 +41,8 @@ def local_up(retrain: bool, sign_in: bool) -> None:
     click.echo(f"buckets: raw={buckets.raw} refined={buckets.refined} model={buckets.model}")
     if stack.seeded:
         click.echo(f"model bucket seeded with the shipped model {stack.seeded}")
-    if stack.provider:
-        secrets = stack.provider.secrets_for(f"http://127.0.0.1:{settings.app_port}").write(
-            state_file().parent / "secrets.toml")
+    secrets = app_sign_in_secrets(stack, f"http://127.0.0.1:{settings.app_port}")
+    if stack.provider and secrets:
         click.echo(f"OpenID Connect test provider: {stack.provider.issuer}; sign-in settings for an app on port "
                    f"{settings.app_port}: {secrets} (streamlit run app.py --secrets.files {secrets.resolve()})")
     then = " and then the training task" if retrain else ""

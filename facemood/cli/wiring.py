@@ -16,6 +16,8 @@ from facemood import storage
 from facemood.augment import load_augment_settings
 from facemood.config import Buckets
 from facemood.local.event_relay import EventHandler
+from facemood.local.stack import LocalStack, StackSettings
+from facemood.local.state import state_file
 
 log = logging.getLogger(__name__)
 REPORT_SUFFIX = ".report.json"
@@ -62,3 +64,22 @@ class Retrainer:
             # As ECS would: the task fails and says why; the served model stays.
             log.exception("the training task started by s3://%s/%s failed", self.buckets.refined, key)
             self.results.put(exc)
+
+
+def local_stack(settings: StackSettings, echo: Callable[[str], None], *, retrain: bool, sign_in: bool,
+                config_path: str | None = None) -> tuple[LocalStack, Retrainer]:
+    """The local stack as `facemood local up` and the demo wire it (not started): genuine S3 events
+    of raw uploads go to the augmentation handler; with ``retrain``, each refined report starts a
+    training run (``config_path``, else the stack's demo config), as RetrainOnNewData does on AWS."""
+    retrainer = Retrainer(settings.buckets, config_path or settings.demo_pipeline, echo)
+    stack = LocalStack(settings, augment_handler(settings.buckets), sign_in=sign_in,
+                       on_refined_report=retrainer if retrain else None)
+    return stack, retrainer
+
+
+def app_sign_in_secrets(stack: LocalStack, app_url: str) -> Path | None:
+    """Streamlit's [auth] settings for an app at ``app_url`` signing in through the stack's test
+    provider (beside the state file); None when the stack has no provider."""
+    if stack.provider is None:
+        return None
+    return stack.provider.secrets_for(app_url).write(state_file().parent / "secrets.toml")
