@@ -104,7 +104,9 @@ def test_the_training_image_publishes_a_dry_run_bundle(moto, fer2013):
     s3.put_object(Bucket=REFINED, Key="refined/smoke.csv",
                   Body=csv_text(fer2013["emotion"][index], fer2013["pixels"][index], fer2013["usage"][index]).encode())
     image = require_image("pipeline")
-    assert not [d for d in installed(image) if d.startswith("nvidia")]  # torch's CPU build: no CUDA libraries
+    distributions = installed(image)
+    assert not [d for d in distributions if d.startswith("nvidia")]  # torch's CPU build: no CUDA libraries
+    assert [d for d in distributions if d.startswith("opencv")] == ["opencv-python-headless"]
     result = run_to_end(image, "--config", "config/pipeline.yaml", "--dry-run", environment=aws, timeout=900)
     # a dry run cannot pass the gate: published, kept, not served (exit code 2)
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-4000:]
