@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -17,11 +16,9 @@ import torch
 from torch import nn
 
 import facemood
-from facemood import bundle, registry, storage, telemetry
-from facemood.augment import is_csv_key
-from facemood.clock import RUN_ID_FORMAT, utc_timestamp
+from facemood import bundle, registry, telemetry
+from facemood.clock import utc_timestamp
 from facemood.dataset import load_faces
-from facemood.errors import BundleIntegrityError, StorageError, TrainingError
 from facemood.faces import load_face_settings
 from facemood.faceset import FaceSet
 from facemood.metrics import classification_metrics
@@ -32,7 +29,9 @@ from pipeline.export import check_parity, export_onnx
 from pipeline.int8_import import float_networks
 from pipeline.model import EmotionCNN
 from pipeline.photo_finetune import PhotoParts, finetuned_networks, mixed_faces, photo_parts
+from pipeline.promotion import apply_gate, compare_with_served
 from pipeline.quantize import check_quantized, quantize_int8
+from pipeline.run_data import fingerprint, new_run_id, resolve_data_uri
 from pipeline.settings import PipelineSettings
 from pipeline.splits import make_splits
 from pipeline.train import History, fit
@@ -42,86 +41,9 @@ PARITY_BATCH = 64
 QUANTIZATION_FACES = 512  # Training faces whose activations set the int8 ranges
 
 
-def resolve_data_uri(settings: PipelineSettings, client: Any) -> str:
-    """The configured data URI, or the newest refined CSV in the refined bucket."""
-    if settings.data.uri:
-        return settings.data.uri
-    prefix = storage.S3Location(settings.buckets.refined, settings.data.refined_prefix)
-    candidates = [o for o in storage.list_objects(client, prefix) if is_csv_key(o["Key"])]
-    if not candidates:
-        raise TrainingError(f"no refined data under {prefix.uri}: upload a CSV to the raw bucket first, "
-                            "or pass --data URI")
-    newest = max(candidates, key=lambda o: (o["LastModified"], o["Key"]))
-    return storage.S3Location(settings.buckets.refined, newest["Key"]).uri
-
-
-def fingerprint(faces: FaceSet) -> str:
-    """sha256 over the pixels, labels and splits: identifies the training data exactly."""
-    digest = hashlib.sha256(faces.pixels.tobytes())
-    digest.update(faces.labels.astype(np.int64).tobytes())
-    if faces.usage is not None:
-        digest.update("\n".join(faces.usage.tolist()).encode())
-    return digest.hexdigest()
-
-
-def new_run_id(data_fingerprint: str) -> str:
-    """A sortable, unique run id: UTC time plus a short hash."""
-    stamp = time.strftime(RUN_ID_FORMAT, time.gmtime())
-    return f"{stamp}-{hashlib.sha256(f'{stamp}{data_fingerprint}{time.time_ns()}'.encode()).hexdigest()[:6]}"
-
-
 def build_model(settings: PipelineSettings) -> EmotionCNN:
     """The network the settings describe."""
     return EmotionCNN(settings.model.widths, settings.model.convs_per_block, settings.model.dropout)
-
-
-def apply_gate(settings: PipelineSettings, validation: dict[str, Any]) -> dict[str, Any]:
-    """Check the quality gate against the validation metrics."""
-    gate = settings.gate
-    reasons = []
-    if validation["accuracy"] < gate.min_validation_accuracy:
-        reasons.append(f"validation accuracy {validation['accuracy']:.4f} < {gate.min_validation_accuracy}")
-    if validation["macro_f1"] < gate.min_macro_f1:
-        reasons.append(f"validation macro-F1 {validation['macro_f1']:.4f} < {gate.min_macro_f1}")
-    return {"passed": not reasons, "reasons": reasons, "thresholds": asdict(gate)}
-
-
-def compare_with_served(settings: PipelineSettings, client: Any, validation: FaceSet,
-                        metrics: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate the served model on this run's validation rows and compare (champion and challenger).
-
-    Returns the served run id, its metrics on the same rows and the reasons this run falls short
-    (none when it is at least as good, within ``gate.served_margin``, or nothing is served).
-    """
-    root = settings.output_uri
-    try:
-        served = bundle.load_bundle(root, client, settings.training.threads)
-    except StorageError:
-        return {"served_run_id": None, "reasons": []}  # nothing published yet: the gate alone decides
-    except BundleIntegrityError as exc:
-        log.warning("the served model fails verification (%s): comparing against nothing", exc)
-        return {"served_run_id": None, "reasons": [], "served_error": str(exc)}
-    theirs = classification_metrics(validation.labels, served.predict_proba(validation.pixels))
-    margin, rows = settings.gate.served_margin, len(validation)
-    reasons = [f"{label} {metrics[key]:.1%} vs served {theirs[key]:.1%} on the same {rows} faces"
-               for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"))
-               if metrics[key] < theirs[key] - margin]
-    return {"served_run_id": served.run_id, "served": {"accuracy": theirs["accuracy"], "macro_f1": theirs["macro_f1"]},
-            "rows": rows, "margin": margin, "reasons": reasons}
-
-
-def describe(summary: dict[str, Any]) -> str:
-    """What a run's outcome means, in plain words (the demo and ``facemood train`` say it)."""
-    mine = summary["validation"]["accuracy"]
-    served = summary["champion"].get("served")
-    if summary["status"] == "accepted":
-        replaced = f", replacing the served model ({served['accuracy']:.1%} on the same faces)" if served else ""
-        return f"your model reached {mine:.1%} and is now served{replaced}."
-    why = "; ".join(summary["gate"]["reasons"] + summary["champion"]["reasons"])
-    stays = (f"the served model ({served['accuracy']:.1%} on the same faces) stays" if served
-             else "nothing is served")
-    return (f"your model reached {mine:.1%} and was not promoted ({why}); {stays}; "
-            f"`facemood models promote {summary['run_id']}` would serve yours anyway.")
 
 
 def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = None,

@@ -30,7 +30,7 @@ def train_and_publish(config_file: str | None, data_uri: str | None, output: str
 
 def report(summary: dict[str, Any]) -> int:
     """Print the summary (stdout), say what it means (stderr); the exit code it deserves."""
-    from pipeline.main import describe  # pylint: disable=import-outside-toplevel
+    from pipeline.promotion import describe  # pylint: disable=import-outside-toplevel
 
     print(json.dumps(summary, indent=2, default=str))
     print(describe(summary), file=sys.stderr)

@@ -42,7 +42,8 @@ class Retrainer:
         self.results: queue.Queue[dict[str, Any] | Exception] = queue.Queue()
 
     def __call__(self, event: dict[str, Any], client: Any) -> None:
-        from pipeline.main import describe, run  # pylint: disable=import-outside-toplevel
+        from pipeline.main import run  # pylint: disable=import-outside-toplevel
+        from pipeline.promotion import describe  # pylint: disable=import-outside-toplevel
         from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
 
         key = unquote_plus(event["Records"][0]["s3"]["object"]["key"])
