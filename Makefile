@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DATA ?=
 comma := ,
 
-.PHONY: demo test lint bench model images screenshots clean help
+.PHONY: demo test lint bench model model-photos images screenshots clean help
 
 help:
 	@echo "make demo         - run FaceMood locally end to end (DATA=path/to/fer2013.csv to run the pipeline on it; SIGN_IN=1 for campus sign-in and the journal)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint         - pylint, ruff and checkov (the AWS template)"
 	@echo "make bench        - print the benchmarks' figures"
 	@echo "make model        - retrain the shipped model on ../shared/data/fer2013.npz (2 networks, about 1 h each on 2 cores; rerun resumes)"
+	@echo "make model-photos - the real-photo stage on make model's networks (../shared/data/wild; 4 networks, about 20 min each)"
 	@echo "make images       - build the three container images with podman and print their sizes (docs/deploy.md)"
 	@echo "make screenshots  - refresh the screenshots under images/ from the browser test"
 
@@ -72,6 +73,11 @@ bench: $(VENV)/.extras-dev
 
 model: $(VENV)/.extras-dev
 	$(BIN)/facemood train --config config/model-fer2013.yaml --workdir .model-work --output .
+
+# The served model's real-photo stage, on the networks `make model` left in .model-work (about 20 min
+# per network on 2 cores; rerun resumes).
+model-photos: $(VENV)/.extras-dev
+	$(BIN)/facemood train --config config/model-photos.yaml --workdir .model-work --output .
 
 # The Lambda, app and training images, from the Dockerfiles deploy.sh pushes, on Debian stand-ins
 # for the official bases; podman's layer cache and the base images are kept between runs.

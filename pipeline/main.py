@@ -193,7 +193,8 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
             splits.test.labels, onnx_model.predict_proba(splits.test.pixels))
     validation = evaluations[splits.validation_name]
     gate = apply_gate(settings, validation)
-    champion = compare_with_served(settings, client, splits.validation, validation)
+    photo_metrics = None if tune is None else classification_metrics(tune.labels, onnx_model.predict_proba(tune.pixels))
+    champion = compare_with_served(settings, client, splits.validation, validation, tune, photo_metrics)
     accepted = gate["passed"] and not champion["reasons"]
     history_dict = asdict(history)
     manifest = {

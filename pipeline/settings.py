@@ -177,11 +177,13 @@ class GateSettings:
     min_validation_accuracy: float
     min_macro_f1: float
     served_margin: float  # a run may trail the served model on its validation rows by at most this
+    served_photo_margin: float  # ... and on its tune photos (runs with real photos) by at most this
 
     def __post_init__(self) -> None:
         cfg.check_range("min_validation_accuracy", self.min_validation_accuracy, 0.0, 1.0)
         cfg.check_range("min_macro_f1", self.min_macro_f1, 0.0, 1.0)
         cfg.check_range("served_margin", self.served_margin, 0.0, 1.0)
+        cfg.check_range("served_photo_margin", self.served_photo_margin, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,11 @@ from facemood import bundle, registry, storage
 from facemood.cli import cli
 from facemood.config import REPO_ROOT
 from facemood.errors import BundleIntegrityError, NotFound
+from facemood.faceset import FaceSet
 from facemood.local.stack import seed_model_bucket
+from facemood.metrics import classification_metrics
 from pipeline import main as pipeline_main
+from pipeline import promotion
 from pipeline.settings import load_pipeline_settings
 from tests.test_training import MODELS, TINY
 
@@ -150,3 +153,34 @@ def test_list_and_promote_work_on_a_local_folder(real_faces, tmp_path):
     assert [m.by for m in registry.read_history(store)] == ["train", "models promote"]
     history = sorted((tmp_path / "store" / "models" / "history").iterdir())
     assert len(history) == 2 and all(p.suffix == ".json" for p in history)
+
+
+def test_real_photos_weigh_in_the_champion_rule(models_bucket, real_faces, tmp_path):
+    """A run with real photos may trail the served model on FER2013 by the margin only when it reads
+    the tune photos at least as well; one that reads them worse stays out whatever FER2013 says."""
+    seed_model_bucket(models_bucket, MODELS, REPO_ROOT)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    settings = load_pipeline_settings(config, faces_file(tmp_path, real_faces, "faces"), STORE)
+    settings = replace(settings, gate=replace(settings.gate, served_margin=0.01, served_photo_margin=0.0))
+    public = real_faces["usage"] == "PublicTest"
+    validation = FaceSet(real_faces["pixels"][public], real_faces["emotion"][public])
+    photos = FaceSet(real_faces["pixels"][~public][:120], real_faces["emotion"][~public][:120])  # stand-ins
+    served = bundle.load_bundle(STORE, models_bucket)
+    theirs = classification_metrics(validation.labels, served.predict_proba(validation.pixels))
+    theirs_photos = classification_metrics(photos.labels, served.predict_proba(photos.pixels))
+    trailing = {k: theirs[k] - 0.005 for k in ("accuracy", "macro_f1")}  # within the 1-point margin
+
+    better_photos = {k: theirs_photos[k] + 0.05 for k in ("accuracy", "macro_f1")}
+    outcome = promotion.compare_with_served(settings, models_bucket, validation, trailing, photos, better_photos)
+    assert outcome["reasons"] == [] and outcome["photos"]["rows"] == 120
+    assert outcome["photos"]["served"]["accuracy"] == pytest.approx(theirs_photos["accuracy"])
+
+    worse_photos = {"accuracy": theirs_photos["accuracy"] - 0.02, "macro_f1": theirs_photos["macro_f1"] + 0.05}
+    outcome = promotion.compare_with_served(settings, models_bucket, validation, trailing, photos, worse_photos)
+    assert outcome["reasons"] == [f"accuracy {worse_photos['accuracy']:.1%} vs served "
+                                  f"{theirs_photos['accuracy']:.1%} on the same 120 tune photos"]
+
+    # without photos the rule is FER2013's alone, as before
+    assert promotion.compare_with_served(settings, models_bucket, validation, trailing)["reasons"] == []
+    assert "photos" not in promotion.compare_with_served(settings, models_bucket, validation, trailing)
