@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DATA ?=
 comma := ,
 
-.PHONY: demo test lint bench model model-photos images screenshots clean help
+.PHONY: demo test lint bench model model-photos images messages screenshots clean help
 
 help:
 	@echo "make demo         - run FaceMood locally end to end (DATA=path/to/fer2013.csv to run the pipeline on it; SIGN_IN=1 for campus sign-in and the journal)"
@@ -17,6 +17,7 @@ help:
 	@echo "make model        - retrain the shipped model on ../shared/data/fer2013.npz (2 networks, about 1 h each on 2 cores; rerun resumes)"
 	@echo "make model-photos - the real-photo stage on make model's networks (../shared/data/wild; 4 networks, about 20 min each)"
 	@echo "make images       - build the three container images with podman and print their sizes (docs/deploy.md)"
+	@echo "make messages     - extract the page's messages into facemood/locales and merge them into each catalogue"
 	@echo "make screenshots  - refresh the screenshots under images/ from the browser test"
 
 $(BIN)/python:
@@ -78,6 +79,14 @@ model: $(VENV)/.extras-dev
 # per network on 2 cores; rerun resumes).
 model-photos: $(VENV)/.extras-dev
 	$(BIN)/facemood train --config config/model-photos.yaml --workdir .model-work --output .
+
+# The page's messages (docs/languages.md): extracted from the code into the template, merged into each
+# catalogue (new ones come in untranslated, changed ones fuzzy: tests/test_i18n.py fails until translated).
+messages: $(VENV)/.extras-dev
+	$(BIN)/pybabel extract -F babel.cfg -o facemood/locales/facemood.pot --no-location --sort-output \
+		-c TRANSLATORS: --project FaceMood --copyright-holder FaceMood .
+	$(BIN)/pybabel update -i facemood/locales/facemood.pot -d facemood/locales -D facemood \
+		--ignore-obsolete --width 120
 
 # The Lambda, app and training images, from the Dockerfiles deploy.sh pushes, on Debian stand-ins
 # for the official bases; podman's layer cache and the base images are kept between runs.

@@ -24,23 +24,26 @@ from journal_ui import (  # noqa: E402  # app/journal_ui.py: Streamlit puts the 
     proactive_ui,
     sign_in_ui,
 )
+from page_language import (  # noqa: E402
+    _,
+    choose_language,
+    current_language,
+    document_language_script,
+    language_switch_ui,
+    ngettext,
+    words,
+)
 
 from facemood import charts, storage, telemetry  # noqa: E402
 from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_app_settings  # noqa: E402
-from facemood.checkin import ADJECTIVES, CheckIn, FaceResult, FaceStep, check_in, percent, shrink_upload  # noqa: E402
+from facemood.checkin import CheckIn, FaceResult, FaceStep, check_in, percent, shrink_upload  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
 from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
+from facemood.i18n import catalogue_languages, expression_names  # noqa: E402
 from facemood.logs import setup_logging  # noqa: E402
 from facemood.model_cache import ModelCache  # noqa: E402
 
 log = logging.getLogger("facemood.app")
-PRIVACY = "Your photo is processed in memory to read the expression and is never stored."
-NOT_A_DIAGNOSIS = ("FaceMood reads facial expressions; it cannot know how you feel, and this is not a "
-                   "diagnosis.")
-CONSENT = ("**Before you start.** FaceMood looks at a photo of a face and estimates which expression it shows "
-           "(angry, disgusted, fearful, happy, sad, surprised or neutral). It cannot know how you feel, it can be "
-           "wrong, and it is not a diagnosis. Your photo is read in memory and never stored. If the reading "
-           "suggests a hard moment, the page shows where to find someone to talk to.")
 NOTICE_COOKIE = "facemood_notice"  # "accepted": the notice was read in this browser session (no identity)
 REMEMBER_NOTICE = (f"<script>document.cookie = '{NOTICE_COOKIE}=accepted; path=/; SameSite=Strict'"
                    " + (location.protocol === 'https:' ? '; Secure' : '');</script>")
@@ -54,8 +57,6 @@ COMPACT_TOP = """<style>
   h2 { font-size: 1.35rem !important; }
 }
 </style>"""
-NUMBERS = ("The bars show how strongly the face matches each expression, as the model reads it; they add up "
-           "to 100%.")
 
 
 @st.cache_resource
@@ -94,8 +95,12 @@ def consent_ui() -> bool:
         if st.session_state.pop("remember_notice", False):
             st.html(REMEMBER_NOTICE, unsafe_allow_javascript=True)
         return True
-    st.markdown(CONSENT)
-    if st.button("I understand, continue", key="consent", type="primary"):
+    st.markdown(_("**Before you start.** FaceMood looks at a photo of a face and estimates which expression it "
+                  "shows (angry, disgusted, fearful, happy, sad, surprised or neutral). It cannot know how you "
+                  "feel, it can be wrong, and it is not a diagnosis. Your photo is read in memory and never "
+                  "stored. If the reading suggests a hard moment, the page shows where to find someone to talk "
+                  "to."))
+    if st.button(_("I understand, continue"), key="consent", type="primary"):
         st.session_state["consented"] = st.session_state["remember_notice"] = True
         st.rerun()
     return False
@@ -103,61 +108,81 @@ def consent_ui() -> bool:
 
 def photo_ui() -> bytes | None:
     """The photo: uploaded, or taken with the camera."""
-    use_camera = st.toggle("Use my camera", key="use_camera")
+    use_camera = st.toggle(_("Use my camera"), key="use_camera")
     if use_camera:
-        shot = st.camera_input("Take a photo", key="camera")
+        shot = st.camera_input(_("Take a photo"), key="camera")
         return shot.getvalue() if shot else None
-    upload = st.file_uploader("Upload a photo of a face", type=["jpg", "jpeg", "png", "webp"], key="upload")
+    upload = st.file_uploader(_("Upload a photo of a face"), type=["jpg", "jpeg", "png", "webp"], key="upload")
     return upload.getvalue() if upload else None
+
+
+def resources(settings: AppSettings) -> tuple[Resource, ...]:
+    """The resources students can be shown, in the session's language."""
+    return settings.usable_resources(current_language())
+
+
+def call_link(phone: str) -> str:
+    """A tel: link that says what it does."""
+    words_of_link = _("call {phone}").format(phone=phone)
+    return f"[{words_of_link}](tel:{phone})"
+
+
+def text_link(number: str) -> str:
+    """An sms: link that says what it does."""
+    words_of_link = _("text {number}").format(number=number)
+    return f"[{words_of_link}](sms:{number})"
 
 
 def resource_lines(settings: AppSettings) -> str:
     """The usable resources as Markdown, each way to reach them a link."""
     def links(resource: Resource) -> str:
-        ways = ([f"[call {resource.phone}](tel:{resource.phone})"] if resource.phone else []) + (
-            [f"[text {resource.sms}](sms:{resource.sms})"] if resource.sms else []) + (
+        ways = ([call_link(resource.phone)] if resource.phone else []) + (
+            [text_link(resource.sms)] if resource.sms else []) + (
             [f"[{resource.url.removeprefix('https://')}]({resource.url})"] if resource.url else [])
         return f"- **{resource.name}**: " + " · ".join(ways) + (f" — {resource.note}" if resource.note else "")
 
-    emergency = settings.emergency.replace(settings.emergency_phone,
-                                           f"[{settings.emergency_phone}](tel:{settings.emergency_phone})", 1)
-    return "\n".join(links(r) for r in settings.usable_resources()) + f"\n\n{emergency}"
+    emergency = settings.emergency_in(current_language()).replace(
+        settings.emergency_phone, f"[{settings.emergency_phone}](tel:{settings.emergency_phone})", 1)
+    return "\n".join(links(r) for r in resources(settings)) + f"\n\n{emergency}"
 
 
 def help_ui(settings: AppSettings) -> None:
     """Counselling resources, offered gently and prominently."""
-    st.info("It looks like this might be a hard moment. If you would like to talk to someone, help is one tap "
-            "away:\n\n" + resource_lines(settings))
+    st.info(_("It looks like this might be a hard moment. If you would like to talk to someone, help is one "
+              "tap away:") + "\n\n" + resource_lines(settings))
 
 
 def talk_ui(settings: AppSettings) -> None:
     """A quiet way to the resources, on the page whatever the reading."""
-    with st.expander("Need to talk to someone?"):
+    with st.expander(_("Need to talk to someone?")):
         st.markdown(resource_lines(settings))
 
 
 def talk_line(settings: AppSettings) -> None:
     """One short line near the top, whatever the state: the first resource's first way to reach it
     (the full list is at the end of the page)."""
-    resources = settings.usable_resources()
-    if not resources:
+    shown = resources(settings)
+    if not shown:
         return
-    first = resources[0]
-    way = (f"[call {first.phone}](tel:{first.phone})" if first.phone else
-           f"[text {first.sms}](sms:{first.sms})" if first.sms else f"[{first.name}]({first.url})")
-    st.markdown(f"Need to talk to someone? {first.name}: {way} · more at the end of the page")
+    first = shown[0]
+    way = (call_link(first.phone) if first.phone else text_link(first.sms) if first.sms else
+           f"[{first.name}]({first.url})")
+    st.markdown(_("Need to talk to someone? {name}: {way} · more at the end of the page").format(
+        name=first.name, way=way))
 
 
 def summary_ui(reading: CheckIn) -> None:
     """The answer, first: each face's reading in plain words."""
     results = reading.results
     if reading.faces_found > len(results):
-        st.markdown(f"{reading.faces_found} faces found; showing the {len(results)} largest.")
+        st.markdown(ngettext("{found} faces found; showing the largest.", "{found} faces found; showing the "
+                             "{shown} largest.", len(results)).format(found=reading.faces_found, shown=len(results)))
     elif len(results) > 1:
-        st.markdown(f"{len(results)} faces found; each is shown below, largest first.")
+        st.markdown(_("{count} faces found; each is shown below, largest first.").format(count=len(results)))
     for number, result in enumerate(results, start=1):
-        prefix = f"Face {number}: " if len(results) > 1 else ""
-        st.header(prefix + result.sentence(), anchor=False)
+        sentence = result.sentence(words())
+        st.header(_("Face {number}: {reading}").format(number=number, reading=sentence) if len(results) > 1
+                  else sentence, anchor=False)
 
 
 def chart_ui(number: int, result: FaceResult, total: int) -> None:
@@ -168,12 +193,16 @@ def chart_ui(number: int, result: FaceResult, total: int) -> None:
     if total > 1:
         face, title = st.columns([1, 5], vertical_alignment="center")
         with face:
-            image_ui(Image.fromarray(result.face.crop), f"Face {number}", 64, caption=False)
+            image_ui(Image.fromarray(result.face.crop), _("Face {number}").format(number=number), 64, caption=False)
         with title:
-            st.markdown(f"**Face {number}**: {result.sentence()}")
-    st.vega_lite_chart(charts.probability_bars(result.probabilities), width="stretch")
-    st.markdown(NUMBERS + " In words: " + ", ".join(f"{ADJECTIVES[e]} {percent(p)}%" for e, p in result.ranked())
-                + ".")
+            line = _("Face {number}: {reading}").format(number=number, reading=result.sentence(words()))
+            st.markdown(f"**{line}**")
+    st.vega_lite_chart(charts.probability_bars(result.probabilities, words=words()), width="stretch")
+    names = expression_names(words())
+    st.markdown(_("The bars show how strongly the face matches each expression, as the model reads it; they add "
+                  "up to 100%. In words: {percentages}.").format(
+        percentages=_(", ").join(_("{expression} {percent}%").format(expression=names[e], percent=percent(p))
+                                 for e, p in result.ranked())))
 
 
 def photo_ui_with_boxes(reading: CheckIn) -> None:
@@ -191,17 +220,13 @@ def photo_ui_with_boxes(reading: CheckIn) -> None:
                   stroke_width=max(1, width // 2), stroke_fill=(0, 0, 0))
     left, right = st.columns([3, 1])
     with left:
-        image_ui(image, f"Your photo, with a numbered box around {faces_read(len(reading.results))}",
-                 420)
+        image_ui(image, ngettext("Your photo, with a numbered box around the face read",
+                                 "Your photo, with a numbered box around each of the {count} faces read",
+                                 len(reading.results)).format(count=len(reading.results)), 420)
     if len(reading.results) == 1:  # several faces: each crop is beside its reading already
         with right:
             image_ui(Image.fromarray(reading.results[0].face.crop),
-                     "The face as the model saw it: 48 by 48 pixels, grey", 96)
-
-
-def faces_read(count: int) -> str:
-    """"the face read" or "each of the 3 faces read"."""
-    return "the face read" if count == 1 else f"each of the {count} faces read"
+                     _("The face as the model saw it: 48 by 48 pixels, grey"), 96)
 
 
 def image_ui(image, alt: str, width: int, caption: bool = True) -> None:
@@ -231,16 +256,18 @@ def history_ui(settings: AppSettings, student: Student | None) -> None:
             journal_ui(student, settings, journal_entries(student, settings))
         except StorageError as exc:
             telemetry.record_error(settings.metrics_namespace, "JournalError")
-            st.warning(f"Your check-in journal can't be reached right now ({exc}).")
+            log.warning("the journal cannot be reached", extra={"error": str(exc)})
+            st.warning(_("Your check-in journal can't be reached right now. Please try again later."))
         return
     history = st.session_state.get("history", [])
     if not history:
         return
     st.divider()
-    st.markdown(f"Your check-ins this session ({len(history)}); kept only in this browser session")
+    st.markdown(_("Your check-ins this session ({count}); kept only in this browser session").format(
+        count=len(history)))
     points = [(entry["time"], entry["top"], entry["probabilities"][entry["top"]], entry.get("clear", True))
               for entry in history]
-    st.vega_lite_chart(charts.timeline(points), width="stretch")
+    st.vega_lite_chart(charts.timeline(points, time_format=_("%H:%M"), words=words()), width="stretch")
 
 
 def check_in_once(photo: bytes, model, settings: AppSettings, keeper: Student | None = None) -> CheckIn:
@@ -251,7 +278,7 @@ def check_in_once(photo: bytes, model, settings: AppSettings, keeper: Student | 
     last = st.session_state.get("last_check_in")
     if last is not None and last[0] == key:
         return last[1]
-    with st.spinner("Reading the expression..."):
+    with st.spinner(_("Reading the expression...")):
         reading = check_in(photo, face_step(settings), model, settings)
     telemetry.record_check_in(settings.metrics_namespace, reading, model.run_id)
     st.session_state["last_check_in"] = (key, reading)
@@ -261,8 +288,8 @@ def check_in_once(photo: bytes, model, settings: AppSettings, keeper: Student | 
         except StorageError as exc:
             telemetry.record_error(settings.metrics_namespace, "JournalError")
             log.warning("a check-in could not be kept in the journal", extra={"error": str(exc)})
-            st.warning("This check-in could not be kept in your journal just now; the reading below is not "
-                       "affected.")
+            st.warning(_("This check-in could not be kept in your journal just now; the reading below is not "
+                         "affected."))
     return reading
 
 
@@ -278,16 +305,19 @@ def remember(photo: bytes, result: FaceResult) -> None:
 def page_top() -> AppSettings | None:
     """The page's top: title, privacy line and (with the settings read) the short way to help;
     None when the config cannot be read (the student is told, the log says why)."""
-    st.set_page_config(page_title="FaceMood — How are you feeling?", page_icon="🙂")
-    st.html(COMPACT_TOP)
-    st.title("How are you feeling?")
-    st.markdown(PRIVACY)
     try:
         settings = app_settings()
     except ConfigError as exc:
         log.error("the app's config cannot be read", extra={"error": str(exc)})
-        st.error("FaceMood can't read photos right now. Please try again later; if it goes on, tell the "
-                 "student services team.")
+        settings = None
+    choose_language(settings.languages if settings else None)
+    st.set_page_config(page_title=_("FaceMood — How are you feeling?"), page_icon="🙂")
+    st.html(COMPACT_TOP + document_language_script(), unsafe_allow_javascript=True)
+    st.title(_("How are you feeling?"))
+    st.markdown(_("Your photo is processed in memory to read the expression and is never stored."))
+    if settings is None:
+        st.error(_("FaceMood can't read photos right now. Please try again later; if it goes on, tell the "
+                   "student services team."))
         return None
     talk_line(settings)
     return settings
@@ -305,8 +335,8 @@ def student_ui(settings: AppSettings) -> tuple[bool, Student | None]:
     except StorageError as exc:
         telemetry.record_error(settings.metrics_namespace, "JournalError")
         log.warning("the journal cannot be reached", extra={"error": str(exc)})
-        st.warning("Your check-in journal can't be reached right now; you can still check in, but this "
-                   "check-in won't be kept.")
+        st.warning(_("Your check-in journal can't be reached right now; you can still check in, but this "
+                     "check-in won't be kept."))
         student, entries = None, []
         if not st.user.is_logged_in:
             return False, None
@@ -324,8 +354,23 @@ def served_model(settings: AppSettings):
     except (StorageError, BundleIntegrityError) as exc:
         telemetry.record_error(settings.metrics_namespace, "ModelUnavailable")
         log.error("no model can be served", extra={"error": str(exc), "model_uri": settings.model_uri})
-        st.warning("FaceMood can't read photos right now. Please try again in a little while.")
+        st.warning(_("FaceMood can't read photos right now. Please try again in a little while."))
         return None
+
+
+def refusal(error: InvalidImage, settings: AppSettings) -> str:
+    """Why an upload cannot be used, in the student's language, with what to do instead."""
+    limit = f"{settings.upload_max_bytes / 2**20:g}"
+    reasons = {
+        "empty": _("the file is empty."),
+        "too_big": _("the photo is larger than {limit} MiB. Please choose a smaller photo.").format(limit=limit),
+        "too_many_pixels": _("the photo has more pixels than the limit of {megapixels} megapixels. A photo from "
+                             "a phone's camera works.").format(megapixels=f"{settings.faces.max_megapixels:g}"),
+        "not_a_photo": _("it is not a JPEG, PNG or WebP photo."),
+        "damaged": _("the photo is damaged or incomplete. Please try another one."),
+    }
+    reason = reasons.get(error.kind, _("it could not be read as a photo. Please try another one."))
+    return _("That file can't be used: {reason}").format(reason=reason)
 
 
 def reading_or_none(photo: bytes, model, settings: AppSettings, keeper: Student | None) -> CheckIn | None:
@@ -334,15 +379,17 @@ def reading_or_none(photo: bytes, model, settings: AppSettings, keeper: Student 
         reading = check_in_once(photo, model, settings, keeper)
     except InvalidImage as exc:
         telemetry.record_error(settings.metrics_namespace, type(exc).__name__)
-        st.error(f"That file can't be used: {exc}")
+        log.info("an upload was refused", extra={"error": str(exc), "kind": exc.kind})
+        st.error(refusal(exc, settings))
         return None
     except FaceStepError as exc:
         telemetry.record_error(settings.metrics_namespace, type(exc).__name__)
         log.error("the face step failed", extra={"error": str(exc)})
-        st.error("Your photo couldn't be read just now. Please try again in a moment.")
+        st.error(_("Your photo couldn't be read just now. Please try again in a moment."))
         return None
     if not reading.results:
-        st.warning("No face found. Try a well-lit photo where your face is clearly visible and faces the camera.")
+        st.warning(_("No face found. Try a well-lit photo where your face is clearly visible and faces the "
+                     "camera."))
         return None
     return reading
 
@@ -357,11 +404,8 @@ def reading_ui(reading: CheckIn, settings: AppSettings) -> None:
     photo_ui_with_boxes(reading)
 
 
-def main() -> None:
-    """The page: top, sign-in, notice, photo, reading, history; the way to help always at the end."""
-    settings = page_top()
-    if settings is None:
-        return
+def page_body(settings: AppSettings) -> None:
+    """Sign-in, notice, photo, reading, history; the way to help always at the end."""
     go_on, student = student_ui(settings)
     if not go_on:
         return
@@ -371,7 +415,7 @@ def main() -> None:
     keeping = student is not None and journal_switch_ui(student, settings)
     photo = photo_ui()
     if photo is None:
-        st.write("Upload or take a photo of your face to check in.")
+        st.write(_("Upload or take a photo of your face to check in."))
         history_ui(settings, student)
         talk_ui(settings)
         return
@@ -384,8 +428,17 @@ def main() -> None:
     remember(photo, reading.results[0])
     history_ui(settings, student)
     talk_ui(settings)
-    st.markdown(NOT_A_DIAGNOSIS)
-    with st.expander("About this reading"):
-        st.caption(f"Model {model.run_id}.")
+    st.markdown(_("FaceMood reads facial expressions; it cannot know how you feel, and this is not a diagnosis."))
+    with st.expander(_("About this reading")):
+        st.caption(_("Model {run_id}.").format(run_id=model.run_id))
+
+
+def main() -> None:
+    """The page: its top, its body, and the language switch at the end whatever the state."""
+    settings = page_top()
+    if settings is not None:
+        page_body(settings)
+    language_switch_ui(settings.languages if settings else catalogue_languages())
+
 
 main()

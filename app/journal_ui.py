@@ -5,23 +5,25 @@ when hard days recur. The journal's rules live in facemood.journal and facemood.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import streamlit as st
+from page_language import _, ngettext, words
 
 from facemood import aws, charts, secret_store, telemetry
 from facemood.app_settings import AppSettings
-from facemood.checkin import ADJECTIVES, CheckIn
+from facemood.checkin import CheckIn
 from facemood.clock import DAY_SECONDS
 from facemood.errors import StorageError
+from facemood.i18n import expression_names
 from facemood.journal import Journal, JournalEntry, student_key, to_csv
 from facemood.recurring import recurring_distress
 
-JOURNAL_SWITCH = "Keep my check-ins (only you can see them)"
-
+log = logging.getLogger("facemood.app")
 
 
 @st.cache_resource
@@ -65,18 +67,18 @@ def auth_origin(setting: str) -> str | None:
 def sign_in_ui(settings: AppSettings) -> Student | None:
     """With ``auth: oidc``: the signed-in student, or None after offering the campus sign-in."""
     if not sign_in_configured():
-        st.error("Sign-in is switched on but not set up, so FaceMood can't be used right now. "
-                 "Please tell the service's administrators.")
-        st.caption("Details: config/app.yaml says auth: oidc, but Streamlit's secrets hold no [auth] section "
-                   "(facemood sign-in-secrets writes it).")
+        log.error("sign-in is on but not set up: config/app.yaml says auth: oidc, and Streamlit's secrets "
+                  "hold no [auth] section (facemood sign-in-secrets writes it)")
+        st.error(_("Sign-in is switched on but not set up, so FaceMood can't be used right now. "
+                   "Please tell the service's administrators."))
         return None
     if not st.user.is_logged_in:
-        st.markdown("Sign in with your campus account to check in. Your photos are never stored, and "
-                    "nothing about you is shared with anyone.")
+        st.markdown(_("Sign in with your campus account to check in. Your photos are never stored, and "
+                      "nothing about you is shared with anyone."))
         if st.query_params.get(SIGN_IN_FAILED[0]) == SIGN_IN_FAILED[1]:
             telemetry.record_error(settings.metrics_namespace, "SignInFailed")
-            st.warning("Signing in didn't work that time. Please try again; if it keeps failing, tell the "
-                       "student services team.")
+            st.warning(_("Signing in didn't work that time. Please try again; if it keeps failing, tell the "
+                         "student services team."))
         elif provider := auth_origin("server_metadata_url"):
             # Back from the identity provider, yet signed out: the sign-in failed (Streamlit logs why and
             # returns to the page with no sign of it). The browser knows where it came from; say so.
@@ -87,11 +89,11 @@ def sign_in_ui(settings: AppSettings) -> Student | None:
         if origin and urlsplit(st.context.url or "").netloc not in ("", urlsplit(origin).netloc):
             # the provider returns the student to the redirect URI's host only: signing in from another
             # name of this server (localhost for 127.0.0.1) would loop back here, signed out
-            st.markdown(f"Sign-in works at {origin} only: taking you there...")
+            st.markdown(_("Sign-in works at {address} only: taking you there...").format(address=origin))
             st.html(f"<script>window.location.replace({json.dumps(origin + '/')});</script>",
                     unsafe_allow_javascript=True)
             return None
-        if st.button("Sign in", key="sign_in", type="primary"):
+        if st.button(_("Sign in"), key="sign_in", type="primary"):
             st.login()
         return None
     # iss and sub come from the ID token Streamlit verified and keeps in its signed cookie:
@@ -103,9 +105,9 @@ def sign_in_ui(settings: AppSettings) -> Student | None:
             st.session_state.pop(name, None)
         st.session_state["student_key"] = key
     left, right = st.columns([4, 1])
-    who = st.user.get("name") or st.user.get("email") or "a campus user"
-    left.markdown(f"Signed in as {who}.".replace("@", "&#64;"))  # as text, not a mailto: link
-    if right.button("Sign out", key="sign_out"):
+    who = st.user.get("name") or st.user.get("email") or _("a campus user")
+    left.markdown(_("Signed in as {name}.").format(name=who).replace("@", "&#64;"))  # as text, not a mailto: link
+    if right.button(_("Sign out"), key="sign_out"):
         st.logout()
     return Student(key, journal_table(settings.journal.table, settings.journal.retention_days))
 
@@ -125,14 +127,17 @@ def proactive_ui(settings: AppSettings, entries: list[JournalEntry], resources: 
     ``resources`` is the counselling resources as Markdown."""
     if not recurring_distress(entries, settings.recurring_distress, time.time(), settings.journal.timezone):
         return
-    seen = sorted({ADJECTIVES[e.top] for e in entries[-settings.recurring_distress.last:] if e.help_shown})
-    booking = (f"\n\n[Book a time to talk with a counsellor]({settings.booking_url})" if settings.booking_url
-               else "")
-    st.info(f"**Welcome back.** Several of your recent check-ins looked {' or '.join(seen)}. Hard stretches "
-            "happen to everyone, and you don't have to wait for a bad day to talk to someone:\n\n"
-            + resources + booking
-            + "\n\nThis note comes only from your own check-ins, which only you can see. It is not a diagnosis, "
-              "and nobody else is told.", icon=":material/favorite:")
+    names = expression_names(words())
+    seen = sorted({names[e.top] for e in entries[-settings.recurring_distress.last:] if e.help_shown})
+    booking = ""
+    if settings.booking_url:
+        booking = "\n\n[" + _("Book a time to talk with a counsellor") + f"]({settings.booking_url})"
+    st.info(_("**Welcome back.** Several of your recent check-ins looked {expressions}. Hard stretches happen to "
+              "everyone, and you don't have to wait for a bad day to talk to someone:").format(
+                expressions=_(" or ").join(seen))
+            + "\n\n" + resources + booking + "\n\n"
+            + _("This note comes only from your own check-ins, which only you can see. It is not a diagnosis, "
+                "and nobody else is told."), icon=":material/favorite:")
 
 
 def journal_switch_ui(student: Student, settings: AppSettings) -> bool:
@@ -145,18 +150,21 @@ def journal_switch_ui(student: Student, settings: AppSettings) -> bool:
             student.journal.switch(student.key, st.session_state["journal_on"])
         except StorageError as exc:  # the switch goes back: the page never claims what was not saved
             st.session_state["journal_on"] = not st.session_state["journal_on"]
-            st.session_state["journal_problem"] = f"Your choice could not be saved just now ({exc}); please try again."
+            log.warning("the journal switch could not be saved", extra={"error": str(exc)})
+            st.session_state["journal_problem"] = _("Your choice could not be saved just now; please try again.")
 
-    st.toggle(JOURNAL_SWITCH, key="journal_on", on_change=remember_choice,
-              help="Kept: the time, the seven percentages, whether the reading was clear and whether help was "
-                   "offered. Never your photo. Each entry is deleted after "
-                   f"{settings.journal.retention_days:g} days; you can download or delete them all at any time.")
+    st.toggle(_("Keep my check-ins (only you can see them)"), key="journal_on", on_change=remember_choice,
+              help=_("Kept: the time, the seven percentages, whether the reading was clear and whether help was "
+                     "offered. Never your photo. Each entry is deleted after {days} days; you can download or "
+                     "delete them all at any time.").format(days=f"{settings.journal.retention_days:g}"))
     problem = st.session_state.pop("journal_problem", None)
     if problem:
         st.warning(problem)
     deleted = st.session_state.pop("journal_deleted", None)
     if deleted is not None:
-        st.success(f"Done: all your check-ins are deleted ({deleted} item(s) removed). The journal is off.")
+        st.success(ngettext("Done: all your check-ins are deleted ({count} item removed). The journal is off.",
+                            "Done: all your check-ins are deleted ({count} items removed). The journal is off.",
+                            deleted).format(count=deleted))
     return bool(st.session_state["journal_on"])
 
 
@@ -167,35 +175,37 @@ def journal_ui(student: Student, settings: AppSettings, entries: list[JournalEnt
     shown = [e for e in entries if e.time >= now - settings.journal.view_days * DAY_SECONDS]
     days = f"{settings.journal.view_days:g}"
     if shown:
-        st.markdown(f"Your check-ins, last {days} days ({len(shown)}); only you can see these")
+        st.markdown(_("Your check-ins, last {days} days ({count}); only you can see these").format(
+            days=days, count=len(shown)))
         points = [(e.time, e.top, e.probabilities[e.top], e.clear) for e in shown]
         st.vega_lite_chart(charts.timeline(points, start=now - settings.journal.view_days * DAY_SECONDS, end=now,
-                                           time_format="%a %d"), width="stretch")
+                                           time_format=_("%a %d"), words=words()), width="stretch")
     else:
-        st.markdown(f"No check-ins kept in the last {days} days.")
-    st.download_button("Download my check-ins (CSV)", key="download",
+        st.markdown(_("No check-ins kept in the last {days} days.").format(days=days))
+    st.download_button(_("Download my check-ins (CSV)"), key="download",
                        data=lambda: to_csv(student.journal.entries(student.key)),
                        file_name="facemood-check-ins.csv", mime="text/csv", on_click="ignore")
     if not st.session_state.get("confirm_delete"):
-        if st.button("Delete all my check-ins", key="delete"):
+        if st.button(_("Delete all my check-ins"), key="delete"):
             st.session_state["confirm_delete"] = True
             st.rerun()
         return
-    st.warning("This deletes every check-in you have kept, now and for good.")
+    st.warning(_("This deletes every check-in you have kept, now and for good."))
     yes, no = st.columns(2)
-    if yes.button("Yes, delete them all", key="delete_confirmed", type="primary"):
+    if yes.button(_("Yes, delete them all"), key="delete_confirmed", type="primary"):
         try:
             count = student.journal.delete_all(student.key)
         except StorageError as exc:
             st.session_state.pop("journal_entries", None)  # show what is left
-            st.error(f"Not everything could be deleted just now ({exc}). Nothing is hidden from you: what is "
-                     "left is shown above. Please try again.")
+            log.warning("the journal could not be deleted in full", extra={"error": str(exc)})
+            st.error(_("Not everything could be deleted just now. Nothing is hidden from you: what is left is "
+                       "shown above. Please try again."))
             return
         for name in ("confirm_delete", "journal_entries", "journal_on"):
             st.session_state.pop(name, None)
         st.session_state["journal_deleted"] = count
         st.rerun()
-    if no.button("Cancel", key="delete_cancelled"):
+    if no.button(_("Cancel"), key="delete_cancelled"):
         st.session_state.pop("confirm_delete", None)
         st.rerun()
 

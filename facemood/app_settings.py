@@ -3,12 +3,13 @@ counselling resources it offers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from facemood import config as cfg
 from facemood.checkin import DistressSettings, ReadingSettings
 from facemood.faces import FaceSettings
+from facemood.i18n import SOURCE_LANGUAGE, catalogue_languages
 from facemood.recurring import RecurringSettings
 
 # The environment variables that override keys of config/app.yaml.
@@ -19,6 +20,16 @@ AUTH_MODES = ("none", "oidc")  # auth: an open page, or sign-in through the camp
 
 
 PLACEHOLDER_MARK = "fill in"  # text the committed config uses where a campus must put its own details
+
+
+@dataclass(frozen=True)
+class ResourceText:
+    """A resource's words in another language; an empty field keeps the configured one (a link
+    may differ too, e.g. a helpline's page in that language)."""
+
+    name: str = ""
+    note: str = ""
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,14 +45,25 @@ class Resource:
     sms: str = ""  # shown as an sms: link
     url: str = ""
     note: str = ""
+    translations: dict[str, ResourceText] = field(default_factory=dict)  # by language, e.g. es
+
+    def in_language(self, language: str) -> Resource:
+        """This resource with its words in ``language`` where they are configured."""
+        text = self.translations.get(language)
+        if text is None:
+            return self
+        return replace(self, name=text.name or self.name, note=text.note or self.note, url=text.url or self.url)
 
     def problem(self) -> str | None:
         """Why this resource cannot be shown to students, or None."""
-        if any(PLACEHOLDER_MARK in text.lower() for text in (self.name, self.phone, self.sms, self.url, self.note)):
+        texts = [self.name, self.phone, self.sms, self.url, self.note] + [
+            value for text in self.translations.values() for value in (text.name, text.note, text.url)]
+        if any(PLACEHOLDER_MARK in text.lower() for text in texts):
             return f"{self.name!r} still holds placeholder text ({PLACEHOLDER_MARK!r})"
         if not (self.phone or self.sms or self.url):
             return f"{self.name!r} has no phone, sms or url"
-        if self.url and not self.url.startswith("https://"):
+        urls = [self.url] + [text.url for text in self.translations.values()]
+        if any(url and not url.startswith("https://") for url in urls):
             return f"{self.name!r}: its url must start with https://"
         return None
 
@@ -86,6 +108,9 @@ class AppSettings:
     resources: tuple[Resource, ...]  # shown in this order
     emergency: str  # always shown with the resources
     emergency_phone: str  # its tel: link
+    emergency_translations: dict[str, str]  # the emergency line by language (others: ``emergency``)
+    languages: tuple[str, ...]  # the page's languages, each with a catalogue (facemood/locales); the first
+                                # is used when the browser asks for none of them
     metrics_namespace: str  # CloudWatch namespace of the page's EMF metrics
     auth: str  # one of AUTH_MODES
     journal: JournalSettings
@@ -97,9 +122,13 @@ class AppSettings:
         """Whether the page requires the campus sign-in (and so can keep a journal)."""
         return self.auth == "oidc"
 
-    def usable_resources(self) -> tuple[Resource, ...]:
-        """The resources that can be shown to students (see :meth:`Resource.problem`)."""
-        return tuple(r for r in self.resources if r.problem() is None)
+    def usable_resources(self, language: str = SOURCE_LANGUAGE) -> tuple[Resource, ...]:
+        """The resources that can be shown to students (see :meth:`Resource.problem`), in ``language``."""
+        return tuple(r.in_language(language) for r in self.resources if r.problem() is None)
+
+    def emergency_in(self, language: str) -> str:
+        """The emergency line in ``language`` where one is configured."""
+        return self.emergency_translations.get(language, self.emergency)
 
     def problems(self) -> list[str]:
         """What keeps this configuration from going live (empty when it can)."""
@@ -109,6 +138,11 @@ class AppSettings:
     def __post_init__(self) -> None:
         if self.auth not in AUTH_MODES:
             raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, got {self.auth!r}")
+        known = catalogue_languages()
+        unknown = [lang for lang in self.languages if lang not in known]
+        if not self.languages or unknown:
+            raise ValueError(f"languages: {unknown[0] if unknown else 'none'} has no catalogue in facemood/locales; "
+                             f"the page speaks {', '.join(known)}")
         if self.booking_url and not self.booking_url.startswith("https://"):
             raise ValueError(f"booking_url must start with https://, got {self.booking_url!r}")
         cfg.check_range("face_timeout_seconds", self.face_timeout_seconds, 0.0, 900.0, open_low=True)

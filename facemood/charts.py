@@ -10,19 +10,35 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from facemood.checkin import ADJECTIVES, percent
+from facemood.checkin import percent
 from facemood.emotions import EMOTIONS
+from facemood.i18n import ENGLISH, Words, expression_names
 
 # One fixed colour per emotion, calm for the hard ones (never alarming red for sad).
 COLOURS = {"angry": "#c8744f", "disgust": "#8a8f3c", "fear": "#8c6bb1", "happy": "#e0b43c", "sad": "#4a7fb5",
            "surprise": "#3aa39a", "neutral": "#9a9a9a"}
-_COLOUR_SCALE = {"domain": [ADJECTIVES[e] for e in EMOTIONS], "range": [COLOURS[e] for e in EMOTIONS]}
+UNCLEAR_COLOUR = "#b8b8b8"
 
 
-def probability_bars(probabilities: Mapping[str, float], height: int = 230) -> dict:
+def colour_scale(words: Words, unclear: bool = False) -> dict:
+    """Each expression's name (in ``words``' language) and its colour, and the "hard to read" row's."""
+    names = expression_names(words)
+    domain, colours = [names[e] for e in EMOTIONS], [COLOURS[e] for e in EMOTIONS]
+    if unclear:
+        domain, colours = domain + [unclear_label(words)], colours + [UNCLEAR_COLOUR]
+    return {"domain": domain, "range": colours}
+
+
+def unclear_label(words: Words) -> str:
+    """The timeline's row for a check-in whose reading did not stand out."""
+    return words.gettext("hard to read")
+
+
+def probability_bars(probabilities: Mapping[str, float], height: int = 230, words: Words = ENGLISH) -> dict:
     """One face's seven probabilities as horizontal bars, in the emotions' fixed order and
-    colours, each labelled with its percentage."""
-    values = [{"expression": ADJECTIVES[e], "percent": percent(probabilities[e])} for e in EMOTIONS]
+    colours, each labelled with its percentage; names in ``words``' language."""
+    names = expression_names(words)
+    values = [{"expression": names[e], "percent": percent(probabilities[e])} for e in EMOTIONS]
     encoding = {
         "y": {"field": "expression", "type": "nominal", "sort": None, "title": None, "axis": {"labelFontSize": 13}},
         # room past 100 for a label such as "98", which would be clipped at the chart's edge
@@ -34,28 +50,29 @@ def probability_bars(probabilities: Mapping[str, float], height: int = 230) -> d
         "height": height,
         "encoding": encoding,
         "layer": [
-            {"mark": "bar", "encoding": {"color": {"field": "expression", "type": "nominal", "scale": _COLOUR_SCALE,
-                                                   "legend": None}}},
+            {"mark": "bar", "encoding": {"color": {"field": "expression", "type": "nominal",
+                                                   "scale": colour_scale(words), "legend": None}}},
             {"mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 13},
              "encoding": {"text": {"field": "percent", "type": "quantitative", "format": "d"}}},
         ],
     }
 
 
-UNCLEAR = "hard to read"  # the timeline's row for a check-in whose reading did not stand out
-_TIMELINE_SCALE = {"domain": _COLOUR_SCALE["domain"] + [UNCLEAR], "range": _COLOUR_SCALE["range"] + ["#b8b8b8"]}
 EDGE_SECONDS = 300  # room before the first and after the last check-in of a session, so no dot is cut
 
 
 def timeline(entries: Iterable[tuple[float, str, float, bool]], height: int = 160,
-             start: float | None = None, end: float | None = None, time_format: str = "%H:%M") -> dict:
+             start: float | None = None, end: float | None = None, time_format: str = "%H:%M",
+             words: Words = ENGLISH) -> dict:
     """Check-ins on a time axis: one marker per ``(unix time, top emotion, its probability, clear)``,
     on the row and in the colour of its emotion (an unclear reading on the "hard to read" row).
     ``start``/``end`` (unix times) fix the axis; without them it spans the check-ins with a margin,
-    so one check-in still has a real clock time on each side. Labels use ``time_format``."""
+    so one check-in still has a real clock time on each side. Labels use ``time_format``; names
+    ``words``' language."""
     entries = list(entries)
+    names, scale = expression_names(words), colour_scale(words, unclear=True)
     values = [{"time": datetime.fromtimestamp(when, UTC).isoformat(),
-               "expression": ADJECTIVES[top] if clear else UNCLEAR,
+               "expression": names[top] if clear else unclear_label(words),
                "percent": percent(probability)} for when, top, probability, clear in entries]
     if start is None or end is None:
         times = [when for when, *_ in entries] or [datetime.now(UTC).timestamp()]
@@ -70,8 +87,8 @@ def timeline(entries: Iterable[tuple[float, str, float, bool]], height: int = 16
         "mark": {"type": "circle", "size": 160, "opacity": 0.9},
         "encoding": {
             "x": x_axis,
-            "y": {"field": "expression", "type": "nominal", "title": None, "sort": _TIMELINE_SCALE["domain"]},
-            "color": {"field": "expression", "type": "nominal", "scale": _TIMELINE_SCALE, "legend": None},
+            "y": {"field": "expression", "type": "nominal", "title": None, "sort": scale["domain"]},
+            "color": {"field": "expression", "type": "nominal", "scale": scale, "legend": None},
             "tooltip": [{"field": "time", "type": "temporal", "format": "%a %d %b %H:%M"},
                         {"field": "expression", "type": "nominal"},
                         {"field": "percent", "type": "quantitative", "title": "%"}],

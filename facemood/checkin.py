@@ -15,6 +15,7 @@ from facemood.bundle import Bundle
 from facemood.emotions import EMOTIONS
 from facemood.errors import InvalidImage
 from facemood.faces import MIB, Face, FaceReading, decode_photo_reduced
+from facemood.i18n import ENGLISH, Words, expression_names
 
 if TYPE_CHECKING:
     from facemood.app_settings import AppSettings
@@ -51,9 +52,6 @@ class ReadingSettings:
         cfg.check_range("clear_min_margin", self.clear_min_margin, 0.0, 1.0)
 
 
-# How a sentence names each expression.
-ADJECTIVES = {"angry": "angry", "disgust": "disgusted", "fear": "fearful", "happy": "happy", "sad": "sad",
-              "surprise": "surprised", "neutral": "neutral"}
 A_LITTLE = 0.10  # a second emotion at least this likely is mentioned
 
 
@@ -71,14 +69,16 @@ class FaceResult:
         """(emotion, probability), most likely first."""
         return sorted(self.probabilities.items(), key=lambda item: item[1], reverse=True)
 
-    def sentence(self) -> str:
-        """The reading in plain words, honest when it is unclear."""
+    def sentence(self, words: Words = ENGLISH) -> str:
+        """The reading in plain words (in ``words``' language), honest when it is unclear."""
         (first, p1), (second, p2) = self.ranked()[:2]
+        names = expression_names(words)
+        parts = {"first": names[first], "p1": percent(p1), "second": names[second], "p2": percent(p2)}
         if not self.clear:
-            return (f"Hard to read: maybe {ADJECTIVES[first]} ({percent(p1)}%) or {ADJECTIVES[second]} "
-                    f"({percent(p2)}%)")
-        text = f"Looks mostly {ADJECTIVES[first]} ({percent(p1)}%)"
-        return text + (f", with a little {ADJECTIVES[second]} ({percent(p2)}%)" if p2 >= A_LITTLE else "")
+            return words.gettext("Hard to read: maybe {first} ({p1}%) or {second} ({p2}%)").format(**parts)
+        if p2 >= A_LITTLE:
+            return words.gettext("Looks mostly {first} ({p1}%), with a little {second} ({p2}%)").format(**parts)
+        return words.gettext("Looks mostly {first} ({p1}%)").format(**parts)
 
 
 def percent(probability: float) -> int:
@@ -148,7 +148,7 @@ def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSett
     """
     if len(photo) > settings.upload_max_bytes:
         raise InvalidImage(f"the photo is {len(photo) / MIB:.1f} MiB; the limit is "
-                           f"{settings.upload_max_bytes / MIB:.1f} MiB")
+                           f"{settings.upload_max_bytes / MIB:.1f} MiB", "too_big")
     started = time.perf_counter()
     reading = face_step(photo)
     face_seconds = time.perf_counter() - started

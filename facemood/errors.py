@@ -43,7 +43,14 @@ class TrainingError(FaceMoodError):
 
 
 class InvalidImage(FaceMoodError):
-    """An uploaded photo cannot be decoded or breaks a size limit."""
+    """An uploaded photo cannot be decoded or breaks a size limit; ``kind`` says which, so the
+    page can say it in the student's language (the message is for logs and the CLI)."""
+
+    KINDS = ("empty", "too_big", "too_many_pixels", "not_a_photo", "damaged", "unreadable")
+
+    def __init__(self, message: str, kind: str = "unreadable") -> None:
+        super().__init__(message)
+        self.kind = kind if kind in self.KINDS else "unreadable"
 
 
 class FaceStepError(FaceMoodError):

@@ -86,7 +86,8 @@ class LambdaFaceStep:
         if reply.get("FunctionError"):
             raise FaceStepError(f"the face service failed: {payload.get('errorMessage', 'unknown error')}")
         if not payload.get("ok"):
-            raise InvalidImage(str(payload.get("error", "the face service rejected the photo")))
+            raise InvalidImage(str(payload.get("error", "the face service rejected the photo")),
+                               str(payload.get("kind", "unreadable")))
         try:
             faces = [Face.from_json(item) for item in payload.get("faces", [])]
             size = payload.get("image_size") or [0, 0]

@@ -145,9 +145,10 @@ def decode_photo_reduced(data: bytes, settings: FaceSettings,
     from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=import-outside-toplevel
 
     if not data:
-        raise InvalidImage("the photo is empty")
+        raise InvalidImage("the photo is empty", "empty")
     if len(data) > settings.max_request_bytes:
-        raise InvalidImage(f"the photo is {_mib(len(data))}; the limit is {_mib(settings.max_request_bytes)}")
+        raise InvalidImage(f"the photo is {_mib(len(data))}; the limit is {_mib(settings.max_request_bytes)}",
+                           "too_big")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -168,13 +169,13 @@ def decode_photo_reduced(data: bytes, settings: FaceSettings,
             return _to_rgb(image), full_size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         log.debug("photo refused as a possible decompression bomb", extra={"error": str(exc)})
-        raise InvalidImage("the photo is too large to decode safely") from exc
+        raise InvalidImage("the photo is too large to decode safely", "too_many_pixels") from exc
     except UnidentifiedImageError as exc:
         log.debug("photo of no known format", extra={"error": str(exc)})
-        raise InvalidImage("the file is not a photo this service can read (JPEG, PNG or WebP)") from exc
+        raise InvalidImage("the file is not a photo this service can read (JPEG, PNG or WebP)", "not_a_photo") from exc
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         log.debug("damaged photo", extra={"error": str(exc)})
-        raise InvalidImage("the photo is damaged or truncated") from exc
+        raise InvalidImage("the photo is damaged or truncated", "damaged") from exc
 
 
 def _reduction(width: int, height: int, min_long_side: int | None) -> int:
@@ -191,11 +192,12 @@ def _check_budget(image: Any, width: int, height: int, settings: FaceSettings) -
     pixels = decoded_w * decoded_h
     if pixels > settings.max_megapixels * 1_000_000:
         raise InvalidImage(f"the photo is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
-                           f"the limit is {settings.max_megapixels:g}")
+                           f"the limit is {settings.max_megapixels:g}", "too_many_pixels")
     needed = pixels * _bytes_per_pixel(image.mode)
     if needed > settings.max_decoded_mib * MIB:
         raise InvalidImage(f"the photo is {width}x{height} in {_PIXEL_KIND.get(image.mode, image.mode)}: decoding "
-                           f"it would take {_mib(needed)}; the limit is {settings.max_decoded_mib:g} MiB")
+                           f"it would take {_mib(needed)}; the limit is {settings.max_decoded_mib:g} MiB",
+                           "too_many_pixels")
 
 
 _PIXEL_KIND = {"L": "8-bit grayscale", "RGB": "8-bit colour", "RGBA": "8-bit colour with transparency",

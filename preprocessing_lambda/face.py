@@ -35,7 +35,7 @@ def face_response(preprocessor: FacePreprocessor, event: dict[str, Any]) -> dict
     limit = preprocessor.settings.max_request_bytes
     if len(encoded) > limit:
         return {"ok": False, "error": f"the request is {len(encoded) / MIB:.1f} MiB; Lambda's limit is "
-                                      f"{limit / MIB:.1f} MiB"}
+                                      f"{limit / MIB:.1f} MiB", "kind": "too_big"}
     try:
         data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
@@ -43,7 +43,7 @@ def face_response(preprocessor: FacePreprocessor, event: dict[str, Any]) -> dict
     try:
         reading = preprocessor(data)
     except InvalidImage as exc:
-        return {"ok": False, "error": str(exc)}
+        return {"ok": False, "error": str(exc), "kind": exc.kind}
     response: dict[str, Any] = {"ok": True, "image_size": list(reading.image_size),
                                 "faces": [f.to_json() for f in reading.faces], "faces_found": reading.found}
     if not reading.faces:

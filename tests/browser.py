@@ -18,8 +18,9 @@ PHONE = {"width": 390, "height": 844}
 
 
 @contextlib.contextmanager
-def chromium_page(viewport: dict | None = None) -> Iterator:
-    """A Playwright page in Debian's chromium; skips the test when either is missing."""
+def chromium_page(viewport: dict | None = None, locale: str = "en-US") -> Iterator:
+    """A Playwright page in Debian's chromium whose browser asks for ``locale`` (Accept-Language);
+    skips the test when either is missing."""
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get)")
@@ -28,7 +29,7 @@ def chromium_page(viewport: dict | None = None) -> Iterator:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport=viewport or LAPTOP)
+            page = browser.new_page(viewport=viewport or LAPTOP, locale=locale)
             yield page
         finally:
             browser.close()

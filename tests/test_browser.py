@@ -156,3 +156,54 @@ def test_the_notice_is_asked_once_per_browser_session(tmp_path):
                 assert notice["value"] == "accepted" and notice["expires"] == -1  # a session cookie, no identity
     finally:
         app.stop()
+
+
+@pytest.mark.slow
+def test_the_page_speaks_the_browsers_language_and_switches(fer2013, tmp_path, update_screenshots):
+    """A browser that asks for Spanish gets the whole page in Spanish (the notice, the reading, the
+    help with its Spanish resource, the document's language); the switch turns it into Chinese and
+    the choice holds for the browser session; help stays on the first screen at both sizes."""
+    if bundle.read_latest(str(REPO_ROOT)) is None:
+        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+    sad = tmp_path / "sad.jpg"
+    sad.write_bytes(clear_photo(fer2013, 4, "sad"))
+    app = start_app(free_port(), {ENV.MODEL_URI: str(REPO_ROOT), ENV.FACE_FUNCTION: LOCAL_FACE_STEP},
+                    tmp_path / "app.log")
+    try:
+        app.wait_ready()
+        for name, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
+            with chromium_page(viewport, locale="es-MX") as page:
+                page.goto(app.url, wait_until="domcontentloaded")
+                page.get_by_role("heading", name="¿Cómo te sientes?").wait_for(timeout=60_000)
+                assert page.get_by_text("Antes de empezar.").count() == 1  # the notice
+                page.get_by_role("button", name="Entendido, continuar").click(timeout=60_000)
+                page.get_by_text("Sube o haz una foto de tu cara").wait_for(timeout=60_000)
+                page.locator("input[type=file]").set_input_files(str(sad))
+                heading = page.locator("h2").filter(has_text="Sobre todo tristeza")
+                heading.wait_for(timeout=90_000)
+                page.get_by_text("Sobre esta lectura").wait_for(timeout=60_000)
+                assert page.evaluate("document.documentElement.lang") == "es"
+                help_box = page.locator("[data-testid=stAlert]").filter(has_text="momento difícil")
+                assert in_first_viewport(page, help_box.locator("a[href='tel:988']")), name
+                assert help_box.get_by_text("llamar al 988").count() == 1
+                assert help_box.locator("a[href='https://988lifeline.org/es/']").count() == 1  # its Spanish page
+                assert "Si estás en peligro ahora mismo" in help_box.inner_text()
+                assert page.get_by_text("Looks mostly").count() == 0 and page.get_by_text("Need to talk").count() == 0
+                assert accessibility_violations(page) == [], name
+                if name == "phone":
+                    shot = IMAGES / "app-phone-es.png" if update_screenshots else tmp_path / "es.png"
+                    page.screenshot(path=str(shot))
+                page.get_by_text("中文（简体）").click()
+                page.locator("h2").filter(has_text="看起来主要是难过").wait_for(timeout=60_000)
+                assert page.evaluate("document.documentElement.lang") == "zh"
+                assert page.get_by_role("heading", name="你感觉怎么样？").count() == 1
+                page.evaluate("document.querySelectorAll('*').forEach(el => { el.scrollTop = 0; })")  # switch: last
+                assert in_first_viewport(page, page.locator("[data-testid=stAlert] a[href='tel:988']").first), name
+                [chosen] = [c for c in page.context.cookies() if c["name"] == "facemood_language"]
+                assert chosen["value"] == "zh" and chosen["expires"] == -1  # a session cookie: the language only
+                page.reload(wait_until="domcontentloaded")  # the choice holds for the browser session
+                page.get_by_role("heading", name="你感觉怎么样？").wait_for(timeout=60_000)
+                page.get_by_text("English", exact=True).click()
+                page.get_by_role("heading", name="How are you feeling?").wait_for(timeout=60_000)
+    finally:
+        app.stop()

@@ -3,8 +3,8 @@
 import json
 
 from facemood import charts
-from facemood.checkin import ADJECTIVES
 from facemood.emotions import EMOTIONS
+from facemood.i18n import ENGLISH, expression_names
 
 PROBABILITIES = {"angry": 0.05, "disgust": 0.01, "fear": 0.1, "happy": 0.02, "sad": 0.62, "surprise": 0.0,
                  "neutral": 0.2}
@@ -13,10 +13,11 @@ PROBABILITIES = {"angry": 0.05, "disgust": 0.01, "fear": 0.1, "happy": 0.02, "sa
 def test_bars_show_every_emotion_in_fixed_order_with_its_percentage_and_colour():
     spec = charts.probability_bars(PROBABILITIES)
     values = spec["data"]["values"]
-    assert [v["expression"] for v in values] == [ADJECTIVES[e] for e in EMOTIONS]
+    assert [v["expression"] for v in values] == [expression_names(ENGLISH)[e] for e in EMOTIONS]
     assert [v["percent"] for v in values] == [5.0, 1.0, 10.0, 2.0, 62.0, 0.0, 20.0]
     scale = spec["layer"][0]["encoding"]["color"]["scale"]
-    assert dict(zip(scale["domain"], scale["range"])) == {ADJECTIVES[e]: charts.COLOURS[e] for e in EMOTIONS}
+    names = expression_names(ENGLISH)
+    assert dict(zip(scale["domain"], scale["range"])) == {names[e]: charts.COLOURS[e] for e in EMOTIONS}
     assert charts.COLOURS["sad"] != "#ff0000" and len(set(charts.COLOURS.values())) == 7
     json.dumps(spec)  # sent to the browser as JSON
 

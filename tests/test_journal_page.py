@@ -152,12 +152,14 @@ def test_a_booking_link_is_offered_when_configured(app, table):
     assert "(https://counselling.campus.edu/book)" in proactive(test)[0]
 
 
-def test_sign_in_on_but_not_set_up_says_so_plainly(app, table):
+def test_sign_in_on_but_not_set_up_says_so_plainly(app, table, caplog):
+    """The student is told plainly; what an operator must fix goes to the log, not the page."""
     del table
     test = app(consented=False, auth="oidc", user={"is_logged_in": False})
     assert not test.exception and not test.get("file_uploader")
     assert any("Sign-in is switched on but not set up" in text for text in texts(test, "error"))
-    assert any("no [auth] section" in text for text in texts(test, "caption"))
+    assert not any("[auth]" in text for kind in ("caption", "markdown", "error") for text in texts(test, kind))
+    assert any("no [auth] section" in record.getMessage() for record in caplog.records)
 
 
 def test_a_second_student_in_the_same_browser_session_sees_nothing_of_the_first(student, photos, table):
