@@ -21,7 +21,9 @@ from journal_ui import (  # noqa: E402  # app/journal_ui.py: Streamlit puts the 
     journal_switch_ui,
     journal_ui,
     keep,
+    notice_read_before,
     proactive_ui,
+    remember_notice_read,
     sign_in_ui,
 )
 from page_language import (  # noqa: E402
@@ -87,10 +89,12 @@ def face_step(_settings: AppSettings) -> FaceStep:
                           _settings.faces.max_request_bytes, lambda photo: shrink_upload(photo, _settings))
 
 
-def consent_ui() -> bool:
-    """The notice shown before the first photo; True once the student has read it and continued,
-    in this browser session (a session cookie that says only that: a reload does not ask again)."""
-    if st.session_state.get("consented") or st.context.cookies.get(NOTICE_COOKIE) == "accepted":
+def consent_ui(student: Student | None) -> bool:
+    """The notice shown before the first photo; True once the student has read it and continued:
+    in this browser session (a session cookie that says only that: a reload does not ask again)
+    or, signed in with the journal on, on any earlier visit (the journal keeps that choice)."""
+    if (st.session_state.get("consented") or st.context.cookies.get(NOTICE_COOKIE) == "accepted"
+            or notice_read_before(student)):
         st.session_state["consented"] = True
         if st.session_state.pop("remember_notice", False):
             st.html(REMEMBER_NOTICE, unsafe_allow_javascript=True)
@@ -102,6 +106,7 @@ def consent_ui() -> bool:
                   "to."))
     if st.button(_("I understand, continue"), key="consent", type="primary"):
         st.session_state["consented"] = st.session_state["remember_notice"] = True
+        remember_notice_read(student)
         st.rerun()
     return False
 
@@ -409,7 +414,7 @@ def page_body(settings: AppSettings) -> None:
     go_on, student = student_ui(settings)
     if not go_on:
         return
-    if not consent_ui():
+    if not consent_ui(student):
         talk_ui(settings)
         return
     keeping = student is not None and journal_switch_ui(student, settings)

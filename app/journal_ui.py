@@ -20,7 +20,7 @@ from facemood.checkin import CheckIn
 from facemood.clock import DAY_SECONDS
 from facemood.errors import StorageError
 from facemood.i18n import expression_names
-from facemood.journal import Journal, JournalEntry, student_key, to_csv
+from facemood.journal import Choices, Journal, JournalEntry, student_key, to_csv
 from facemood.recurring import recurring_distress
 
 log = logging.getLogger("facemood.app")
@@ -55,6 +55,7 @@ def sign_in_configured() -> bool:
 
 
 SIGN_IN_FAILED = ("sign_in", "failed")  # the query parameter the page adds when a sign-in came back failed
+SIGNED_OUT_COOKIE = "facemood_signed_out"  # "1" from the Sign out button until the page is back (no identity)
 
 
 def auth_origin(setting: str) -> str | None:
@@ -75,14 +76,22 @@ def sign_in_ui(settings: AppSettings) -> Student | None:
     if not st.user.is_logged_in:
         st.markdown(_("Sign in with your campus account to check in. Your photos are never stored, and "
                       "nothing about you is shared with anyone."))
-        if st.query_params.get(SIGN_IN_FAILED[0]) == SIGN_IN_FAILED[1]:
+        if st.context.cookies.get(SIGNED_OUT_COOKIE) == "1":
+            # back from signing out (through the provider's own sign-out page, where it has one): that
+            # is not a failed sign-in; the mark is a one-time note, gone once read
+            st.success(_("You're signed out."))
+            st.html(f"<script>document.cookie = '{SIGNED_OUT_COOKIE}=; path=/; max-age=0';</script>",
+                    unsafe_allow_javascript=True)
+        elif st.query_params.get(SIGN_IN_FAILED[0]) == SIGN_IN_FAILED[1]:
             telemetry.record_error(settings.metrics_namespace, "SignInFailed")
             st.warning(_("Signing in didn't work that time. Please try again; if it keeps failing, tell the "
                          "student services team."))
         elif provider := auth_origin("server_metadata_url"):
             # Back from the identity provider, yet signed out: the sign-in failed (Streamlit logs why and
             # returns to the page with no sign of it). The browser knows where it came from; say so.
-            st.html(f"<script>if (document.referrer.startsWith({json.dumps(provider)})) "
+            # (a reload keeps the referrer: only the arrival itself counts)
+            st.html(f"<script>if (document.referrer.startsWith({json.dumps(provider)}) && "
+                    "performance.getEntriesByType('navigation')[0]?.type === 'navigate') "
                     f"window.location.replace('?{SIGN_IN_FAILED[0]}={SIGN_IN_FAILED[1]}');</script>",
                     unsafe_allow_javascript=True)
         origin = auth_origin("redirect_uri")
@@ -101,14 +110,20 @@ def sign_in_ui(settings: AppSettings) -> Student | None:
     key = student_key(pepper(settings.journal.pepper_secret), str(st.user.get("iss", "")),
                       str(st.user.get("sub", "")))
     if st.session_state.get("student_key") != key:  # another student in this browser session: forget the last
-        for name in ("journal_entries", "journal_on", "confirm_delete", "journal_deleted", "journal_problem"):
+        for name in ("journal_entries", "journal_on", "journal_choices", "confirm_delete", "journal_deleted",
+                     "journal_problem"):
             st.session_state.pop(name, None)
         st.session_state["student_key"] = key
     left, right = st.columns([4, 1])
     who = st.user.get("name") or st.user.get("email") or _("a campus user")
     left.markdown(_("Signed in as {name}.").format(name=who).replace("@", "&#64;"))  # as text, not a mailto: link
     if right.button(_("Sign out"), key="sign_out"):
-        st.logout()
+        # Mark the browser session as signing out, then sign out (what st.logout does: Streamlit's
+        # auth/logout route clears the identity cookie and goes through the provider's sign-out page
+        # when it has one); back on the page, the mark tells a sign-out from a failed sign-in.
+        st.html(f"<script>document.cookie = '{SIGNED_OUT_COOKIE}=1; path=/; SameSite=Lax';"
+                "window.location.assign(new URL('auth/logout', document.baseURI));</script>",
+                unsafe_allow_javascript=True)
     return Student(key, journal_table(settings.journal.table, settings.journal.retention_days))
 
 
@@ -140,14 +155,47 @@ def proactive_ui(settings: AppSettings, entries: list[JournalEntry], resources: 
                 "and nobody else is told."), icon=":material/favorite:")
 
 
+def journal_choices(student: Student) -> Choices:
+    """The student's choices (journal switch, notice read), read once per page session."""
+    if "journal_choices" not in st.session_state:
+        st.session_state["journal_choices"] = student.journal.choices(student.key)
+    return st.session_state["journal_choices"]
+
+
+def notice_read_before(student: Student | None) -> bool:
+    """Whether this signed-in student read the notice on an earlier visit (their journal is on and
+    keeps that); False without a student or when the journal cannot be reached."""
+    if student is None:
+        return False
+    try:
+        choices = journal_choices(student)
+    except StorageError as exc:
+        log.warning("the journal's choices cannot be read", extra={"error": str(exc)})
+        return False
+    return choices.keep and choices.notice
+
+
+def remember_notice_read(student: Student | None) -> None:
+    """Keep "notice read" in the student's journal when it is on (only then is anything kept)."""
+    if student is None:
+        return
+    try:
+        if journal_choices(student).keep:
+            student.journal.accept_notice(student.key)
+    except StorageError as exc:  # the page goes on: the notice is asked again next time, no more
+        log.warning("the notice could not be remembered in the journal", extra={"error": str(exc)})
+
+
 def journal_switch_ui(student: Student, settings: AppSettings) -> bool:
     """The opt-in: off until the student turns it on; the choice is remembered in the journal."""
     if "journal_on" not in st.session_state:
-        st.session_state["journal_on"] = student.journal.is_on(student.key)
+        st.session_state["journal_on"] = journal_choices(student).keep
 
     def remember_choice() -> None:
         try:
             student.journal.switch(student.key, st.session_state["journal_on"])
+            if st.session_state["journal_on"]:  # they read the notice to get here: no device need ask again
+                student.journal.accept_notice(student.key)
         except StorageError as exc:  # the switch goes back: the page never claims what was not saved
             st.session_state["journal_on"] = not st.session_state["journal_on"]
             log.warning("the journal switch could not be saved", extra={"error": str(exc)})
@@ -201,7 +249,7 @@ def journal_ui(student: Student, settings: AppSettings, entries: list[JournalEnt
             st.error(_("Not everything could be deleted just now. Nothing is hidden from you: what is left is "
                        "shown above. Please try again."))
             return
-        for name in ("confirm_delete", "journal_entries", "journal_on"):
+        for name in ("confirm_delete", "journal_entries", "journal_on", "journal_choices"):
             st.session_state.pop(name, None)
         st.session_state["journal_deleted"] = count
         st.rerun()

@@ -31,6 +31,14 @@ _SETTINGS = "settings"  # the sort key of the student's journal switch
 _BATCH = 25  # DynamoDB's BatchWriteItem limit
 
 
+@dataclass(frozen=True)
+class Choices:
+    """What a student chose, kept in their journal's settings item."""
+
+    keep: bool  # the journal is on
+    notice: bool  # the notice was read (remembered only while the journal is on)
+
+
 def student_key(pepper: bytes, issuer: str, subject: str) -> str:
     """The student's pseudonym: HMAC-SHA256 of the provider's issuer and subject under ``pepper``.
 
@@ -97,17 +105,29 @@ class Journal:
 
     def is_on(self, key: str) -> bool:
         """Whether the student has switched the journal on (off until they do)."""
+        return self.choices(key).keep
+
+    def choices(self, key: str) -> Choices:
+        """The student's choices: the journal switch, and whether they have read the notice."""
         item = self._call("get_item", TableName=self.table, Key=self._key(key, _SETTINGS),
                           ConsistentRead=True).get("Item")
         if item and EXPIRES in item:  # written before choices stopped expiring: keep it until changed
             self._call("update_item", TableName=self.table, Key=self._key(key, _SETTINGS),
                        UpdateExpression=f"REMOVE {EXPIRES}")
-        return bool(item and item["keep"]["BOOL"])
+        item = item or {}
+        return Choices(keep=bool(item.get("keep", {}).get("BOOL")), notice=bool(item.get("notice", {}).get("BOOL")))
 
     def switch(self, key: str, on: bool) -> None:
         """Record the student's choice. It lasts until the student changes it (or deletes
         everything): only check-ins expire with the retention."""
-        self._call("put_item", TableName=self.table, Item={**self._key(key, _SETTINGS), "keep": {"BOOL": on}})
+        self._call("update_item", TableName=self.table, Key=self._key(key, _SETTINGS),
+                   UpdateExpression="SET keep = :on", ExpressionAttributeValues={":on": {"BOOL": on}})
+
+    def accept_notice(self, key: str) -> None:
+        """Record that the student has read the notice, so no device asks again while the journal
+        keeps their choices (deleting everything forgets it too)."""
+        self._call("update_item", TableName=self.table, Key=self._key(key, _SETTINGS),
+                   UpdateExpression="SET notice = :yes", ExpressionAttributeValues={":yes": {"BOOL": True}})
 
     def delete_all(self, key: str) -> int:
         """Delete every item of the student (check-ins and the switch) now; returns how many.

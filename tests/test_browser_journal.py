@@ -136,6 +136,19 @@ def test_a_student_keeps_downloads_and_deletes_a_private_journal(fer2013, tmp_pa
             assert accessibility_violations(third) == []
             third.screenshot(path=str(IMAGES / "app-proactive.png" if update_screenshots else tmp_path / "help.png"))
 
+            # signing out goes through the provider's own sign-out page (this provider has one; Cognito
+            # has none and Streamlit returns at once) and back: signed out, and not told a sign-in failed
+            third.get_by_role("button", name="Sign out").click()
+            third.get_by_role("button", name="End session").click(timeout=TIMEOUT_MS)  # the provider's page
+            third.get_by_text("You're signed out.").wait_for(timeout=TIMEOUT_MS)
+            assert third.get_by_role("button", name="Sign in").count() == 1
+            assert third.get_by_text("Signing in didn't work").count() == 0
+            third.reload(wait_until="domcontentloaded")  # the note is said once; a reload is no failure either
+            third.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
+            time.sleep(2)
+            assert third.get_by_text("Signing in didn't work").count() == 0
+            assert third.get_by_text("You're signed out.").count() == 0
+
             page.get_by_role("button", name="Delete all my check-ins").click()
             page.get_by_role("button", name="Yes, delete them all").click()
             page.get_by_text("all your check-ins are deleted").wait_for(timeout=TIMEOUT_MS)

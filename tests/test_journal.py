@@ -13,7 +13,7 @@ import pytest
 from facemood import aws, journal
 from facemood.emotions import EMOTIONS
 from facemood.errors import StorageError
-from facemood.journal import Journal, JournalEntry, student_key
+from facemood.journal import Choices, Journal, JournalEntry, student_key
 from facemood.recurring import RecurringSettings, recurring_distress
 
 TABLE = "facemood-journal-test"
@@ -78,6 +78,16 @@ def test_the_switch_is_off_until_turned_on(table):
     assert table.is_on("a") and not table.is_on("b")
     table.switch("a", False)
     assert not table.is_on("a")
+
+
+def test_the_notice_read_is_kept_with_the_switch_and_forgotten_with_everything(table):
+    assert table.choices("a") == Choices(keep=False, notice=False)
+    table.switch("a", True)
+    table.accept_notice("a")
+    assert table.choices("a") == Choices(keep=True, notice=True)
+    table.switch("a", False)  # switching keeps the other choice (the page asks again while it is off)
+    assert table.choices("a") == Choices(keep=False, notice=True)
+    assert table.delete_all("a") == 1 and table.choices("a") == Choices(keep=False, notice=False)
 
 
 def test_a_students_choice_never_expires(table):

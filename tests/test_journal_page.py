@@ -84,7 +84,7 @@ def test_with_the_journal_on_a_check_in_is_kept_once_and_seen_in_a_new_session(s
     assert len(entries) == 1 and sum(entries[0].probabilities.values()) == pytest.approx(1, abs=1e-5)
     item = all_items(table, key_of("alice"))
     stored = {name for i in item for name in i}
-    assert stored <= {"student", "item", "probabilities", "clear", "help_shown", "expires_at", "keep"}
+    assert stored <= {"student", "item", "probabilities", "clear", "help_shown", "expires_at", "keep", "notice"}
     again = student()  # a reload: a new session
     assert again.toggle(key="journal_on").value is True
     assert any("last 14 days (1)" in text for text in texts(again, "markdown"))
@@ -171,3 +171,30 @@ def test_a_second_student_in_the_same_browser_session_sees_nothing_of_the_first(
     test.run()
     assert test.toggle(key="journal_on").value is False
     assert not any("last 14 days" in text for text in texts(test, "markdown"))
+
+
+def test_a_student_whose_journal_is_on_reads_the_notice_once_on_any_device(student, table):
+    """Signed in with the journal on, the notice read once is kept in the journal: a new browser
+    (a new session, no notice cookie) does not ask again; with the journal off it does."""
+    first = student(consented=False)
+    assert first.button(key="consent")  # asked: nothing kept yet
+    first.button(key="consent").click().run()
+    assert table.choices(key_of("alice")).notice is False  # the journal is off: nothing is kept
+    first.toggle(key="journal_on").set_value(True).run()
+    assert table.choices(key_of("alice")) == journal.Choices(keep=True, notice=True)
+
+    elsewhere = student(consented=False)  # another device: a new session without the cookie
+    assert not elsewhere.exception and not any(b.key == "consent" for b in elsewhere.get("button"))
+    assert elsewhere.get("file_uploader")
+
+    table.switch(key_of("alice"), False)
+    assert any(b.key == "consent" for b in student(consented=False).get("button"))  # off: asked again
+    assert any(b.key == "consent" for b in student("bob", consented=False).get("button"))  # another student
+
+
+def test_reading_the_notice_with_the_journal_on_keeps_that(student, table):
+    table.switch(key_of("carol"), True)
+    test = student("carol", consented=False)
+    test.button(key="consent").click().run()
+    assert table.choices(key_of("carol")) == journal.Choices(keep=True, notice=True)
+    assert test.get("file_uploader")
