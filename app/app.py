@@ -38,7 +38,7 @@ from page_language import (  # noqa: E402
 
 from facemood import charts, storage, telemetry  # noqa: E402
 from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_app_settings  # noqa: E402
-from facemood.checkin import CheckIn, FaceResult, FaceStep, check_in, percent, shrink_upload  # noqa: E402
+from facemood.checkin import CheckIn, FaceReading, FaceStep, check_in, percent, shrink_upload  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
 from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
 from facemood.i18n import catalogue_languages, expression_names  # noqa: E402
@@ -176,21 +176,22 @@ def talk_line(settings: AppSettings) -> None:
         name=first.name, way=way))
 
 
-def summary_ui(reading: CheckIn) -> None:
+def summary_ui(this_check_in: CheckIn) -> None:
     """The answer, first: each face's reading in plain words."""
-    results = reading.results
-    if reading.faces_found > len(results):
+    readings = this_check_in.readings
+    if this_check_in.faces_found > len(readings):
         st.markdown(ngettext("{found} faces found; showing the largest.", "{found} faces found; showing the "
-                             "{shown} largest.", len(results)).format(found=reading.faces_found, shown=len(results)))
-    elif len(results) > 1:
-        st.markdown(_("{count} faces found; each is shown below, largest first.").format(count=len(results)))
-    for number, result in enumerate(results, start=1):
-        sentence = result.sentence(words())
-        st.header(_("Face {number}: {reading}").format(number=number, reading=sentence) if len(results) > 1
+                             "{shown} largest.", len(readings)).format(found=this_check_in.faces_found,
+                                                                       shown=len(readings)))
+    elif len(readings) > 1:
+        st.markdown(_("{count} faces found; each is shown below, largest first.").format(count=len(readings)))
+    for number, reading in enumerate(readings, start=1):
+        sentence = reading.sentence(words())
+        st.header(_("Face {number}: {reading}").format(number=number, reading=sentence) if len(readings) > 1
                   else sentence, anchor=False)
 
 
-def chart_ui(number: int, result: FaceResult, total: int) -> None:
+def chart_ui(number: int, reading: FaceReading, total: int) -> None:
     """One face's seven probabilities: percentages on the bars, a fixed colour per emotion, a text
     equivalent; with several faces, the face itself beside its number, so each reading shows whose it is."""
     from PIL import Image  # pylint: disable=import-outside-toplevel
@@ -198,28 +199,28 @@ def chart_ui(number: int, result: FaceResult, total: int) -> None:
     if total > 1:
         face, title = st.columns([1, 5], vertical_alignment="center")
         with face:
-            image_ui(Image.fromarray(result.face.crop), _("Face {number}").format(number=number), 64, caption=False)
+            image_ui(Image.fromarray(reading.face.crop), _("Face {number}").format(number=number), 64, caption=False)
         with title:
-            line = _("Face {number}: {reading}").format(number=number, reading=result.sentence(words()))
+            line = _("Face {number}: {reading}").format(number=number, reading=reading.sentence(words()))
             st.markdown(f"**{line}**")
-    st.vega_lite_chart(charts.probability_bars(result.probabilities, words=words()), width="stretch")
+    st.vega_lite_chart(charts.probability_bars(reading.probabilities, words=words()), width="stretch")
     names = expression_names(words())
     st.markdown(_("The bars show how strongly the face matches each expression, as the model reads it; they add "
                   "up to 100%. In words: {percentages}.").format(
         percentages=_(", ").join(_("{expression} {percent}%").format(expression=names[e], percent=percent(p))
-                                 for e, p in result.ranked())))
+                                 for e, p in reading.ranked())))
 
 
-def photo_ui_with_boxes(reading: CheckIn) -> None:
+def photo_ui_with_boxes(this_check_in: CheckIn) -> None:
     """The photo, smaller, with each face's box and number, and the crops the model read."""
     from PIL import Image, ImageDraw, ImageFont  # pylint: disable=import-outside-toplevel
 
-    image = Image.fromarray(reading.photo).convert("RGB")
+    image = Image.fromarray(this_check_in.photo).convert("RGB")
     draw = ImageDraw.Draw(image)
     width = max(2, image.width // 200)
     font = ImageFont.load_default(size=max(16, image.width // 25))
-    for number, result in enumerate(reading.results, start=1):
-        x, y, w, h = result.face.box
+    for number, reading in enumerate(this_check_in.readings, start=1):
+        x, y, w, h = reading.face.box
         draw.rectangle([x, y, x + w, y + h], outline=(59, 125, 140), width=width)
         draw.text((x + 2 * width, y + width), str(number), fill=(255, 255, 255), font=font,
                   stroke_width=max(1, width // 2), stroke_fill=(0, 0, 0))
@@ -227,10 +228,10 @@ def photo_ui_with_boxes(reading: CheckIn) -> None:
     with left:
         image_ui(image, ngettext("Your photo, with a numbered box around the face read",
                                  "Your photo, with a numbered box around each of the {count} faces read",
-                                 len(reading.results)).format(count=len(reading.results)), 420)
-    if len(reading.results) == 1:  # several faces: each crop is beside its reading already
+                                 len(this_check_in.readings)).format(count=len(this_check_in.readings)), 420)
+    if len(this_check_in.readings) == 1:  # several faces: each crop is beside its reading already
         with right:
-            image_ui(Image.fromarray(reading.results[0].face.crop),
+            image_ui(Image.fromarray(this_check_in.readings[0].face.crop),
                      _("The face as the model saw it: 48 by 48 pixels, grey"), 96)
 
 
@@ -284,27 +285,27 @@ def check_in_once(photo: bytes, model, settings: AppSettings, keeper: Student | 
     if last is not None and last[0] == key:
         return last[1]
     with st.spinner(_("Reading the expression...")):
-        reading = check_in(photo, face_step(settings), model, settings)
-    telemetry.record_check_in(settings.metrics_namespace, reading, model.run_id)
-    st.session_state["last_check_in"] = (key, reading)
-    if keeper is not None and reading.results:
+        this_check_in = check_in(photo, face_step(settings), model, settings)
+    telemetry.record_check_in(settings.metrics_namespace, this_check_in, model.run_id)
+    st.session_state["last_check_in"] = (key, this_check_in)
+    if keeper is not None and this_check_in.readings:
         try:
-            keep(keeper, reading)
+            keep(keeper, this_check_in)
         except StorageError as exc:
             telemetry.record_error(settings.metrics_namespace, "JournalError")
             log.warning("a check-in could not be kept in the journal", extra={"error": str(exc)})
             st.warning(_("This check-in could not be kept in your journal just now; the reading below is not "
                          "affected."))
-    return reading
+    return this_check_in
 
 
-def remember(photo: bytes, result: FaceResult) -> None:
+def remember(photo: bytes, reading: FaceReading) -> None:
     """Add a check-in once per photo (Streamlit reruns the script on every interaction)."""
     digest = hashlib.sha256(photo).hexdigest()
     history = st.session_state.setdefault("history", [])
     if not history or history[-1]["photo"] != digest:
-        history.append({"photo": digest, "time": time.time(), "top": result.top,
-                        "probabilities": result.probabilities, "clear": result.clear})
+        history.append({"photo": digest, "time": time.time(), "top": reading.top,
+                        "probabilities": reading.probabilities, "clear": reading.clear})
 
 
 def page_top() -> AppSettings | None:
@@ -378,10 +379,10 @@ def refusal(error: InvalidImage, settings: AppSettings) -> str:
     return _("That file can't be used: {reason}").format(reason=reason)
 
 
-def reading_or_none(photo: bytes, model, settings: AppSettings, keeper: Student | None) -> CheckIn | None:
+def check_in_or_none(photo: bytes, model, settings: AppSettings, keeper: Student | None) -> CheckIn | None:
     """The check-in of ``photo``, or None after telling the student why it could not be read."""
     try:
-        reading = check_in_once(photo, model, settings, keeper)
+        this_check_in = check_in_once(photo, model, settings, keeper)
     except InvalidImage as exc:
         telemetry.record_error(settings.metrics_namespace, type(exc).__name__)
         log.info("an upload was refused", extra={"error": str(exc), "kind": exc.kind})
@@ -392,21 +393,21 @@ def reading_or_none(photo: bytes, model, settings: AppSettings, keeper: Student 
         log.error("the face step failed", extra={"error": str(exc)})
         st.error(_("Your photo couldn't be read just now. Please try again in a moment."))
         return None
-    if not reading.results:
+    if not this_check_in.readings:
         st.warning(_("No face found. Try a well-lit photo where your face is clearly visible and faces the "
                      "camera."))
         return None
-    return reading
+    return this_check_in
 
 
-def reading_ui(reading: CheckIn, settings: AppSettings) -> None:
+def check_in_ui(this_check_in: CheckIn, settings: AppSettings) -> None:
     """The answer first, the help right under it on distress, then each face's details and the photo."""
-    summary_ui(reading)
-    if any(r.distress for r in reading.results):
+    summary_ui(this_check_in)
+    if any(r.distress for r in this_check_in.readings):
         help_ui(settings)
-    for number, result in enumerate(reading.results, start=1):
-        chart_ui(number, result, len(reading.results))
-    photo_ui_with_boxes(reading)
+    for number, reading in enumerate(this_check_in.readings, start=1):
+        chart_ui(number, reading, len(this_check_in.readings))
+    photo_ui_with_boxes(this_check_in)
 
 
 def page_body(settings: AppSettings) -> None:
@@ -425,12 +426,12 @@ def page_body(settings: AppSettings) -> None:
         talk_ui(settings)
         return
     model = served_model(settings)
-    reading = model and reading_or_none(photo, model, settings, student if keeping else None)
-    if reading is None or model is None:
+    this_check_in = model and check_in_or_none(photo, model, settings, student if keeping else None)
+    if this_check_in is None or model is None:
         talk_ui(settings)
         return
-    reading_ui(reading, settings)
-    remember(photo, reading.results[0])
+    check_in_ui(this_check_in, settings)
+    remember(photo, this_check_in.readings[0])
     history_ui(settings, student)
     talk_ui(settings)
     st.markdown(_("FaceMood reads facial expressions; it cannot know how you feel, and this is not a diagnosis."))

@@ -40,14 +40,14 @@ def main() -> None:
     from facemood.bundle import load_bundle  # pylint: disable=import-outside-toplevel
     from facemood.checkin import is_clear  # pylint: disable=import-outside-toplevel
     from facemood.emotions import EMOTIONS  # pylint: disable=import-outside-toplevel
-    from facemood.metrics import classification_metrics  # pylint: disable=import-outside-toplevel
+    from facemood.scores import classification_scores  # pylint: disable=import-outside-toplevel
 
     data = load_fer2013(fer2013_path())
     public = data["usage"] == "PublicTest"
     pixels, labels = data["pixels"][public], data["emotion"][public]
     model = load_bundle(args.model, threads=2)
     probs = model.predict_proba(pixels)
-    metrics = classification_metrics(labels, probs)
+    metrics = classification_scores(labels, probs)
     print(f"model {model.run_id} on {len(labels)} PublicTest faces: accuracy {metrics['accuracy']:.2%}, "
           f"macro-F1 {metrics['macro_f1']:.2%}")
     print("  recall per class: " + ", ".join(f"{name} {m['recall']:.1%}" for name, m in metrics["per_class"].items()))
@@ -78,10 +78,10 @@ def main() -> None:
     else:
         print(f"no threshold reaches precision {PRECISION_TARGET:.0%}")
 
-    clear = np.array([is_clear(dict(zip(EMOTIONS, map(float, row))), settings.reading) for row in probs])
+    clear = np.array([is_clear(dict(zip(EMOTIONS, map(float, row))), settings.clarity) for row in probs])
     correct = probs.argmax(axis=1) == labels
-    print(f"reading (clear at p >= {settings.reading.clear_min_probability} and a lead of "
-          f">= {settings.reading.clear_min_margin}): {clear.mean():.1%} clear, accuracy {correct[clear].mean():.1%}; "
+    print(f"clarity (clear at p >= {settings.clarity.clear_min_probability} and a lead of "
+          f">= {settings.clarity.clear_min_margin}): {clear.mean():.1%} clear, accuracy {correct[clear].mean():.1%}; "
           f"unclear {correct[~clear].mean():.1%}")
 
 

@@ -69,8 +69,8 @@ def main() -> None:
     from facemood.bundle import load_bundle
     from facemood.checkin import distress_probability
     from facemood.emotions import EMOTIONS
-    from facemood.metrics import classification_metrics, expected_calibration_error
     from facemood.photo_set import photo_crops
+    from facemood.scores import classification_scores, expected_calibration_error
 
     settings = load_app_settings()
     folder = Path(args.photos)
@@ -81,7 +81,7 @@ def main() -> None:
     crops = crops.subset(np.flatnonzero(rows))
     probs = model.predict_proba(crops.crops)
     labels = crops.labels
-    metrics = classification_metrics(labels, probs)
+    metrics = classification_scores(labels, probs)
     print(f"model {model.run_id} on {folder}: {which}")
     print(f"  {len(labels)} photos read ({len(np.unique(crops.persons))} persons); "
           f"{len(crops.missed)} of the folder's photos had no face found")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from facemood import config as cfg
-from facemood.checkin import DistressSettings, ReadingSettings
+from facemood.checkin import ClaritySettings, DistressSettings
 from facemood.faces import FaceSettings
 from facemood.i18n import SOURCE_LANGUAGE, catalogue_languages
 from facemood.recurring import RecurringSettings
@@ -104,7 +104,7 @@ class AppSettings:
     upload_jpeg_quality: int  # the JPEG sent to the face Lambda
     faces: FaceSettings
     distress: DistressSettings
-    reading: ReadingSettings
+    clarity: ClaritySettings
     resources: tuple[Resource, ...]  # shown in this order
     emergency: str  # always shown with the resources
     emergency_phone: str  # its tel: link

@@ -14,14 +14,14 @@ from facemood import config as cfg
 from facemood.bundle import Bundle
 from facemood.emotions import EMOTIONS
 from facemood.errors import InvalidImage
-from facemood.faces import MIB, Face, FaceReading, decode_photo_reduced
+from facemood.faces import MIB, Face, FoundFaces, decode_photo_reduced
 from facemood.i18n import ENGLISH, Words, expression_names
 
 if TYPE_CHECKING:
     from facemood.app_settings import AppSettings
 
 # Finds the faces of an uploaded photo's bytes (in-process or through the face Lambda).
-FaceStep = Callable[[bytes], FaceReading]
+FaceStep = Callable[[bytes], FoundFaces]
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ class DistressSettings:
 
 
 @dataclass(frozen=True)
-class ReadingSettings:
-    """When a reading is clear enough to name one emotion (``reading`` in ``config/app.yaml``)."""
+class ClaritySettings:
+    """When a reading is clear enough to name one expression (``clarity`` in ``config/app.yaml``)."""
 
     clear_min_probability: float  # the top emotion's probability
     clear_min_margin: float  # its lead over the second
@@ -56,14 +56,14 @@ A_LITTLE = 0.10  # a second emotion at least this likely is mentioned
 
 
 @dataclass
-class FaceResult:
+class FaceReading:
     """One face's reading."""
 
     face: Face
     probabilities: dict[str, float]
     top: str
     distress: bool
-    clear: bool = True  # False: the top emotion does not stand out (see ReadingSettings)
+    clear: bool = True  # False: the top emotion does not stand out (see ClaritySettings)
 
     def ranked(self) -> list[tuple[str, float]]:
         """(emotion, probability), most likely first."""
@@ -87,7 +87,7 @@ def percent(probability: float) -> int:
     return int(math.floor(100 * probability + 0.5))
 
 
-def is_clear(probabilities: dict[str, float], settings: ReadingSettings) -> bool:
+def is_clear(probabilities: dict[str, float], settings: ClaritySettings) -> bool:
     """True when the top emotion is likely enough and ahead of the second by enough."""
     first, second = sorted(probabilities.values(), reverse=True)[:2]
     return first >= settings.clear_min_probability and first - second >= settings.clear_min_margin
@@ -104,17 +104,17 @@ def is_distress(probabilities: dict[str, float], settings: DistressSettings) -> 
 
 
 def read_faces(faces: list[Face], model: Bundle, distress: DistressSettings,
-               reading: ReadingSettings | None = None) -> list[FaceResult]:
-    """Probabilities, top emotion, distress flag and (given ``reading``) clarity for each face."""
+               clarity: ClaritySettings | None = None) -> list[FaceReading]:
+    """Each face's reading: probabilities, top emotion, distress flag and (given ``clarity``) whether it is clear."""
     if not faces:
         return []
     probs = model.predict_proba(np.stack([f.crop for f in faces]))
-    results = []
+    readings = []
     for face, row in zip(faces, probs):
         named = {name: float(p) for name, p in zip(EMOTIONS, row)}
-        results.append(FaceResult(face, named, max(named, key=named.get), is_distress(named, distress),
-                                  is_clear(named, reading) if reading else True))
-    return results
+        readings.append(FaceReading(face, named, max(named, key=named.get), is_distress(named, distress),
+                                  is_clear(named, clarity) if clarity else True))
+    return readings
 
 
 def read_upload(data: bytes, settings: AppSettings) -> np.ndarray:
@@ -134,8 +134,8 @@ class CheckIn:
     """What one photo gave: the photo as shown, a result per face (largest first), faces found."""
 
     photo: np.ndarray
-    results: list[FaceResult]
-    faces_found: int  # may exceed len(results): only the largest max_faces are read
+    readings: list[FaceReading]
+    faces_found: int  # may exceed len(readings): only the largest max_faces are read
     face_seconds: float  # the face step (in-process or the face Lambda)
     model_seconds: float  # the emotion model on the crops
 
@@ -150,16 +150,16 @@ def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSett
         raise InvalidImage(f"the photo is {len(photo) / MIB:.1f} MiB; the limit is "
                            f"{settings.upload_max_bytes / MIB:.1f} MiB", "too_big")
     started = time.perf_counter()
-    reading = face_step(photo)
+    found = face_step(photo)
     face_seconds = time.perf_counter() - started
     shown = read_upload(photo, settings)
-    width, height = reading.image_size
+    width, height = found.image_size
     sx, sy = shown.shape[1] / max(width, 1), shown.shape[0] / max(height, 1)
     faces = [replace(f, box=(round(f.box[0] * sx), round(f.box[1] * sy), round(f.box[2] * sx), round(f.box[3] * sy)))
-             for f in reading.faces]
+             for f in found.faces]
     started = time.perf_counter()
-    results = read_faces(faces, model, settings.distress, settings.reading)
-    return CheckIn(shown, results, reading.found, face_seconds, time.perf_counter() - started)
+    readings = read_faces(faces, model, settings.distress, settings.clarity)
+    return CheckIn(shown, readings, found.found, face_seconds, time.perf_counter() - started)
 
 
 def shrink_upload(photo: bytes, settings: AppSettings) -> bytes:

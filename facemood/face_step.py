@@ -19,7 +19,7 @@ import numpy as np
 
 from facemood.aws import aws_client, aws_errors
 from facemood.errors import FaceStepError, InvalidImage
-from facemood.faces import Face, FacePreprocessor, FaceReading, FaceSettings
+from facemood.faces import Face, FacePreprocessor, FaceSettings, FoundFaces
 
 
 class InProcessFaceStep:
@@ -33,7 +33,7 @@ class InProcessFaceStep:
         for _ in range(count):
             self._idle.put(FacePreprocessor(settings))
 
-    def __call__(self, photo: bytes) -> FaceReading:
+    def __call__(self, photo: bytes) -> FoundFaces:
         """The faces of the photo; raises InvalidImage for a file that is not a usable photo."""
         preprocessor = self._idle.get()
         try:
@@ -67,7 +67,7 @@ class LambdaFaceStep:
         self.function_name, self.client = function_name, client
         self.payload_limit, self.shrink = payload_limit, shrink
 
-    def __call__(self, photo: bytes) -> FaceReading:
+    def __call__(self, photo: bytes) -> FoundFaces:
         """Faces of the photo; raises InvalidImage when the Lambda refuses it, FaceStepError
         when it fails or does not answer."""
         if base64_size(len(photo)) > self.payload_limit:
@@ -91,7 +91,7 @@ class LambdaFaceStep:
         try:
             faces = [Face.from_json(item) for item in payload.get("faces", [])]
             size = payload.get("image_size") or [0, 0]
-            return FaceReading(faces, int(payload.get("faces_found", len(faces))), (int(size[0]), int(size[1])))
+            return FoundFaces(faces, int(payload.get("faces_found", len(faces))), (int(size[0]), int(size[1])))
         except (KeyError, TypeError, ValueError, OSError) as exc:  # OSError: a crop that is not a PNG
             raise FaceStepError(f"the face service sent a malformed reply ({type(exc).__name__})") from exc
 

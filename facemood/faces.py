@@ -319,7 +319,7 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], settings: FaceSe
 
 
 @dataclass(frozen=True)
-class FaceReading:
+class FoundFaces:
     """The faces of one photo: the largest ``max_faces`` with their crops, and how many were found."""
 
     faces: list[Face]
@@ -335,7 +335,7 @@ class FacePreprocessor:
         self.settings = settings
         self.detector = FaceDetector(self.settings)
 
-    def read_array(self, rgb: np.ndarray, image_size: tuple[int, int] | None = None) -> FaceReading:
+    def read_array(self, rgb: np.ndarray, image_size: tuple[int, int] | None = None) -> FoundFaces:
         """The faces of an upright RGB array, largest first.
 
         ``image_size`` is the (width, height) of the photo when ``rgb`` was decoded at a
@@ -348,13 +348,13 @@ class FacePreprocessor:
         gray = to_gray(rgb) if kept else None
         faces = [Face((round(x * sx), round(y * sy), round(w * sx), round(h * sy)), score,
                       crop_face(gray, (x, y, w, h), self.settings)) for (x, y, w, h), score in kept]
-        return FaceReading(faces, len(found), (width, height))
+        return FoundFaces(faces, len(found), (width, height))
 
     def faces_in_array(self, rgb: np.ndarray) -> list[Face]:
         """The faces of an RGB array, largest first (empty when there is none)."""
         return self.read_array(rgb).faces
 
-    def __call__(self, data: bytes) -> FaceReading:
+    def __call__(self, data: bytes) -> FoundFaces:
         """The faces in photo bytes.
 
         A large photo is decoded at a reduced scale that keeps it at least as large as the

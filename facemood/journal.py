@@ -61,7 +61,7 @@ class JournalEntry:
     check_in_id: str  # unique per check-in; writing it again replaces, never duplicates
     probabilities: dict[str, float]
     clear: bool  # the reading named one expression (not "hard to read")
-    help_shown: bool  # the page offered the counselling resources (a distress reading)
+    distress: bool  # a distress reading: the page offered the counselling resources (stored as help_shown)
 
     @property
     def top(self) -> str:
@@ -84,7 +84,7 @@ class Journal:
             SORT: {"S": f"{_ENTRY}{int(entry.time * 1000):013d}#{entry.check_in_id}"},
             "probabilities": {"M": {e: {"N": f"{entry.probabilities[e]:.6f}"} for e in EMOTIONS}},
             "clear": {"BOOL": entry.clear},
-            "help_shown": {"BOOL": entry.help_shown},
+            "help_shown": {"BOOL": entry.distress},
             EXPIRES: {"N": str(int(entry.time + self.retention_seconds))},
         }
         self._call("put_item", TableName=self.table, Item=item)
@@ -179,10 +179,10 @@ def to_csv(entries: list[JournalEntry]) -> str:
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["time_utc", "top_expression", "reading", "help_shown", *EMOTIONS])
+    writer.writerow(["time_utc", "top_expression", "clarity", "help_shown", *EMOTIONS])
     for entry in entries:
         writer.writerow([datetime.fromtimestamp(entry.time, UTC).isoformat(timespec="seconds"), entry.top,
-                         "clear" if entry.clear else "unclear", "yes" if entry.help_shown else "no",
+                         "clear" if entry.clear else "unclear", "yes" if entry.distress else "no",
                          *(f"{entry.probabilities[e]:.4f}" for e in EMOTIONS)])
     return buffer.getvalue()
 

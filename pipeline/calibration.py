@@ -15,7 +15,7 @@ from torch import nn
 
 from facemood.emotions import IMAGE_SIDE, NUM_CLASSES
 from facemood.faceset import FaceSet
-from facemood.metrics import expected_calibration_error, reliability
+from facemood.scores import expected_calibration_error, reliability
 from pipeline.model import tta_views
 from pipeline.train import to_tensor
 

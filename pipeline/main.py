@@ -21,7 +21,7 @@ from facemood.clock import utc_timestamp
 from facemood.dataset import load_faces
 from facemood.faces import load_face_settings
 from facemood.faceset import FaceSet
-from facemood.metrics import classification_metrics
+from facemood.scores import classification_scores
 from pipeline import artifacts
 from pipeline.calibration import Calibration, calibrate, remeasured
 from pipeline.distill import SoftTargets, teacher_log_probabilities
@@ -187,13 +187,13 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
     log.info("temperature %.3f: ECE %.2f%% -> %.2f%% on %d validation faces not used to fit it",
              calibration.temperature, 100 * calibration.ece_before, 100 * calibration.ece_after,
              calibration.report_rows)
-    evaluations = {splits.validation_name: classification_metrics(splits.validation.labels, served_probabilities)}
+    evaluations = {splits.validation_name: classification_scores(splits.validation.labels, served_probabilities)}
     if splits.test is not None:
-        evaluations[splits.test_name] = classification_metrics(
+        evaluations[splits.test_name] = classification_scores(
             splits.test.labels, onnx_model.predict_proba(splits.test.pixels))
     validation = evaluations[splits.validation_name]
     gate = apply_gate(settings, validation)
-    photo_metrics = None if tune is None else classification_metrics(tune.labels, onnx_model.predict_proba(tune.pixels))
+    photo_metrics = None if tune is None else classification_scores(tune.labels, onnx_model.predict_proba(tune.pixels))
     champion = compare_with_served(settings, client, splits.validation, validation, tune, photo_metrics)
     accepted = gate["passed"] and not champion["reasons"]
     history_dict = asdict(history)

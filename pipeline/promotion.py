@@ -10,7 +10,7 @@ from typing import Any
 from facemood import bundle
 from facemood.errors import BundleIntegrityError, StorageError
 from facemood.faceset import FaceSet
-from facemood.metrics import classification_metrics
+from facemood.scores import classification_scores
 from pipeline.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def compare_with_served(settings: PipelineSettings, client: Any, validation: Fac
     except BundleIntegrityError as exc:
         log.warning("the served model fails verification (%s): comparing against nothing", exc)
         return {"served_run_id": None, "reasons": [], "served_error": str(exc)}
-    theirs = classification_metrics(validation.labels, served.predict_proba(validation.pixels))
+    theirs = classification_scores(validation.labels, served.predict_proba(validation.pixels))
     margin, rows = settings.gate.served_margin, len(validation)
     reasons = shortfalls(metrics, theirs, margin, f"the same {rows} faces")
     outcome = {"served_run_id": served.run_id,
@@ -53,7 +53,7 @@ def compare_with_served(settings: PipelineSettings, client: Any, validation: Fac
     if photos is not None and photo_metrics is not None and len(photos):
         # real photos weigh too: a model that gives up a little FER2013 for much better readings
         # of real people is the better one, one that reads real people worse is not
-        theirs_photos = classification_metrics(photos.labels, served.predict_proba(photos.pixels))
+        theirs_photos = classification_scores(photos.labels, served.predict_proba(photos.pixels))
         photo_margin = settings.gate.served_photo_margin
         reasons += shortfalls(photo_metrics, theirs_photos, photo_margin, f"the same {len(photos)} tune photos")
         outcome["photos"] = {"rows": len(photos), "margin": photo_margin,

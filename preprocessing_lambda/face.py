@@ -41,12 +41,12 @@ def face_response(preprocessor: FacePreprocessor, event: dict[str, Any]) -> dict
     except (binascii.Error, ValueError):
         return {"ok": False, "error": "the image is not valid base64"}
     try:
-        reading = preprocessor(data)
+        found = preprocessor(data)
     except InvalidImage as exc:
         return {"ok": False, "error": str(exc), "kind": exc.kind}
-    response: dict[str, Any] = {"ok": True, "image_size": list(reading.image_size),
-                                "faces": [f.to_json() for f in reading.faces], "faces_found": reading.found}
-    if not reading.faces:
+    response: dict[str, Any] = {"ok": True, "image_size": list(found.image_size),
+                                "faces": [f.to_json() for f in found.faces], "faces_found": found.found}
+    if not found.faces:
         response["message"] = NO_FACE_MESSAGE
     return response
 

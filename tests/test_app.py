@@ -233,7 +233,7 @@ def test_a_face_lambda_that_times_out_gets_a_message_and_the_page_keeps_serving(
 
 
 def test_an_unclear_reading_says_so(app, photos):
-    test = upload(app(reading={"clear_min_probability": 1.0, "clear_min_margin": 0.0}), photos["one"])
+    test = upload(app(clarity={"clear_min_probability": 1.0, "clear_min_margin": 0.0}), photos["one"])
     headers = texts(test, "header")
     assert len(headers) == 1 and headers[0].startswith("Hard to read: maybe "), headers
 

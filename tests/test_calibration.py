@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from facemood import bundle, metrics
+from facemood import bundle, scores
 from facemood.faceset import FaceSet
 from pipeline import calibration
 from pipeline.export import export_onnx
@@ -36,8 +36,8 @@ def test_the_fitted_temperature_undoes_overconfidence():
     overconfident = 3.0 * true_logits[None]
     temperature = calibration.fit_temperature(overconfident, sampled)
     assert abs(temperature - 3.0) < 0.3
-    before = metrics.expected_calibration_error(calibration.probabilities(overconfident, 1.0), sampled)
-    after = metrics.expected_calibration_error(calibration.probabilities(overconfident, temperature), sampled)
+    before = scores.expected_calibration_error(calibration.probabilities(overconfident, 1.0), sampled)
+    after = scores.expected_calibration_error(calibration.probabilities(overconfident, temperature), sampled)
     assert before > 0.1 and after < 0.03
 
 
@@ -45,8 +45,8 @@ def test_expected_calibration_error_by_hand():
     # two bins used: 0.9 confident and right half the time (gap 0.4); 0.6 confident and always right (gap 0.4)
     probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
     labels = np.array([0, 1, 0, 0])
-    assert abs(metrics.expected_calibration_error(probs, labels, bins=15) - 0.4) < 1e-9
-    table = metrics.reliability(probs, labels, 15)
+    assert abs(scores.expected_calibration_error(probs, labels, bins=15) - 0.4) < 1e-9
+    table = scores.reliability(probs, labels, 15)
     assert sum(row["count"] for row in table) == 4 and len(table) == 15
 
 

@@ -160,7 +160,7 @@ def test_the_page_and_predict_read_the_same_file_the_same_way(tmp_path, shipped_
         result = CliRunner().invoke(cli, ["predict", "--model", shipped_model, str(tmp_path / name)])
         assert result.exit_code == 0, result.output
         by_cli = json.loads(result.stdout)["results"][0]["faces"]
-        by_page = check_in(data, step, model, settings).results
+        by_page = check_in(data, step, model, settings).readings
         assert len(by_cli) == len(by_page) == 1, name
         for emotion, p in by_cli[0]["probabilities"].items():
             assert abs(p - by_page[0].probabilities[emotion]) <= 0.01, (name, emotion)

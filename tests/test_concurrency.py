@@ -33,10 +33,10 @@ def photos(fer2013):
     return out
 
 
-def summary(reading) -> list:
+def summary(this_check_in) -> list:
     """What a check-in says, exactly: boxes, found count, every probability."""
-    return [reading.faces_found] + [(r.face.box, r.top, r.distress, tuple(r.probabilities.values()))
-                                    for r in reading.results]
+    return [this_check_in.faces_found] + [(r.face.box, r.top, r.distress, tuple(r.probabilities.values()))
+                                          for r in this_check_in.readings]
 
 
 def test_check_ins_from_many_threads_match_the_single_threaded_answers(photos):

@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po
 
 from facemood import charts
 from facemood.app_settings import load_app_settings
-from facemood.checkin import FaceResult
+from facemood.checkin import FaceReading
 from facemood.config import REPO_ROOT
 from facemood.errors import ConfigError, InvalidImage
 from facemood.i18n import (
@@ -119,7 +119,7 @@ def test_the_browsers_languages_choose_the_page_language():
 
 
 def test_a_reading_is_said_in_the_students_language():
-    result = FaceResult(face=None, probabilities={"angry": 0.02, "disgust": 0.0, "fear": 0.15, "happy": 0.01,
+    result = FaceReading(face=None, probabilities={"angry": 0.02, "disgust": 0.0, "fear": 0.15, "happy": 0.01,
                                                   "sad": 0.71, "surprise": 0.01, "neutral": 0.10},
                         top="sad", distress=True)
     assert result.sentence() == "Looks mostly sad (71%), with a little fearful (15%)"

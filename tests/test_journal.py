@@ -32,9 +32,9 @@ def table(s3):
     return Journal(TABLE, client, retention_days=90)
 
 
-def entry(when: float, probabilities=None, help_shown: bool = False, check_in_id: str | None = None):
+def entry(when: float, probabilities=None, distress: bool = False, check_in_id: str | None = None):
     """A clear check-in at ``when`` (happy unless given)."""
-    return JournalEntry(when, check_in_id or f"id{int(when)}", probabilities or HAPPY, True, help_shown)
+    return JournalEntry(when, check_in_id or f"id{int(when)}", probabilities or HAPPY, True, distress)
 
 
 def test_the_key_is_a_pseudonym_of_the_verified_identity_only():
@@ -52,13 +52,13 @@ def test_the_key_is_a_pseudonym_of_the_verified_identity_only():
 
 
 def test_entries_round_trip_oldest_first_and_a_retried_check_in_is_kept_once(table):
-    table.add("a", entry(NOW - 2 * DAY, SAD, help_shown=True))
+    table.add("a", entry(NOW - 2 * DAY, SAD, distress=True))
     table.add("a", entry(NOW - DAY))
     table.add("a", entry(NOW - DAY))  # the same check-in again (a rerun): replaced, not duplicated
     table.add("b", entry(NOW - DAY, SAD))
     found = table.entries("a", now=NOW)
     assert [e.time for e in found] == [NOW - 2 * DAY, NOW - DAY]
-    assert found[0].top == "sad" and found[0].help_shown and found[0].probabilities == pytest.approx(SAD)
+    assert found[0].top == "sad" and found[0].distress and found[0].probabilities == pytest.approx(SAD)
     assert [e.time for e in table.entries("a", since=NOW - 1.5 * DAY, now=NOW)] == [NOW - DAY]
     sort_key = f"checkin#{int((NOW - DAY) * 1000)}#id{int(NOW - DAY)}"
     item = table.client.get_item(TableName=TABLE, Key={"student": {"S": "a"}, "item": {"S": sort_key}})
@@ -120,8 +120,8 @@ def test_a_missing_table_is_named_in_the_error(s3):
 
 
 def test_the_download_has_one_row_per_check_in_and_every_probability():
-    rows = list(csv.reader(io.StringIO(journal.to_csv([entry(NOW, SAD, help_shown=True), entry(NOW + 60)]))))
-    assert rows[0] == ["time_utc", "top_expression", "reading", "help_shown", *EMOTIONS]
+    rows = list(csv.reader(io.StringIO(journal.to_csv([entry(NOW, SAD, distress=True), entry(NOW + 60)]))))
+    assert rows[0] == ["time_utc", "top_expression", "clarity", "help_shown", *EMOTIONS]
     assert rows[1][:4] == ["2026-11-28T12:00:00+00:00", "sad", "clear", "yes"] and rows[1][4 + 4] == "0.7000"
     assert rows[2][1] == "happy" and len(rows) == 3
 
@@ -135,7 +135,7 @@ def test_recurring_distress_appears_and_goes_away_as_the_days_pass():
     def check_in(day: float, hour: int, sad: bool) -> bool:
         """A check-in on that day and hour; then whether the rule holds at that moment."""
         when = NOW + day * DAY + hour * 3600
-        history.append(entry(when, SAD if sad else HAPPY, help_shown=sad))
+        history.append(entry(when, SAD if sad else HAPPY, distress=sad))
         return recurring_distress(history, RULE, when)
 
     assert not check_in(0, 0, sad=True)

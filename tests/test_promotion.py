@@ -17,7 +17,7 @@ from facemood.config import REPO_ROOT
 from facemood.errors import BundleIntegrityError, NotFound
 from facemood.faceset import FaceSet
 from facemood.local.stack import seed_model_bucket
-from facemood.metrics import classification_metrics
+from facemood.scores import classification_scores
 from pipeline import main as pipeline_main
 from pipeline import promotion
 from pipeline.settings import load_pipeline_settings
@@ -167,8 +167,8 @@ def test_real_photos_weigh_in_the_champion_rule(models_bucket, real_faces, tmp_p
     validation = FaceSet(real_faces["pixels"][public], real_faces["emotion"][public])
     photos = FaceSet(real_faces["pixels"][~public][:120], real_faces["emotion"][~public][:120])  # stand-ins
     served = bundle.load_bundle(STORE, models_bucket)
-    theirs = classification_metrics(validation.labels, served.predict_proba(validation.pixels))
-    theirs_photos = classification_metrics(photos.labels, served.predict_proba(photos.pixels))
+    theirs = classification_scores(validation.labels, served.predict_proba(validation.pixels))
+    theirs_photos = classification_scores(photos.labels, served.predict_proba(photos.pixels))
     trailing = {k: theirs[k] - 0.005 for k in ("accuracy", "macro_f1")}  # within the 1-point margin
 
     better_photos = {k: theirs_photos[k] + 0.05 for k in ("accuracy", "macro_f1")}

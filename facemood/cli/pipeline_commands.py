@@ -65,12 +65,12 @@ def evaluate(model_uri: str, data: str) -> None:
     """
     from facemood import bundle, storage  # pylint: disable=import-outside-toplevel
     from facemood.dataset import load_faces  # pylint: disable=import-outside-toplevel
-    from facemood.metrics import classification_metrics  # pylint: disable=import-outside-toplevel
+    from facemood.scores import classification_scores  # pylint: disable=import-outside-toplevel
 
     client = storage.s3_client()
     model = bundle.load_bundle(model_uri, client)
     faces = load_faces(data, client)
-    metrics = classification_metrics(faces.labels, model.predict_proba(faces.pixels))
+    metrics = classification_scores(faces.labels, model.predict_proba(faces.pixels))
     print_json({"model": model.uri, "run_id": model.run_id, "data": data, **metrics})
 
 

@@ -1,4 +1,5 @@
-"""Classification metrics with scikit-learn: accuracy, macro-F1, per class, confusion."""
+"""Classification scores with scikit-learn: accuracy, macro-F1, per class, confusion; and how well
+probabilities are calibrated (expected calibration error, reliability bins)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from facemood.emotions import EMOTIONS, NUM_CLASSES
 
 
-def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+def classification_scores(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
     """Metrics of ``probabilities`` (n,7) against true ``labels`` (n,), as plain JSON types."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support  # pylint: disable=import-outside-toplevel
 
