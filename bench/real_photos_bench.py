@@ -2,13 +2,14 @@
 (decode, detect, crop, model: what ``facemood predict`` and the page do).
 
     python -m bench.real_photos_bench [--model models/latest.json] [--photos ../shared/data/wild/dev]
-                                      [--part report|tune|choose|all] [--split 0.4,0.2,0.4]
+                                      [--part report|tune|choose|all] [--split 0.4,0.2,0.4 [--split-seed 1]]
 
 PHOTOS is a folder with ``labels.csv`` (``file,emotion``). When the bundle was fine-tuned on part
 of that folder (its manifest's ``photo_finetune.split``), only the persons it never saw are
 reported (``--part report``, the default); ``--part tune`` gives the persons kept for the
 temperature, ``--part choose`` every person outside the report part (where the distress threshold
-is chosen). ``--split 0.4,0.2,0.4`` applies a person split to a bundle not fitted on the folder.
+is chosen). ``--split 0.4,0.2,0.4`` applies a person split to a bundle not fitted on the folder
+(``--split-seed``: the fitted bundle's seed, to read the same persons).
 Prints accuracy, macro-F1, recall per class, the
 page's distress flag (precision and recall, and a sweep of thresholds), the expected calibration
 error and the confusion matrix. A photo with no face found counts as missed, not as wrong.
@@ -34,14 +35,14 @@ def distress_figures(distress: np.ndarray, truly: np.ndarray, threshold: float) 
 
 
 def chosen_rows(persons: np.ndarray, manifest: dict, part: str, folder: Path,
-                split_given: tuple[float, ...] | None) -> tuple[np.ndarray, str]:
+                split_given: tuple[float, ...] | None, seed_given: int = 0) -> tuple[np.ndarray, str]:
     """The rows to report, and a line saying which: the bundle's own person split of this folder
-    when it was fitted on it, else ``split_given`` (seed 0), else every photo."""
+    when it was fitted on it, else ``split_given`` (with ``seed_given``), else every photo."""
     split = (manifest.get("photo_finetune") or {}).get("split")
     if split and folder.name in split["folders"]:
         fractions, seed = tuple(split["folders"][folder.name]), int(split["seed"])
     elif split_given:
-        fractions, seed = split_given, 0
+        fractions, seed = split_given, seed_given
     else:
         return np.ones(len(persons), dtype=bool), "every photo (the bundle was not fitted on this folder)"
     if part == "all":
@@ -63,6 +64,8 @@ def main() -> None:
                         help="choose: every person outside the report part")
     parser.add_argument("--split", default=None,
                         help="train,tune,report fractions of persons for a bundle not fitted on the folder")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="the seed of --split (a fitted bundle's own seed: the same persons as it reports on)")
     args = parser.parse_args()
     # pylint: disable=import-outside-toplevel
     from facemood.app_settings import load_app_settings
@@ -77,7 +80,7 @@ def main() -> None:
     model = load_bundle(args.model, threads=1)
     crops = photo_crops(folder, settings.faces)
     split = tuple(float(f) for f in args.split.split(",")) if args.split else None
-    rows, which = chosen_rows(crops.persons, model.manifest, args.part, folder, split)
+    rows, which = chosen_rows(crops.persons, model.manifest, args.part, folder, split, args.split_seed)
     crops = crops.subset(np.flatnonzero(rows))
     probs = model.predict_proba(crops.crops)
     labels = crops.labels

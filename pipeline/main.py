@@ -241,6 +241,10 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
         served = champion.get("served")
         reason = (f"accuracy {validation['accuracy']:.1%} vs served {served['accuracy']:.1%} on the same "
                   f"{champion['rows']} faces" if served else "passed the quality gate; nothing was served")
+        if served and "photos" in champion:  # the real photos weighed in: say how
+            photos = champion["photos"]
+            reason += (f"; {photos['mine']['accuracy']:.1%} vs {photos['served']['accuracy']:.1%} on "
+                       f"{photos['rows']} tune photos of real people")
         registry.promote(root, run_id, reason, by="train", client=client)
         log.info("published %s and moved %s (%s)", bundle.bundle_uri(root, run_id), bundle.latest_uri(root), reason)
     else:

@@ -74,6 +74,10 @@ def describe(summary: dict[str, Any]) -> str:
     served = summary["champion"].get("served")
     if summary["status"] == "accepted":
         replaced = f", replacing the served model ({served['accuracy']:.1%} on the same faces)" if served else ""
+        if served and "photos" in summary["champion"]:
+            photos = summary["champion"]["photos"]
+            replaced += (f"; on {photos['rows']} photos of real people it reads {photos['mine']['accuracy']:.1%} "
+                         f"against {photos['served']['accuracy']:.1%}")
         return f"your model reached {mine:.1%} and is now served{replaced}."
     why = "; ".join(summary["gate"]["reasons"] + summary["champion"]["reasons"])
     stays = (f"the served model ({served['accuracy']:.1%} on the same faces) stays" if served

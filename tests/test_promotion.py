@@ -175,6 +175,10 @@ def test_real_photos_weigh_in_the_champion_rule(models_bucket, real_faces, tmp_p
     outcome = promotion.compare_with_served(settings, models_bucket, validation, trailing, photos, better_photos)
     assert outcome["reasons"] == [] and outcome["photos"]["rows"] == 120
     assert outcome["photos"]["served"]["accuracy"] == pytest.approx(theirs_photos["accuracy"])
+    said = promotion.describe({"status": "accepted", "validation": {"accuracy": trailing["accuracy"]},
+                               "champion": outcome})
+    assert said.endswith(f"on 120 photos of real people it reads {better_photos['accuracy']:.1%} against "
+                         f"{theirs_photos['accuracy']:.1%}.")
 
     worse_photos = {"accuracy": theirs_photos["accuracy"] - 0.02, "macro_f1": theirs_photos["macro_f1"] + 0.05}
     outcome = promotion.compare_with_served(settings, models_bucket, validation, trailing, photos, worse_photos)
