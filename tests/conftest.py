@@ -107,7 +107,7 @@ def model_store(tmp_path_factory):
     """A local model store holding two published bundles of the shipped network; latest points at the first."""
     shipped = bundle.read_latest(str(REPO_ROOT))
     if shipped is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
     root = tmp_path_factory.mktemp("models")
     runs = ["test-run-a", "test-run-b"]
     for run_id in runs:

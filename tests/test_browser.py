@@ -63,7 +63,7 @@ def two_faces_photo(fer2013) -> bytes:
 @pytest.mark.slow
 def test_a_student_sees_the_reading_and_help_on_the_first_screen(fer2013, tmp_path, update_screenshots):
     if bundle.read_latest(str(REPO_ROOT)) is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
     photos = {kind: tmp_path / f"{kind}.jpg" for kind in ("reading", "distress", "two-faces")}
     for path, (label, wanted) in zip(photos.values(), ((3, "happy"), (4, "sad"))):
         path.write_bytes(clear_photo(fer2013, label, wanted))
@@ -111,7 +111,7 @@ def test_photos_uploaded_a_moment_apart_all_get_answers(fer2013, tmp_path):
     ForwardMsg MISS" (app/.streamlit/config.toml, [global]); now the last upload is answered and
     the page goes on answering."""
     if bundle.read_latest(str(REPO_ROOT)) is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
     happy, sad = tmp_path / "happy.jpg", tmp_path / "sad.jpg"
     happy.write_bytes(clear_photo(fer2013, 3, "happy"))
     sad.write_bytes(clear_photo(fer2013, 4, "sad"))
@@ -164,7 +164,7 @@ def test_the_page_speaks_the_browsers_language_and_switches(fer2013, tmp_path, u
     help with its Spanish resource, the document's language); the switch turns it into Chinese and
     the choice holds for the browser session; help stays on the first screen at both sizes."""
     if bundle.read_latest(str(REPO_ROOT)) is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
     sad = tmp_path / "sad.jpg"
     sad.write_bytes(clear_photo(fer2013, 4, "sad"))
     app = start_app(free_port(), {ENV.MODEL_URI: str(REPO_ROOT), ENV.FACE_FUNCTION: LOCAL_FACE_STEP},

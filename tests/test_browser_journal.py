@@ -54,7 +54,7 @@ def test_a_student_keeps_downloads_and_deletes_a_private_journal(fer2013, tmp_pa
     if executable is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get)")
     if bundle.read_latest(str(REPO_ROOT)) is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
     s3_server.reset()  # moto's backends live in this process: start without other tests' tables
     rng = np.random.default_rng(16)
     training = np.flatnonzero(fer2013["usage"] == "Training")

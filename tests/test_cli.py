@@ -71,7 +71,7 @@ def shipped_model():
     from facemood.config import REPO_ROOT  # pylint: disable=import-outside-toplevel
 
     if bundle.read_latest(str(REPO_ROOT)) is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
     return str(REPO_ROOT)
 
 

@@ -41,7 +41,7 @@ def summary(this_check_in) -> list:
 
 def test_check_ins_from_many_threads_match_the_single_threaded_answers(photos):
     if bundle.read_latest(str(REPO_ROOT)) is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
     settings = load_app_settings()
     model = bundle.load_bundle(str(REPO_ROOT))
     step = InProcessFaceStep(settings.faces, workers=2)

@@ -47,7 +47,7 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path, s3_server):
     config = tmp_path / "pipeline-e2e.yaml"
     config.write_text(e2e_pipeline())
     if bundle.read_latest(str(REPO_ROOT)) is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
     shipped = bundle.read_latest(str(REPO_ROOT))["run_id"]
     settings = replace(load_stack_settings(), port=0, app_port=free_port(), seed_store=str(REPO_ROOT),
                        relay_interval_seconds=0.2)

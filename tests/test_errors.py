@@ -26,7 +26,7 @@ def test_an_s3_uri_without_a_client_is_a_storage_error(call):
 def shipped() -> bundle.Bundle:
     """The shipped model."""
     if bundle.read_latest(str(REPO_ROOT)) is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
     return bundle.load_bundle(str(REPO_ROOT))
 
 

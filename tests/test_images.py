@@ -123,7 +123,7 @@ def test_the_app_image_serves_a_check_in_with_the_model_in_the_bucket(moto, phot
     s3, aws = moto
     shipped = bundle.read_latest(str(REPO_ROOT))
     if shipped is None:
-        pytest.skip("no shipped model under models/: train one with `make model` (see README)")
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
     bundle.write_bundle(REPO_ROOT / shipped["bundle"], f"s3://{MODELS}", shipped["run_id"],
                         json.loads((REPO_ROOT / shipped["bundle"] / "manifest.json").read_text()), client=s3)
     bundle.point_latest(f"s3://{MODELS}", shipped["run_id"], client=s3)
