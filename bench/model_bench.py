@@ -40,7 +40,8 @@ def main() -> None:
     from facemood.bundle import load_bundle  # pylint: disable=import-outside-toplevel
     from facemood.checkin import is_clear  # pylint: disable=import-outside-toplevel
     from facemood.emotions import EMOTIONS  # pylint: disable=import-outside-toplevel
-    from facemood.scores import classification_scores  # pylint: disable=import-outside-toplevel
+    from facemood.scores import classification_scores, sampling_ece  # pylint: disable=import-outside-toplevel
+    from pipeline.calibration import halves  # pylint: disable=import-outside-toplevel
 
     data = load_fer2013(fer2013_path())
     public = data["usage"] == "PublicTest"
@@ -56,6 +57,11 @@ def main() -> None:
         print(f"calibration: temperature {calibration['temperature']:.3f} fitted on {calibration['fit_rows']} faces; "
               f"on the other {calibration['report_rows']}: ECE ({calibration['bins']} bins) "
               f"{calibration['ece_before']:.2%} before, {calibration['ece_after']:.2%} after (target <= 2.5%)")
+        config = model.manifest.get("config", {})
+        _, report_rows = halves(labels, config["calibration"]["fit_fraction"], config["training"]["seed"])
+        median, high = sampling_ece(probs[report_rows], calibration["bins"])
+        print(f"  on those {len(report_rows)} faces a perfectly calibrated model with these confidences would read an "
+              f"ECE of {median:.2%} (median; 90% under {high:.2%}) from sampling alone")
     else:
         print("calibration: none in this bundle")
 

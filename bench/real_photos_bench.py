@@ -55,6 +55,18 @@ def chosen_rows(persons: np.ndarray, manifest: dict, part: str, folder: Path,
     return rows, f"the {part} part of a person split {shares} (seed {seed}): persons the bundle never trained on"
 
 
+def describe_photo_calibration(manifest: dict) -> str:
+    """One line on the bundle's photo calibration: what it is and what it was fitted on."""
+    entry = manifest.get("photo_calibration")
+    if not entry:
+        return "photo calibration: none (photos are read as the graph reads them)"
+    fit = entry.get("fit", {})
+    return (f"photo calibration: temperature {entry['temperature']:.2f}, shifts "
+            + ", ".join(f"{name} {value:+.2f}" for name, value in entry["shift"].items())
+            + f" (fitted on {fit.get('photos', '?')} tune photos of {fit.get('persons', '?')} persons, "
+            f"L2 {fit.get('l2', '?')})")
+
+
 def main() -> None:
     """Read every photo, predict, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,7 +85,7 @@ def main() -> None:
     from facemood.checkin import distress_probability
     from facemood.emotions import EMOTIONS
     from facemood.photo_set import photo_crops
-    from facemood.scores import classification_scores, expected_calibration_error
+    from facemood.scores import classification_scores, expected_calibration_error, sampling_ece
 
     settings = load_app_settings()
     folder = Path(args.photos)
@@ -82,20 +94,34 @@ def main() -> None:
     split = tuple(float(f) for f in args.split.split(",")) if args.split else None
     rows, which = chosen_rows(crops.persons, model.manifest, args.part, folder, split, args.split_seed)
     crops = crops.subset(np.flatnonzero(rows))
-    probs = model.predict_proba(crops.crops)
+    graph = model.predict_proba(crops.crops)
+    probs = model.predict_photo_proba(crops.crops)  # as `facemood predict` and the page read them
     labels = crops.labels
     metrics = classification_scores(labels, probs)
     print(f"model {model.run_id} on {folder}: {which}")
     print(f"  {len(labels)} photos read ({len(np.unique(crops.persons))} persons); "
           f"{len(crops.missed)} of the folder's photos had no face found")
+    print(f"  {describe_photo_calibration(model.manifest)}")
+    median, high = sampling_ece(probs)
     print(f"accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.1%}, "
-          f"ECE (15 bins) {expected_calibration_error(probs, labels, 15):.1%}")
+          f"ECE (15 bins) {expected_calibration_error(probs, labels, 15):.1%} (a perfectly calibrated model with "
+          f"these confidences would read {median:.1%}, 90% under {high:.1%}, on {len(labels)} photos)")
     print("  recall per class: " + ", ".join(f"{name} {m['recall']:.1%} (of {m['support']})"
                                             for name, m in metrics["per_class"].items()))
     rule = settings.distress
-    distress = np.array([distress_probability(dict(zip(EMOTIONS, row)), rule) for row in probs])
     truly = np.isin(labels, [EMOTIONS.index(e) for e in rule.emotions])
+
+    def flag_scores(read: np.ndarray) -> np.ndarray:
+        return np.array([distress_probability(dict(zip(EMOTIONS, row)), rule) for row in read])
+
+    distress = flag_scores(probs)
     precision, recall, flags = distress_figures(distress, truly, rule.threshold)
+    if model.photo_calibration is not None:  # what the graph alone reads: the calibration's part
+        alone = classification_scores(labels, graph)
+        p, r, _ = distress_figures(flag_scores(graph), truly, rule.threshold)
+        print(f"  the graph alone (no photo calibration): accuracy {alone['accuracy']:.1%}, macro-F1 "
+              f"{alone['macro_f1']:.1%}, neutral recall {alone['per_class']['neutral']['recall']:.1%}, ECE "
+              f"{expected_calibration_error(graph, labels, 15):.1%}, distress flag precision {p:.1%}, recall {r:.1%}")
     print(f"distress flag ({'+'.join(rule.emotions)} together >= {rule.threshold}): precision {precision:.1%}, "
           f"recall {recall:.1%} ({flags} flags; {int(truly.sum())} photos labelled so)")
     for threshold in np.round(np.arange(0.3, 0.91, 0.05), 2):

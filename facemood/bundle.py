@@ -23,6 +23,7 @@ from facemood import storage
 from facemood.clock import utc_timestamp
 from facemood.emotions import EMOTIONS, IMAGE_SIDE
 from facemood.errors import BundleIntegrityError, ModelInputError, NotFound, StorageError
+from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
 
 FORMAT_VERSION = 1
 MODELS_PREFIX = "models"
@@ -150,6 +151,7 @@ class Bundle:
     uri: str
     manifest: dict[str, Any]
     session: Any  # onnxruntime.InferenceSession
+    photo_calibration: PhotoCalibration | None = None  # how faces cut from photos are read (None: as the graph)
 
     @property
     def run_id(self) -> str:
@@ -170,6 +172,12 @@ class Bundle:
             x = faces[start:start + batch_size, None].astype(np.float32) / np.float32(255.0)
             out.append(self.session.run(None, {name: x})[0])
         return np.concatenate(out)
+
+    def predict_photo_proba(self, crops: np.ndarray) -> np.ndarray:
+        """Probabilities (n,7) for (n,48,48) uint8 faces cut from photos by the face step: the
+        graph's, through the bundle's photo calibration when it has one."""
+        probabilities = self.predict_proba(crops)
+        return probabilities if self.photo_calibration is None else self.photo_calibration.apply(probabilities)
 
 
 @dataclass(frozen=True)
@@ -245,7 +253,8 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
             raise BundleIntegrityError(f"{folder}/{name} fails its sha256 check: the bundle was altered")
         if name == MODEL_NAME:
             model_bytes = data
-    return Bundle(uri=folder, manifest=manifest, session=onnx_session(model_bytes, threads, f"{folder}/{MODEL_NAME}"))
+    return Bundle(uri=folder, manifest=manifest, session=onnx_session(model_bytes, threads, f"{folder}/{MODEL_NAME}"),
+                  photo_calibration=read_photo_calibration(manifest))
 
 
 def onnx_session(model: bytes, threads: int = 1, name: str = MODEL_NAME) -> Any:

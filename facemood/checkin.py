@@ -108,7 +108,7 @@ def read_faces(faces: list[Face], model: Bundle, distress: DistressSettings,
     """Each face's reading: probabilities, top emotion, distress flag and (given ``clarity``) whether it is clear."""
     if not faces:
         return []
-    probs = model.predict_proba(np.stack([f.crop for f in faces]))
+    probs = model.predict_photo_proba(np.stack([f.crop for f in faces]))
     readings = []
     for face, row in zip(faces, probs):
         named = {name: float(p) for name, p in zip(EMOTIONS, row)}

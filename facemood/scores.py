@@ -52,3 +52,21 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     table = reliability(probs, labels, bins)
     total = max(sum(row["count"] for row in table), 1)
     return float(sum(row["count"] / total * abs(row["accuracy"] - row["confidence"]) for row in table))
+
+
+def sampling_ece(probs: np.ndarray, bins: int = 15, draws: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """What the ECE of a *perfectly* calibrated model with these top probabilities reads on this many
+    rows, from sampling alone: its median and 90th percentile over ``draws`` simulated label sets
+    (each row right with the probability it states). An ECE near these is all a set this size can
+    tell apart from perfect calibration."""
+    confidence = probs.max(axis=1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    correct = np.random.default_rng(seed).random((draws, len(confidence))) < confidence
+    gap = np.zeros(draws)
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            gap += np.abs(correct[:, inside].sum(axis=1) - confidence[inside].sum())
+    errors = gap / max(len(confidence), 1)
+    return float(np.median(errors)), float(np.percentile(errors, 90))

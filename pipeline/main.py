@@ -21,6 +21,7 @@ from facemood.clock import utc_timestamp
 from facemood.dataset import load_faces
 from facemood.faces import load_face_settings
 from facemood.faceset import FaceSet
+from facemood.photo_calibration import MANIFEST_KEY as PHOTO_CALIBRATION_KEY
 from facemood.scores import classification_scores
 from pipeline import artifacts
 from pipeline.calibration import Calibration, calibrate, remeasured
@@ -28,6 +29,7 @@ from pipeline.distill import SoftTargets, teacher_log_probabilities
 from pipeline.export import check_parity, export_onnx
 from pipeline.int8_import import float_networks
 from pipeline.model import EmotionCNN
+from pipeline.photo_calibration import fit_photo_calibration
 from pipeline.photo_finetune import PhotoParts, finetuned_networks, mixed_faces, photo_parts
 from pipeline.promotion import apply_gate, compare_with_served
 from pipeline.quantize import check_quantized, quantize_int8
@@ -174,6 +176,22 @@ def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], spli
     return served, calibration, export
 
 
+def fitted_photo_calibration(settings: PipelineSettings, served: bundle.Bundle,
+                             photos: PhotoParts | None) -> dict[str, Any] | None:
+    """The manifest's photo calibration (:mod:`pipeline.photo_calibration`), fitted on the served
+    graph's reading of the calibrating folders' tune persons; None without such photos."""
+    if photos is None or photos.calibration is None or photos.calibration.labels.size == 0:
+        return None
+    crops, stage = photos.calibration, settings.photo_finetune
+    probabilities = served.predict_proba(crops.crops)
+    fitted = fit_photo_calibration(probabilities, crops.labels, crops.persons, stage.calibration_l2,
+                                   stage.calibration_folds, stage.seed)
+    if fitted is None:
+        return None
+    return {**fitted.calibration.to_manifest(),
+            "fit": fitted.summary(crops.labels.astype(np.int64), probabilities, settings.calibration.bins)}
+
+
 def publish(settings: PipelineSettings, client: Any, members: list[tuple[EmotionCNN, History]], splits,
             data_uri: str, data_fingerprint: str, run_id: str, bundle_dir: Path,
             photos: PhotoParts | None = None) -> dict[str, Any]:
@@ -195,6 +213,7 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
     gate = apply_gate(settings, validation)
     photo_metrics = None if tune is None else classification_scores(tune.labels, onnx_model.predict_proba(tune.pixels))
     champion = compare_with_served(settings, client, splits.validation, validation, tune, photo_metrics)
+    photo_calibration = fitted_photo_calibration(settings, onnx_model, photos)
     accepted = gate["passed"] and not champion["reasons"]
     history_dict = asdict(history)
     manifest = {
@@ -225,6 +244,7 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
                                          "folders": {Path(f.folder).name: list(f.fractions)
                                                      for f in settings.photo_finetune.photos}},
                                "tune_photos": len(tune)}} if tune is not None else {}),
+        **({PHOTO_CALIBRATION_KEY: photo_calibration} if photo_calibration else {}),
     }
     (bundle_dir / "metrics.json").write_text(json.dumps({
         "evaluations": evaluations, "history": history_dict,

@@ -14,6 +14,7 @@ kept, so an interrupted run picks up where it stopped.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -28,6 +29,7 @@ from torch import nn
 from facemood.faces import FaceSettings
 from facemood.faceset import FaceSet
 from facemood.photo_set import PhotoCrops, cached_photo_crops, person_parts
+from pipeline.distill import distillation_loss
 from pipeline.settings import BatchTransformSettings, PhotoFinetuneSettings
 from pipeline.train import to_tensor, transform_batch
 
@@ -72,7 +74,13 @@ class MixedFaces:
 
 def finetune(net: nn.Module, data: MixedFaces, settings: PhotoFinetuneSettings,
              transforms: BatchTransformSettings, checkpoint: Path) -> nn.Module:
-    """Fine-tune ``net`` in place (resuming from ``checkpoint``'s last finished epoch) and return it."""
+    """Fine-tune ``net`` in place (resuming from ``checkpoint``'s last finished epoch) and return it.
+
+    With ``settings.keep_answers`` above 0, the FER2013 faces of each batch also learn the
+    network's own answers from before the stage (learning without forgetting, Li & Hoiem 2016):
+    the photos pull it towards real faces while FER2013 holds it where it was."""
+    # the starting network answers for FER2013 (made before a checkpoint replaces the weights)
+    before = copy.deepcopy(net).eval() if settings.keep_answers > 0 else None
     generator = torch.Generator().manual_seed(settings.seed)
     photo_count = max(1, round(settings.batch_size * settings.photo_share))
     face_count = settings.batch_size - photo_count
@@ -104,7 +112,16 @@ def finetune(net: nn.Module, data: MixedFaces, settings: PhotoFinetuneSettings,
             x = torch.cat([to_tensor(faces[index]), to_tensor(photos[drawn])])
             y = torch.cat([labels[index], photo_labels[drawn]])
             x = degrade_batch(transform_batch(x, transforms, generator), settings.degrade_probability, generator)
-            loss = criterion(net(x.contiguous(memory_format=torch.channels_last)), y)
+            x = x.contiguous(memory_format=torch.channels_last)
+            logits = net(x)
+            if before is None:
+                loss = criterion(logits, y)
+            else:
+                with torch.no_grad():
+                    answers = torch.log_softmax(before(x[:len(index)]), dim=1)
+                fer = distillation_loss(criterion(logits[:len(index)], y[:len(index)]), logits[:len(index)], answers,
+                                        settings.keep_answers, settings.keep_answers_temperature)
+                loss = (fer * len(index) + criterion(logits[len(index):], y[len(index):]) * photo_count) / len(y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -125,21 +142,24 @@ class PhotoParts:
 
     train: list[PhotoCrops]  # one per folder
     tune: PhotoCrops | None  # every folder's tune part together (None: no photos)
+    calibration: PhotoCrops | None = None  # the tune parts of the folders that fit the photo calibration
 
 
 def photo_parts(settings: PhotoFinetuneSettings, face_settings: FaceSettings, cache: Path) -> PhotoParts:
     """Every configured folder through the photo path (cached in ``cache``), split by person."""
-    train, tune = [], []
+    train, tune, calibration = [], [], []
     for source in settings.photos:
         folder = Path(source.folder)
         crops = cached_photo_crops(folder, face_settings, cache / f"{folder.name}.npz")
         parts = person_parts(crops.persons, source.fractions, settings.split_seed)
         train.append(crops.subset(np.flatnonzero(parts == 0)))
         tune.append(crops.subset(np.flatnonzero(parts == 1)))
+        if source.calibrates:
+            calibration.append(tune[-1])
         log.info("%s: %d photos read (%d without a face): %d train, %d tune, %d report", folder,
                  len(crops.labels), len(crops.missed), len(train[-1].labels), len(tune[-1].labels),
                  int((parts == 2).sum()))
-    return PhotoParts(train, concatenated(tune) if tune else None)
+    return PhotoParts(train, concatenated(tune) if tune else None, concatenated(calibration) if calibration else None)
 
 
 def concatenated(parts: list[PhotoCrops]) -> PhotoCrops:

@@ -6,7 +6,9 @@ every CPU; the distress rule on summed probabilities."""
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -22,9 +24,9 @@ from pipeline import main as pipeline_main
 from pipeline.export import export_onnx
 from pipeline.int8_import import float_networks
 from pipeline.model import EmotionCNN
-from pipeline.photo_finetune import degrade_batch
+from pipeline.photo_finetune import MixedFaces, degrade_batch, finetune, photo_parts
 from pipeline.quantize import quantize_int8
-from pipeline.settings import load_pipeline_settings
+from pipeline.settings import BatchTransformSettings, PhotoFinetuneSettings, PhotoFolder, load_pipeline_settings
 from tests.conftest import REPO_ROOT
 from tests.photos import encode_jpeg, make_photo
 from tests.test_training import TINY, stores, upload_refined  # noqa: F401  # pylint: disable=unused-import
@@ -34,14 +36,14 @@ EMOTION_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutra
 
 @pytest.fixture(scope="module")
 def photo_folder(fer2013, tmp_path_factory):
-    """A folder of labelled photos: FER2013 faces placed in larger photos, three persons with
-    several photos each, one photo without a face."""
+    """A folder of labelled photos: FER2013 faces placed in larger photos, six persons with
+    two photos each, one photo without a face."""
     folder = tmp_path_factory.mktemp("photos")
     rng = np.random.default_rng(3)
     train = np.flatnonzero(fer2013["usage"] == "Training")
     rows = ["file,emotion"]
     for number, index in enumerate(train[::2300][:12]):
-        person = ("Ada_Lovelace", "Alan_Turing", "Grace_Hopper")[number % 3]
+        person = ("Ada_Lovelace", "Alan_Turing", "Grace_Hopper", "Hedy_Lamarr", "Karen_Jones", "Tim_Lee")[number % 6]
         photo, _ = make_photo(rng, [fer2013["pixels"][index]], (480, 400))
         name = f"{person}_{number:04d}.jpg"
         (folder / name).write_bytes(encode_jpeg(photo))
@@ -102,9 +104,27 @@ def test_the_tiny_run_fine_tunes_on_photos_and_records_which_persons_it_used(
     assert split["folders"] == {photo_folder.name: [0.34, 0.33, 0.33]} and split["parts"][2] == "report"
     tuned = manifest["photo_finetune"]["tune_photos"]
     assert tuned > 0 and manifest["calibration"]["fit_rows"] == 50 + tuned  # half of 100 PublicTest faces + photos
+    fit = manifest["photo_calibration"]["fit"]  # the tune persons fit how photos are read
+    assert fit["photos"] == tuned and fit["persons"] == 2
+    assert set(manifest["photo_calibration"]["shift"]) == set(EMOTION_NAMES)
+    served = bundle.load_bundle(f"s3://facemood-models/models/{summary['run_id']}", stores)
+    assert served.photo_calibration is not None and served.photo_calibration.temperature > 0
     card = stores.get_object(Bucket="facemood-models",
                              Key=f"models/{summary['run_id']}/model_card.md")["Body"].read().decode()
     assert "Real photos: each network then trained 1 more passes" in card and "Apache License 2.0" in card
+    assert f"fitted on {tuned} tune photos of 2 persons" in card
+
+
+def test_only_folders_that_calibrate_fit_the_photo_calibration(photo_folder, tmp_path):
+    settings = PhotoFinetuneSettings(
+        photos=(PhotoFolder(str(photo_folder), (0.34, 0.33, 0.33), calibrates=False),), split_seed=0, epochs=1,
+        batch_size=32, photo_share=0.25, learning_rate=0.001, weight_decay=0.0, label_smoothing=0.1,
+        degrade_probability=0.3, weight_mix=1.0, seed=0)
+    parts = photo_parts(settings, load_app_settings().faces, tmp_path)
+    assert parts.tune is not None and len(parts.tune.labels) > 0 and parts.calibration is None
+    calibrating = replace(settings, photos=(PhotoFolder(str(photo_folder), (0.34, 0.33, 0.33)),))
+    again = photo_parts(calibrating, load_app_settings().faces, tmp_path)
+    assert again.calibration is not None and np.array_equal(again.calibration.labels, parts.tune.labels)
 
 
 def test_networks_recovered_from_an_int8_graph_answer_like_it(tmp_path, real_faces):
@@ -176,3 +196,26 @@ def test_a_run_can_start_from_a_published_int8_graph(stores, real_faces, tmp_pat
     card = stores.get_object(Bucket="facemood-models",
                              Key=f"models/{again['run_id']}/model_card.md")["Body"].read().decode()
     assert "taken from the int8 graph the run started from" in card
+
+
+def test_keeping_its_own_answers_holds_a_network_where_it_was_on_fer2013(real_faces, tmp_path):
+    # FER2013 faces labelled against the network's answers, so plain fine-tuning drags it away
+    faces = real_faces["pixels"][:192]
+    start = EmotionCNN(widths=(8, 16), convs_per_block=(1, 1)).eval()
+    with torch.no_grad():
+        answers = start(torch.from_numpy(faces[:, None]).float() / 255.0).argmax(dim=1).numpy()
+    data = MixedFaces(faces, ((answers + 1) % 7).astype(np.int64), faces[:32], np.zeros(32, np.int64),
+                      np.full(32, 1 / 32))
+    still = BatchTransformSettings(flip=False, rotation_deg=0.0, shift_fraction=0.0, scale_min=1.0, scale_max=1.0,
+                                   erasing_probability=0.0)
+    agreement = {}
+    for keep in (0.0, 0.9):
+        settings = PhotoFinetuneSettings(
+            photos=(), split_seed=0, epochs=3, batch_size=32, photo_share=0.25, learning_rate=0.05, weight_decay=0.0,
+            label_smoothing=0.0, degrade_probability=0.0, weight_mix=1.0, seed=0, keep_answers=keep)
+        net = copy.deepcopy(start)
+        finetune(net, data, settings, still, tmp_path / f"keep-{keep}.pt")
+        with torch.no_grad():
+            now = net(torch.from_numpy(faces[:, None]).float() / 255.0).argmax(dim=1).numpy()
+        agreement[keep] = float((now == answers).mean())
+    assert agreement[0.9] > agreement[0.0] + 0.2
