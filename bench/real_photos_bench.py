@@ -7,12 +7,14 @@
 PHOTOS is a folder with ``labels.csv`` (``file,emotion``). When the bundle was fine-tuned on part
 of that folder (its manifest's ``photo_finetune.split``), only the persons it never saw are
 reported (``--part report``, the default); ``--part tune`` gives the persons kept for the
-temperature, ``--part choose`` every person outside the report part (where the distress threshold
-is chosen). ``--split 0.4,0.2,0.4`` applies a person split to a bundle not fitted on the folder
-(``--split-seed``: the fitted bundle's seed, to read the same persons).
-Prints accuracy, macro-F1, recall per class, the
-page's distress flag (precision and recall, and a sweep of thresholds), the expected calibration
-error and the confusion matrix. A photo with no face found counts as missed, not as wrong.
+temperature and the photo calibration (so its figures there are in-sample), ``--part choose`` every
+person outside the report part. ``--split 0.4,0.2,0.4`` applies a person split to a bundle not
+fitted on the folder (``--split-seed``: the fitted bundle's seed, to read the same persons).
+Photos are read as the page reads them: the graph, then the bundle's photo calibration
+(:mod:`facemood.photo_calibration`); a line gives the graph alone for comparison. Prints accuracy,
+macro-F1, recall per class, the page's distress flag (precision and recall, and a sweep of thresholds), the expected calibration
+error with the value a perfectly calibrated model would read on as many photos from sampling
+alone, and the confusion matrix. A photo with no face found counts as missed, not as wrong.
 """
 
 from __future__ import annotations
