@@ -12,9 +12,10 @@ person outside the report part. ``--split 0.4,0.2,0.4`` applies a person split t
 fitted on the folder (``--split-seed``: the fitted bundle's seed, to read the same persons).
 Photos are read as the page reads them: the graph, then the bundle's photo calibration
 (:mod:`facemood.photo_calibration`); a line gives the graph alone for comparison. Prints accuracy,
-macro-F1, recall per class, the page's distress flag (precision and recall, and a sweep of thresholds), the expected calibration
-error with the value a perfectly calibrated model would read on as many photos from sampling
-alone, and the confusion matrix. A photo with no face found counts as missed, not as wrong.
+macro-F1, recall per class, the page's distress flag (precision and recall, and a sweep of
+thresholds), the expected calibration error with the value a perfectly calibrated model would
+read on as many photos from sampling alone, and the confusion matrix. A photo with no face found
+counts as missed, not as wrong.
 """
 
 from __future__ import annotations

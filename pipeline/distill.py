@@ -34,17 +34,10 @@ class SoftTargets:
         """``label_loss`` mixed, by ``weight``, with the temperature-scaled KL divergence from the
         targets of training rows ``index`` to ``logits`` (times temperature squared, so its
         gradients keep their size as the temperature moves)."""
-        return distillation_loss(label_loss, logits, self.log_probabilities[index], self.weight, self.temperature)
-
-
-def distillation_loss(label_loss: torch.Tensor, logits: torch.Tensor, target_log_probabilities: torch.Tensor,
-                      weight: float, temperature: float) -> torch.Tensor:
-    """``label_loss`` mixed, by ``weight``, with the KL divergence from the targets to ``logits``,
-    both softened by ``temperature`` (times its square, so gradients keep their size)."""
-    target = torch.log_softmax(target_log_probabilities / temperature, dim=1)
-    student = torch.log_softmax(logits / temperature, dim=1)
-    divergence = F.kl_div(student, target, reduction="batchmean", log_target=True) * temperature ** 2
-    return (1.0 - weight) * label_loss + weight * divergence
+        target = torch.log_softmax(self.log_probabilities[index] / self.temperature, dim=1)
+        student = torch.log_softmax(logits / self.temperature, dim=1)
+        divergence = F.kl_div(student, target, reduction="batchmean", log_target=True) * self.temperature ** 2
+        return (1.0 - self.weight) * label_loss + self.weight * divergence
 
 
 @torch.no_grad()

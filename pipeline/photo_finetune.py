@@ -14,7 +14,6 @@ kept, so an interrupted run picks up where it stopped.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -29,7 +28,6 @@ from torch import nn
 from facemood.faces import FaceSettings
 from facemood.faceset import FaceSet
 from facemood.photo_set import PhotoCrops, cached_photo_crops, person_parts
-from pipeline.distill import distillation_loss
 from pipeline.settings import BatchTransformSettings, PhotoFinetuneSettings
 from pipeline.train import to_tensor, transform_batch
 
@@ -74,13 +72,7 @@ class MixedFaces:
 
 def finetune(net: nn.Module, data: MixedFaces, settings: PhotoFinetuneSettings,
              transforms: BatchTransformSettings, checkpoint: Path) -> nn.Module:
-    """Fine-tune ``net`` in place (resuming from ``checkpoint``'s last finished epoch) and return it.
-
-    With ``settings.keep_answers`` above 0, the FER2013 faces of each batch also learn the
-    network's own answers from before the stage (learning without forgetting, Li & Hoiem 2016):
-    the photos pull it towards real faces while FER2013 holds it where it was."""
-    # the starting network answers for FER2013 (made before a checkpoint replaces the weights)
-    before = copy.deepcopy(net).eval() if settings.keep_answers > 0 else None
+    """Fine-tune ``net`` in place (resuming from ``checkpoint``'s last finished epoch) and return it."""
     generator = torch.Generator().manual_seed(settings.seed)
     photo_count = max(1, round(settings.batch_size * settings.photo_share))
     face_count = settings.batch_size - photo_count
@@ -112,16 +104,7 @@ def finetune(net: nn.Module, data: MixedFaces, settings: PhotoFinetuneSettings,
             x = torch.cat([to_tensor(faces[index]), to_tensor(photos[drawn])])
             y = torch.cat([labels[index], photo_labels[drawn]])
             x = degrade_batch(transform_batch(x, transforms, generator), settings.degrade_probability, generator)
-            x = x.contiguous(memory_format=torch.channels_last)
-            logits = net(x)
-            if before is None:
-                loss = criterion(logits, y)
-            else:
-                with torch.no_grad():
-                    answers = torch.log_softmax(before(x[:len(index)]), dim=1)
-                fer = distillation_loss(criterion(logits[:len(index)], y[:len(index)]), logits[:len(index)], answers,
-                                        settings.keep_answers, settings.keep_answers_temperature)
-                loss = (fer * len(index) + criterion(logits[len(index):], y[len(index):]) * photo_count) / len(y)
+            loss = criterion(net(x.contiguous(memory_format=torch.channels_last)), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -159,20 +159,16 @@ class PhotoFinetuneSettings:
     degrade_probability: float  # share of faces given each photo degradation
     weight_mix: float  # share of the fine-tuned weights kept (the rest: the weights the stage started from)
     seed: int
-    keep_answers: float = 0.0  # share of the FER2013 faces' loss that follows the network's own starting answers
-    keep_answers_temperature: float = 2.0  # softens both answers before they are compared
     calibration_l2: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0)  # the photo calibration's penalties
     calibration_folds: int = 5  # person folds that choose among them
 
     def __post_init__(self) -> None:
         cfg.check_range("weight_mix", self.weight_mix, 0.0, 1.0)
-        cfg.check_range("keep_answers", self.keep_answers, 0.0, 1.0)
         if not self.calibration_l2:
             raise ValueError("photo_finetune.calibration_l2 must list at least one penalty")
         for l2 in self.calibration_l2:
             cfg.check_range("calibration_l2", l2, 0.0, 1e6)
         cfg.check_range("calibration_folds", self.calibration_folds, 2, 20)
-        cfg.check_range("keep_answers_temperature", self.keep_answers_temperature, 0.0, 20.0, open_low=True)
         cfg.check_range("epochs", self.epochs, 1, 100)
         cfg.check_range("batch_size", self.batch_size, 4, 4096)
         cfg.check_range("photo_share", self.photo_share, 0.0, 1.0, open_low=True)
