@@ -23,6 +23,7 @@ from facemood.errors import BundleIntegrityError
 
 MANIFEST_KEY = "photo_calibration"
 SMALLEST_PROBABILITY = 1e-7  # the graph's float32 probabilities may round to 0; log needs a floor
+MAX_SHIFT = 20.0  # a larger shift would silence an expression outright: a broken manifest, not a calibration
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ class PhotoCalibration:
     def __post_init__(self) -> None:
         if not 0.05 <= self.temperature <= 20.0 or not np.isfinite(self.temperature):
             raise ValueError(f"photo calibration temperature {self.temperature} is outside 0.05-20")
-        if len(self.shift) != len(EMOTIONS) or not all(np.isfinite(self.shift)):
-            raise ValueError(f"photo calibration shift must hold {len(EMOTIONS)} finite numbers")
+        if len(self.shift) != len(EMOTIONS) or not all(abs(v) <= MAX_SHIFT for v in self.shift):
+            raise ValueError(f"photo calibration shift must hold {len(EMOTIONS)} numbers within +-{MAX_SHIFT}")
 
     def apply(self, probabilities: np.ndarray) -> np.ndarray:
         """The calibrated (n,7) probabilities for the graph's (n,7) probabilities of photo faces

@@ -84,6 +84,10 @@ def test_the_manifest_entry_round_trips_and_a_broken_one_is_named():
         read_photo_calibration(broken)
     with pytest.raises(ValueError, match="temperature"):
         PhotoCalibration(0.0, (0.0,) * 7)
+    for shift in (float("nan"), 1e300):
+        entry = {"photo_calibration": {"temperature": 1.0, "shift": {name: shift for name in EMOTIONS}}}
+        with pytest.raises(BundleIntegrityError, match="within"):
+            read_photo_calibration(entry)
 
 
 class FixedGraph:
