@@ -195,4 +195,3 @@ def test_a_run_can_start_from_a_published_int8_graph(stores, real_faces, tmp_pat
     card = stores.get_object(Bucket="facemood-models",
                              Key=f"models/{again['run_id']}/model_card.md")["Body"].read().decode()
     assert "taken from the int8 graph the run started from" in card
-
