@@ -141,6 +141,8 @@ def test_a_student_keeps_downloads_and_deletes_a_private_journal(fer2013, tmp_pa
             third.get_by_role("button", name="Sign out").click()
             third.get_by_role("button", name="End session").click(timeout=TIMEOUT_MS)  # the provider's page
             third.get_by_text("You're signed out.").wait_for(timeout=TIMEOUT_MS)
+            # the page streams its elements as it runs: the button follows the note a moment later
+            third.get_by_role("button", name="Sign in").wait_for(timeout=TIMEOUT_MS)
             assert third.get_by_role("button", name="Sign in").count() == 1
             assert third.get_by_text("Signing in didn't work").count() == 0
             third.reload(wait_until="domcontentloaded")  # the note is said once; a reload is no failure either
