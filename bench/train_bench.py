@@ -30,10 +30,11 @@ def main() -> None:
     from facemood.faceset import FaceSet  # pylint: disable=import-outside-toplevel
     from pipeline.main import build_model  # pylint: disable=import-outside-toplevel
     from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
-    from pipeline.train import evaluate, fit  # pylint: disable=import-outside-toplevel
+    from pipeline.train import evaluate, fit, native_bf16, resolved_training  # pylint: disable=import-outside-toplevel
 
     settings = load_pipeline_settings(args.config)
-    training = settings.training
+    native = native_bf16()
+    training = resolved_training(settings.training, native)  # as the pipeline runs it on this CPU
     torch.set_num_threads(training.threads)
     rng = np.random.default_rng(0)
     n = training.batch_size * args.batches
@@ -55,12 +56,13 @@ def main() -> None:
     eval_seconds = time.perf_counter() - started
     epoch = math.ceil(args.rows / training.batch_size) * training.batch_size / throughput + eval_seconds
     print(f"config {args.config}: widths {list(settings.model.widths)}, batch {training.batch_size}, "
-          f"bf16 {training.bf16}, {training.threads} threads")
+          f"bf16 {training.bf16} (asked: {settings.training.bf16}; native on this CPU: {native}), "
+          f"{training.threads} threads")
     print(f"training throughput: {throughput:.0f} images/s ({n} images with on-the-fly augmentation)")
     print(f"validation pass: {eval_seconds:.1f} s for {args.validation_rows} faces "
           f"(flip TTA: {settings.model.flip_tta})")
     print(f"projected full run: {training.epochs} epochs x {epoch:.0f} s = {training.epochs * epoch / 60:.0f} min "
-          f"on {args.rows} training rows")
+          f"per network on {args.rows} training rows")
 
 
 if __name__ == "__main__":

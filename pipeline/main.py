@@ -36,7 +36,7 @@ from pipeline.quantize import check_quantized, quantize_int8
 from pipeline.run_data import fingerprint, new_run_id, resolve_data_uri
 from pipeline.settings import PipelineSettings
 from pipeline.splits import make_splits
-from pipeline.train import History, fit
+from pipeline.train import History, fit, native_bf16, resolved_training
 
 log = logging.getLogger(__name__)
 PARITY_BATCH = 64
@@ -56,6 +56,7 @@ def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = N
     and its epochs as ``member-<seed>.partial.pt``, so a run given the same ``workdir`` again
     resumes where it stopped (the last finished epoch of the member in progress).
     """
+    settings = replace(settings, training=resolved_training(settings.training, native_bf16()))
     torch.set_num_threads(settings.training.threads)
     data_uri = resolve_data_uri(settings, client)
     started = time.monotonic()

@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,26 @@ class History:
     best_epoch: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
+
+
+def native_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX, as oneDNN reports).
+    Elsewhere PyTorch's bfloat16 autocast emulates it, far slower than float32: a training batch
+    of 256 faces took 21.8 s against 1.7 s on a 2-core AVX2 EPYC."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(check()) if check is not None else False
+    except RuntimeError:  # a build without oneDNN
+        return False
+
+
+def resolved_training(settings: TrainingSettings, native: bool) -> TrainingSettings:
+    """``settings`` with ``bf16`` on only where it is ``native`` (``training.bf16: true`` asks for
+    bfloat16 where the CPU has it, never for the emulation)."""
+    if settings.bf16 and not native:
+        log.info("training in float32: this CPU has no native bfloat16 (emulated, it is an order of magnitude slower)")
+        return replace(settings, bf16=False)
+    return settings
 
 
 def to_tensor(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:

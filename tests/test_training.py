@@ -23,6 +23,7 @@ from pipeline.export import check_parity, export_onnx
 from pipeline.model import EmotionCNN
 from pipeline.settings import load_pipeline_settings
 from pipeline.splits import grouped_stratified_split
+from pipeline.train import native_bf16, resolved_training
 from tests.conftest import csv_text
 
 REFINED, MODELS = "facemood-refined", "facemood-models"
@@ -71,6 +72,7 @@ def model_keys(s3) -> list[str]:
 def test_tiny_run_publishes_a_verified_bundle_and_moves_latest(stores, real_faces, tmp_path, tiny_config):
     upload_refined(stores, real_faces, tmp_path)
     settings = load_pipeline_settings(tiny_config)
+    settings = replace(settings, training=replace(settings.training, bf16=True))  # as config/pipeline.yaml asks
     summary = pipeline_main.run(settings, stores)
     run_id = summary["run_id"]
     assert summary["status"] == "accepted"
@@ -88,6 +90,7 @@ def test_tiny_run_publishes_a_verified_bundle_and_moves_latest(stores, real_face
     assert manifest["status"] == "accepted" and manifest["format_version"] == bundle.FORMAT_VERSION
     assert manifest["data"]["train_rows"] == 300 * 4 and manifest["data"]["validation_rows"] == 100
     assert manifest["config"]["training"]["epochs"] == 2 and manifest["labels"][3] == "happy"
+    assert manifest["config"]["training"]["bf16"] is native_bf16()  # asked for: used only where the CPU has it
     assert manifest["training"]["onnx_parity_max_difference"] <= 1e-4
     probs = loaded.predict_proba(real_faces["pixels"][:5])
     assert probs.shape == (5, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
@@ -95,6 +98,15 @@ def test_tiny_run_publishes_a_verified_bundle_and_moves_latest(stores, real_face
     assert "not a diagnosis" in card and "PublicTest" in card
     png = stores.get_object(Bucket=MODELS, Key=f"models/{run_id}/confusion_matrix.png")["Body"].read()
     assert png.startswith(b"\x89PNG")
+
+
+def test_bfloat16_is_used_only_where_the_cpu_computes_it_natively():
+    asked = load_pipeline_settings().training
+    assert asked.bf16  # config/pipeline.yaml asks for it
+    assert resolved_training(asked, native=True).bf16
+    assert not resolved_training(asked, native=False).bf16  # emulated: an order of magnitude slower
+    assert not resolved_training(replace(asked, bf16=False), native=True).bf16
+    assert isinstance(native_bf16(), bool)
 
 
 def test_gate_failure_keeps_the_bundle_marked_rejected_and_latest_untouched(stores, real_faces, tmp_path,
