@@ -175,7 +175,9 @@ def test_the_page_speaks_the_browsers_language_and_switches(fer2013, tmp_path, u
             with chromium_page(viewport, locale="es-MX") as page:
                 page.goto(app.url, wait_until="domcontentloaded")
                 page.get_by_role("heading", name="¿Cómo te sientes?").wait_for(timeout=60_000)
-                assert page.get_by_text("Antes de empezar.").count() == 1  # the notice
+                notice = page.get_by_text("Antes de empezar.")  # the page streams its elements: wait for it
+                notice.wait_for(timeout=60_000)
+                assert notice.count() == 1
                 page.get_by_role("button", name="Entendido, continuar").click(timeout=60_000)
                 page.get_by_text("Sube o haz una foto de tu cara").wait_for(timeout=60_000)
                 page.locator("input[type=file]").set_input_files(str(sad))
