@@ -1,7 +1,10 @@
 """Benchmark: training throughput (images/s) of a config on this machine, and the
 projected wall time of its full run.
 
-    python -m bench.train_bench [--config config/model-fer2013.yaml] [--rows 28709] [--batches 30]
+    python -m bench.train_bench [--config config/model-fer2013.yaml] [--rows 28709] [--batches 30] [--emulated-bf16]
+
+The run trains as the pipeline would on this CPU (bfloat16 only where it is native).
+``--emulated-bf16`` also times a few batches with bfloat16 forced on, for the ratio.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=28_709, help="training rows of the full run")
     parser.add_argument("--validation-rows", type=int, default=3_589)
     parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--emulated-bf16", action="store_true", help="also time bfloat16 forced on (a few batches)")
     args = parser.parse_args()
 
     import torch  # pylint: disable=import-outside-toplevel
@@ -61,6 +65,16 @@ def main() -> None:
     print(f"training throughput: {throughput:.0f} images/s ({n} images with on-the-fly augmentation)")
     print(f"validation pass: {eval_seconds:.1f} s for {args.validation_rows} faces "
           f"(flip TTA: {settings.model.flip_tta})")
+    if args.emulated_bf16:
+        few = FaceSet(faces.pixels[:training.batch_size * 3], faces.labels[:training.batch_size * 3])
+        forced = {}
+        for bf16 in (True, False):
+            started = time.perf_counter()
+            fit(model, few, FaceSet(validation.pixels[:2], validation.labels[:2]),
+                replace(training, epochs=1, bf16=bf16), settings.batch_transforms, False)
+            forced[bf16] = (time.perf_counter() - started) / 3
+        print(f"bfloat16 forced on: {forced[True]:.1f} s a batch against {forced[False]:.1f} s in float32 "
+              f"(ratio {forced[True] / forced[False]:.1f}; native on this CPU: {native})")
     print(f"projected full run: {training.epochs} epochs x {epoch:.0f} s = {training.epochs * epoch / 60:.0f} min "
           f"per network on {args.rows} training rows")
 
