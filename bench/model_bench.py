@@ -67,7 +67,7 @@ def main() -> None:
 
     settings = load_app_settings()
     distress_ids = [EMOTIONS.index(e) for e in settings.distress.emotions]
-    shipped = settings.distress.threshold
+    shipped = settings.distress.threshold_for(model.distress_threshold)  # what the page uses for this model
     precision, recall, alerts = distress_figures(probs, labels, distress_ids, shipped)
     print(f"distress rule ({'+'.join(settings.distress.emotions)} together >= {shipped}): precision {precision:.1%}, "
           f"recall {recall:.1%} ({alerts} alerts; {int(np.isin(labels, distress_ids).sum())} faces labelled so)")

@@ -118,14 +118,18 @@ def main() -> None:
         return np.array([distress_probability(dict(zip(EMOTIONS, row)), rule) for row in read])
 
     distress = flag_scores(probs)
-    precision, recall, flags = distress_figures(distress, truly, rule.threshold)
+    threshold = rule.threshold_for(model.distress_threshold)  # as the page: the model's own unless configured
+    source = ("config/app.yaml" if rule.threshold is not None else "the model's own"
+              if model.distress_threshold is not None and model.distress_threshold.applies_to(rule.emotions)
+              else "config/app.yaml's fallback")
+    precision, recall, flags = distress_figures(distress, truly, threshold)
     if model.photo_calibration is not None:  # what the graph alone reads: the calibration's part
         alone = classification_scores(labels, graph)
-        p, r, _ = distress_figures(flag_scores(graph), truly, rule.threshold)
+        p, r, _ = distress_figures(flag_scores(graph), truly, threshold)
         print(f"  the graph alone (no photo calibration): accuracy {alone['accuracy']:.1%}, macro-F1 "
               f"{alone['macro_f1']:.1%}, neutral recall {alone['per_class']['neutral']['recall']:.1%}, ECE "
               f"{expected_calibration_error(graph, labels, 15):.1%}, distress flag precision {p:.1%}, recall {r:.1%}")
-    print(f"distress flag ({'+'.join(rule.emotions)} together >= {rule.threshold}): precision {precision:.1%}, "
+    print(f"distress flag ({'+'.join(rule.emotions)} together >= {threshold:g}, {source}): precision {precision:.1%}, "
           f"recall {recall:.1%} ({flags} flags; {int(truly.sum())} photos labelled so)")
     for threshold in np.round(np.arange(0.3, 0.91, 0.05), 2):
         p, r, n = distress_figures(distress, truly, float(threshold))

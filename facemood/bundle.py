@@ -21,6 +21,7 @@ import numpy as np
 
 from facemood import storage
 from facemood.clock import utc_timestamp
+from facemood.distress_threshold import DistressThreshold, read_distress_threshold
 from facemood.emotions import EMOTIONS, IMAGE_SIDE
 from facemood.errors import BundleIntegrityError, ModelInputError, NotFound, StorageError
 from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
@@ -152,6 +153,7 @@ class Bundle:
     manifest: dict[str, Any]
     session: Any  # onnxruntime.InferenceSession
     photo_calibration: PhotoCalibration | None = None  # how faces cut from photos are read (None: as the graph)
+    distress_threshold: DistressThreshold | None = None  # chosen for this model (None: the app's own)
 
     @property
     def run_id(self) -> str:
@@ -254,7 +256,8 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
         if name == MODEL_NAME:
             model_bytes = data
     return Bundle(uri=folder, manifest=manifest, session=onnx_session(model_bytes, threads, f"{folder}/{MODEL_NAME}"),
-                  photo_calibration=read_photo_calibration(manifest))
+                  photo_calibration=read_photo_calibration(manifest),
+                  distress_threshold=read_distress_threshold(manifest))
 
 
 def onnx_session(model: bytes, threads: int = 1, name: str = MODEL_NAME) -> Any:

@@ -12,6 +12,7 @@ import numpy as np
 
 from facemood import config as cfg
 from facemood.bundle import Bundle
+from facemood.distress_threshold import DistressThreshold
 from facemood.emotions import EMOTIONS
 from facemood.errors import InvalidImage
 from facemood.faces import MIB, Face, FoundFaces, decode_photo_reduced
@@ -28,16 +29,32 @@ FaceStep = Callable[[bytes], FoundFaces]
 class DistressSettings:
     """When a face counts as distress: the summed probability of the distress emotions reaches
     the threshold (whether or not one of them is the top emotion, so an unclear "maybe angry or
-    fearful" reading offers help too)."""
+    fearful" reading offers help too).
+
+    The threshold is the served model's own (chosen for it by the training pipeline, see
+    :mod:`facemood.distress_threshold`) unless ``threshold`` overrides it; ``fallback_threshold``
+    serves a model that carries none, or one chosen for other emotions."""
 
     emotions: tuple[str, ...]
-    threshold: float
+    threshold: float | None  # None: the model's own
+    fallback_threshold: float
 
     def __post_init__(self) -> None:
         unknown = [e for e in self.emotions if e not in EMOTIONS]
         if unknown:
             raise ValueError(f"emotions: unknown emotion {unknown[0]!r}; expected some of {', '.join(EMOTIONS)}")
-        cfg.check_range("threshold", self.threshold, 0.0, 1.0)
+        if self.threshold is not None:
+            cfg.check_range("threshold", self.threshold, 0.0, 1.0)
+        cfg.check_range("fallback_threshold", self.fallback_threshold, 0.0, 1.0)
+
+    def threshold_for(self, model: DistressThreshold | None) -> float:
+        """The threshold that applies to a model's readings: the configured one, else the model's
+        own when it was chosen for these emotions, else the fallback."""
+        if self.threshold is not None:
+            return self.threshold
+        if model is not None and model.applies_to(self.emotions):
+            return model.threshold
+        return self.fallback_threshold
 
 
 @dataclass(frozen=True)
@@ -98,9 +115,10 @@ def distress_probability(probabilities: dict[str, float], settings: DistressSett
     return sum(probabilities[e] for e in settings.emotions)
 
 
-def is_distress(probabilities: dict[str, float], settings: DistressSettings) -> bool:
-    """True when the distress emotions together are at least ``settings.threshold`` likely."""
-    return distress_probability(probabilities, settings) >= settings.threshold
+def is_distress(probabilities: dict[str, float], settings: DistressSettings, threshold: float) -> bool:
+    """True when the distress emotions together are at least ``threshold`` likely
+    (:meth:`DistressSettings.threshold_for` the model that read them)."""
+    return distress_probability(probabilities, settings) >= threshold
 
 
 def read_faces(faces: list[Face], model: Bundle, distress: DistressSettings,
@@ -109,10 +127,11 @@ def read_faces(faces: list[Face], model: Bundle, distress: DistressSettings,
     if not faces:
         return []
     probs = model.predict_photo_proba(np.stack([f.crop for f in faces]))
+    threshold = distress.threshold_for(model.distress_threshold)
     readings = []
     for face, row in zip(faces, probs):
         named = {name: float(p) for name, p in zip(EMOTIONS, row)}
-        readings.append(FaceReading(face, named, max(named, key=named.get), is_distress(named, distress),
+        readings.append(FaceReading(face, named, max(named, key=named.get), is_distress(named, distress, threshold),
                                   is_clear(named, clarity) if clarity else True))
     return readings
 

@@ -147,7 +147,27 @@ def _photo_lines(manifest: dict[str, Any]) -> list[str]:
             f"{config.get('weight_mix', 1.0):.0%} of the fine-tuned weights kept. {stage['tune_photos']} tune "
             "photos joined the temperature's fit. Real photos: a subset of `muxspace/facial_expressions` "
             "(Apache License 2.0; images from Labeled Faces in the Wild), crowd labels.",
-            *_photo_calibration_lines(manifest)]
+            *_photo_calibration_lines(manifest), *_distress_threshold_lines(manifest)]
+
+
+def _distress_threshold_lines(manifest: dict[str, Any]) -> list[str]:
+    """What the card says of the distress threshold the bundle carries, if the run chose one."""
+    entry = manifest.get("distress_threshold")
+    if not entry:
+        return []
+    emotions = "+".join(entry["emotions"])
+    targets = f"precision >= {entry['target_precision']:.0%} at recall >= {entry['target_recall']:.0%}"
+    where = (f"{entry['photos']} tune photos ({entry['distress_photos']} distressed) of {entry['persons']} persons, "
+             "each read by the photo calibration fitted without them")
+    if entry["threshold"] is None:
+        return [f"- Distress threshold: none chosen (no candidate reached {targets} on {where}); the app's "
+                "fallback applies."]
+    row = next(c for c in entry["candidates"] if c["threshold"] == entry["threshold"])
+    return [f"- Distress threshold ({emotions} together, what the page's help box uses unless config/app.yaml "
+            f"overrides it): {entry['threshold']:g}, the candidate meeting {targets} most often over "
+            f"{entry['bootstrap_draws']} person resamples of {entry['readings']} held-out readings "
+            f"({row['chance']:.0%}); precision {row['precision']:.1%} and recall {row['recall']:.1%} on {where} "
+            "(means over the readings)."]
 
 
 def _photo_calibration_lines(manifest: dict[str, Any]) -> list[str]:

@@ -19,6 +19,7 @@ import facemood
 from facemood import bundle, registry, telemetry
 from facemood.clock import utc_timestamp
 from facemood.dataset import load_faces
+from facemood.distress_threshold import MANIFEST_KEY as DISTRESS_THRESHOLD_KEY
 from facemood.faces import load_face_settings
 from facemood.faceset import FaceSet
 from facemood.photo_calibration import MANIFEST_KEY as PHOTO_CALIBRATION_KEY
@@ -26,10 +27,11 @@ from facemood.scores import classification_scores
 from pipeline import artifacts
 from pipeline.calibration import Calibration, calibrate, remeasured
 from pipeline.distill import SoftTargets, teacher_log_probabilities
+from pipeline.distress_threshold import choose_distress_threshold
 from pipeline.export import check_parity, export_onnx
 from pipeline.int8_import import float_networks
 from pipeline.model import EmotionCNN
-from pipeline.photo_calibration import fit_photo_calibration
+from pipeline.photo_calibration import fit_photo_calibration, repeated_held_out_readings
 from pipeline.photo_finetune import PhotoParts, finetuned_networks, mixed_faces, photo_parts
 from pipeline.promotion import apply_gate, compare_with_served
 from pipeline.quantize import check_quantized, quantize_int8
@@ -177,20 +179,29 @@ def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], spli
     return served, calibration, export
 
 
-def fitted_photo_calibration(settings: PipelineSettings, served: bundle.Bundle,
-                             photos: PhotoParts | None) -> dict[str, Any] | None:
+def photo_reading(settings: PipelineSettings, served: bundle.Bundle,
+                  photos: PhotoParts | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The manifest's photo calibration (:mod:`pipeline.photo_calibration`), fitted on the served
-    graph's reading of the calibrating folders' tune persons; None without such photos."""
+    graph's reading of the calibrating folders' tune persons, and the distress threshold
+    (:mod:`pipeline.distress_threshold`) chosen on their readings by the calibration fitted without
+    them (its cross-validation's, and the same penalty's with other fold seeds); (None, None)
+    without such photos."""
     if photos is None or photos.calibration is None or photos.calibration.labels.size == 0:
-        return None
+        return None, None
     crops, stage = photos.calibration, settings.photo_finetune
     probabilities = served.predict_proba(crops.crops)
     fitted = fit_photo_calibration(probabilities, crops.labels, crops.persons, stage.calibration_l2,
                                    stage.calibration_folds, stage.seed)
     if fitted is None:
-        return None
-    return {**fitted.calibration.to_manifest(),
-            "fit": fitted.summary(crops.labels.astype(np.int64), probabilities, settings.calibration.bins)}
+        return None, None
+    calibration = {**fitted.calibration.to_manifest(),
+                   "fit": fitted.summary(crops.labels.astype(np.int64), probabilities, settings.calibration.bins)}
+    repeats = settings.distress_threshold.fold_repeats
+    readings = [fitted.held_out_probabilities, *repeated_held_out_readings(
+        probabilities, crops.labels, crops.persons, fitted.l2, stage.calibration_folds,
+        [stage.seed + r for r in range(1, repeats)])]
+    choice = choose_distress_threshold(readings, crops.labels, crops.persons, settings.distress_threshold)
+    return calibration, None if choice is None else choice.manifest_entry(settings.distress_threshold)
 
 
 def publish(settings: PipelineSettings, client: Any, members: list[tuple[EmotionCNN, History]], splits,
@@ -214,7 +225,7 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
     gate = apply_gate(settings, validation)
     photo_metrics = None if tune is None else classification_scores(tune.labels, onnx_model.predict_proba(tune.pixels))
     champion = compare_with_served(settings, client, splits.validation, validation, tune, photo_metrics)
-    photo_calibration = fitted_photo_calibration(settings, onnx_model, photos)
+    photo_calibration, distress_threshold = photo_reading(settings, onnx_model, photos)
     accepted = gate["passed"] and not champion["reasons"]
     history_dict = asdict(history)
     manifest = {
@@ -246,6 +257,7 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
                                                      for f in settings.photo_finetune.photos}},
                                "tune_photos": len(tune)}} if tune is not None else {}),
         **({PHOTO_CALIBRATION_KEY: photo_calibration} if photo_calibration else {}),
+        **({DISTRESS_THRESHOLD_KEY: distress_threshold} if distress_threshold else {}),
     }
     (bundle_dir / "metrics.json").write_text(json.dumps({
         "evaluations": evaluations, "history": history_dict,

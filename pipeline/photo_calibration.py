@@ -84,6 +84,25 @@ def person_folds(persons: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return np.array([fold_of[p] for p in persons.tolist()], dtype=np.int64)
 
 
+def held_out_reading(probabilities: np.ndarray, labels: np.ndarray, fold: np.ndarray, l2: float) -> np.ndarray:
+    """Each photo read by the map (penalty ``l2``) fitted on the photos of the other folds."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)  # the fit's finite differences need float64
+    read = np.zeros_like(probabilities)
+    for k in np.unique(fold):
+        rows = fold == k
+        read[rows] = fit_map(probabilities[~rows], labels[~rows], l2).apply(probabilities[rows])
+    return read
+
+
+def repeated_held_out_readings(probabilities: np.ndarray, labels: np.ndarray, persons: np.ndarray, l2: float,
+                               folds: int, seeds: list[int]) -> list[np.ndarray]:
+    """:func:`held_out_reading` once per fold seed: which persons share a fold moves each reading
+    (132 photos), so what is chosen on them is judged over several."""
+    labels = np.asarray(labels, dtype=np.int64)
+    folds = min(folds, len(np.unique(persons)))
+    return [held_out_reading(probabilities, labels, person_folds(persons, folds, seed), l2) for seed in seeds]
+
+
 def fit_photo_calibration(probabilities: np.ndarray, labels: np.ndarray, persons: np.ndarray,
                           l2_choices: tuple[float, ...], folds: int, seed: int) -> PhotoCalibrationFit | None:
     """Choose the penalty by person cross-validation, then fit the map on every photo; None
@@ -98,11 +117,7 @@ def fit_photo_calibration(probabilities: np.ndarray, labels: np.ndarray, persons
     fold = person_folds(persons, folds, seed)
     held_out_nll, held_out = {}, {}
     for l2 in l2_choices:
-        read = np.zeros_like(probabilities)
-        for k in range(folds):
-            rows = fold == k
-            if rows.any():
-                read[rows] = fit_map(probabilities[~rows], labels[~rows], l2).apply(probabilities[rows])
+        read = held_out_reading(probabilities, labels, fold, l2)
         held_out_nll[l2], held_out[l2] = negative_log_likelihood(read, labels), read
     best = min(l2_choices, key=lambda l2: held_out_nll[l2])
     losses = photo_losses(held_out[best], labels)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from facemood import config as cfg
+from facemood.emotions import EMOTIONS
 from facemood.errors import ConfigError
 
 
@@ -179,6 +180,33 @@ class PhotoFinetuneSettings:
 
 
 @dataclass(frozen=True)
+class DistressThresholdSettings:
+    """How the pipeline chooses the distress threshold a bundle carries (:mod:`pipeline.distress_threshold`)."""
+
+    emotions: tuple[str, ...]
+    target_precision: float
+    target_recall: float
+    candidates: tuple[float, ...]
+    bootstrap_draws: int
+    fold_repeats: int  # held-out readings of the tune persons (the photo calibration's folds, other seeds)
+    seed: int
+
+    def __post_init__(self) -> None:
+        unknown = [e for e in self.emotions if e not in EMOTIONS]
+        if not self.emotions or unknown:
+            raise ValueError(f"emotions must be some of {', '.join(EMOTIONS)}"
+                             + (f"; {unknown[0]!r} is not one" if unknown else ""))
+        cfg.check_range("target_precision", self.target_precision, 0.0, 1.0)
+        cfg.check_range("target_recall", self.target_recall, 0.0, 1.0)
+        if not self.candidates:
+            raise ValueError("candidates must list at least one threshold")
+        for candidate in self.candidates:
+            cfg.check_range("candidates", candidate, 0.0, 1.0)
+        cfg.check_range("bootstrap_draws", self.bootstrap_draws, 100, 100000)
+        cfg.check_range("fold_repeats", self.fold_repeats, 1, 100)
+
+
+@dataclass(frozen=True)
 class GateSettings:
     """The quality gate a model must pass before ``models/latest.json`` points at it."""
 
@@ -218,6 +246,7 @@ class PipelineSettings:
     training: TrainingSettings
     distillation: DistillationSettings
     photo_finetune: PhotoFinetuneSettings
+    distress_threshold: DistressThresholdSettings
     calibration: CalibrationSettings
     gate: GateSettings
     metrics_namespace: str  # CloudWatch namespace of the run's EMF metrics

@@ -13,7 +13,7 @@ from facemood.errors import BundleIntegrityError
 from facemood.faces import Face
 from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
 from facemood.scores import expected_calibration_error, sampling_ece
-from pipeline.photo_calibration import fit_photo_calibration, person_folds
+from pipeline.photo_calibration import fit_photo_calibration, person_folds, repeated_held_out_readings
 
 NEUTRAL = EMOTIONS.index("neutral")
 SAD = EMOTIONS.index("sad")
@@ -64,6 +64,16 @@ def test_photos_like_the_graph_leave_the_reading_alone():
     assert fit.l2 >= 3.0  # one standard error: nothing to gain, so the stronger penalty
 
 
+def test_repeated_readings_redraw_the_folds_and_the_first_is_the_fits_own():
+    probabilities, labels, persons = shifted_photos(300, np.array([0.0, 0, 0, 0, -1.0, 0, 1.5]), seed=3)
+    fit = fit_photo_calibration(probabilities, labels, persons, (3.0,), 5, seed=7)
+    same, other = repeated_held_out_readings(probabilities, labels, persons, 3.0, 5, [7, 8])
+    assert np.allclose(same, fit.held_out_probabilities)  # the cross-validation's own reading, again
+    assert not np.allclose(other, same) and np.allclose(other.sum(axis=1), 1.0)  # other folds, other reading
+    graph_nll = -np.log(probabilities[np.arange(300), labels]).mean()
+    assert -np.log(other[np.arange(300), labels]).mean() < graph_nll  # still a held-out improvement
+
+
 def test_a_person_is_never_in_two_folds_and_one_person_fits_nothing():
     persons = np.array([f"p{i % 13}" for i in range(100)])
     folds = person_folds(persons, 5, seed=4)
@@ -110,7 +120,7 @@ def test_a_check_in_reads_a_photo_face_through_the_bundles_photo_calibration():
     graph = FixedGraph([0.05, 0.0, 0.05, 0.05, 0.45, 0.05, 0.35])
     calibration = PhotoCalibration(1.0, (-0.5, 0.0, -0.5, 0.0, -0.3, 0.3, 1.0))
     face = Face(box=(0, 0, 48, 48), score=0.99, crop=np.zeros((48, 48), np.uint8))
-    distress = DistressSettings(emotions=("sad", "fear", "angry"), threshold=0.5)
+    distress = DistressSettings(emotions=("sad", "fear", "angry"), threshold=0.5, fallback_threshold=0.5)
     as_graph = read_faces([face], Bundle("m", {}, graph), distress)[0]
     assert as_graph.top == "sad" and as_graph.distress
     calibrated = Bundle("m", {"photo_calibration": calibration.to_manifest()}, graph,

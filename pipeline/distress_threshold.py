@@ -1,0 +1,127 @@
+"""Choose the distress threshold a bundle carries (:mod:`facemood.distress_threshold`).
+
+The page offers help first when the distress emotions together are at least this likely. The
+issue's operating point is a precision and a recall (``distress_threshold`` in
+``config/pipeline.yaml``: at least 70% of flags on a distressed face while flagging at least 55%
+of them). The threshold is chosen on photos whose probabilities no fitted part has seen: the
+tune persons, each read by the photo calibration fitted without them. Those are few (a few dozen
+distressed photos), so the figure of one threshold on them is noisy, and the threshold with the
+best figure there is often a lucky one. So each candidate is judged by how often it meets *both*
+targets when the persons are resampled with replacement (a person bootstrap: a person's photos
+stay together, as they arrive together), averaged over several held-out readings (the
+cross-validation repeated with other fold seeds: which persons share a fold moves the reading):
+the candidate that meets them most often is chosen (the higher one on a tie: fewer false alarms).
+When no candidate ever meets them, none is chosen and the app's fallback applies; the manifest
+then says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from facemood.distress_threshold import DistressThreshold
+from facemood.emotions import EMOTIONS
+from pipeline.settings import DistressThresholdSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistressThresholdChoice:
+    """The candidates' figures on the photos, and the chosen one (None: no candidate met both targets)."""
+
+    threshold: float | None
+    candidates: tuple[float, ...]
+    precision: tuple[float, ...]  # per candidate, on all the photos (the mean over the readings)
+    recall: tuple[float, ...]
+    chance: tuple[float, ...]  # per candidate, the share of person resamples meeting both targets
+    photos: int
+    distress_photos: int
+    persons: int
+    readings: int  # held-out readings averaged
+
+    def manifest_entry(self, settings: DistressThresholdSettings) -> dict[str, Any]:
+        """The manifest's ``distress_threshold`` (with no ``threshold`` when none was chosen)."""
+        figures = {"chosen_on": "tune persons, each read by the photo calibration fitted without them",
+                   "target_precision": settings.target_precision, "target_recall": settings.target_recall,
+                   "photos": self.photos, "distress_photos": self.distress_photos, "persons": self.persons,
+                   "bootstrap_draws": settings.bootstrap_draws, "readings": self.readings,
+                   "candidates": [{"threshold": t, "precision": round(p, 4), "recall": round(r, 4),
+                                   "chance": round(c, 4)}
+                                  for t, p, r, c in zip(self.candidates, self.precision, self.recall, self.chance)]}
+        if self.threshold is None:
+            return {"emotions": list(settings.emotions), "threshold": None, **figures}
+        return {**DistressThreshold(settings.emotions, self.threshold).to_manifest(), **figures}
+
+
+def flag_counts(scores: np.ndarray, distressed: np.ndarray, persons: np.ndarray,
+                candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per person (rows, in ``np.unique`` order) and candidate (columns): right flags, flags, and
+    (one column) distressed photos."""
+    _, person = np.unique(persons, return_inverse=True)
+    flagged = scores[:, None] >= candidates[None, :]
+    right = np.zeros((person.max() + 1, len(candidates)))
+    flags = np.zeros_like(right)
+    np.add.at(right, person, flagged & distressed[:, None])
+    np.add.at(flags, person, flagged)
+    truly = np.bincount(person, weights=distressed.astype(float), minlength=person.max() + 1)
+    return right, flags, truly[:, None]
+
+
+def choose_distress_threshold(readings: list[np.ndarray], labels: np.ndarray, persons: np.ndarray,
+                              settings: DistressThresholdSettings) -> DistressThresholdChoice | None:
+    """The candidate most likely to meet both targets on new persons (module docstring), from
+    one or more held-out readings ((n,7) probabilities) of the same photos, their labels and
+    persons; None without a distressed photo."""
+    columns = [EMOTIONS.index(e) for e in settings.emotions]
+    distressed = np.isin(np.asarray(labels), columns)
+    if not distressed.any():
+        log.warning("no distress threshold chosen: none of the %d tune photos is labelled %s",
+                    len(labels), " or ".join(settings.emotions))
+        return None
+    candidates = np.asarray(settings.candidates, dtype=np.float64)
+    persons = np.asarray(persons)
+    rng = np.random.default_rng(settings.seed)
+    # each resample: how many times each person is drawn (persons stay whole); the same for every reading
+    count = len(np.unique(persons))
+    draws = rng.multinomial(count, np.full(count, 1.0 / count), size=settings.bootstrap_draws)
+    chance, precision, recall = [], [], []
+    for reading in readings:
+        scores = np.asarray(reading, dtype=np.float64)[:, columns].sum(axis=1)
+        right, flags, truly = flag_counts(scores, distressed, persons, candidates)
+        right_b, flags_b, truly_b = draws @ right, draws @ flags, draws @ truly
+        met = ((right_b >= settings.target_precision * flags_b) & (flags_b > 0)
+               & (right_b >= settings.target_recall * truly_b) & (truly_b > 0))
+        total_right, total_flags = right.sum(axis=0), flags.sum(axis=0)
+        chance.append(met.mean(axis=0))
+        precision.append(np.divide(total_right, total_flags, out=np.zeros_like(total_right), where=total_flags > 0))
+        recall.append(total_right / truly.sum())
+    return chosen(settings, candidates, np.mean(chance, axis=0), np.mean(precision, axis=0), np.mean(recall, axis=0),
+                  (len(labels), int(distressed.sum()), count, len(readings)))
+
+
+def chosen(settings: DistressThresholdSettings, candidates: np.ndarray, chance: np.ndarray, precision: np.ndarray,
+           recall: np.ndarray, sizes: tuple[int, int, int, int]) -> DistressThresholdChoice:
+    """The choice from the candidates' figures (``sizes``: photos, distressed photos, persons,
+    readings): the most robust candidate, the higher on a tie."""
+    photos, distress_photos, persons, readings = sizes
+    best = float(chance.max())
+    threshold = None if best == 0.0 else float(candidates[np.flatnonzero(chance == best).max()])
+    choice = DistressThresholdChoice(threshold, tuple(float(c) for c in candidates),
+                                     tuple(map(float, precision)), tuple(map(float, recall)),
+                                     tuple(map(float, chance)), photos, distress_photos, persons, readings)
+    if threshold is None:
+        log.warning("no distress threshold chosen: no candidate reaches precision %.0f%% at recall %.0f%% on the "
+                    "%d tune photos of %d persons; the app's fallback applies", 100 * settings.target_precision,
+                    100 * settings.target_recall, photos, persons)
+    else:
+        at = choice.candidates.index(threshold)
+        log.info("distress threshold %.2f: precision %.1f%%, recall %.1f%% on %d tune photos (%d distressed) of %d "
+                 "persons; meets both targets in %.0f%% of person resamples (%d readings)", threshold,
+                 100 * precision[at], 100 * recall[at], photos, distress_photos, persons, 100 * best,
+                 readings)
+    return choice
