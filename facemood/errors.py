@@ -42,6 +42,11 @@ class TrainingError(FaceMoodError):
     """Training cannot proceed with the given data or configuration."""
 
 
+class TimeBudgetReached(FaceMoodError):
+    """A training run stopped at its time budget (``facemood train --stop-after``) after
+    checkpointing: the same command continues it. Not a failure: ``facemood train`` exits 75."""
+
+
 class InvalidImage(FaceMoodError):
     """An uploaded photo cannot be decoded or breaks a size limit; ``kind`` says which, so the
     page can say it in the student's language (the message is for logs and the CLI)."""

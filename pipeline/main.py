@@ -38,7 +38,7 @@ from pipeline.quantize import check_quantized, quantize_int8
 from pipeline.run_data import fingerprint, new_run_id, resolve_data_uri
 from pipeline.settings import PipelineSettings
 from pipeline.splits import make_splits
-from pipeline.train import History, fit, native_bf16, resolved_training
+from pipeline.train import NO_BUDGET, History, TimeBudget, fit, native_bf16, resolved_training
 
 log = logging.getLogger(__name__)
 PARITY_BATCH = 64
@@ -51,12 +51,14 @@ def build_model(settings: PipelineSettings) -> EmotionCNN:
 
 
 def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = None,
-        from_checkpoint: Path | None = None) -> dict[str, Any]:
+        from_checkpoint: Path | None = None, budget: TimeBudget = NO_BUDGET) -> dict[str, Any]:
     """Train each ensemble member (or reload checkpoints), evaluate and publish; returns a summary.
 
     Each member is a stage: its finished network is kept in ``workdir`` as ``member-<seed>.pt``
     and its epochs as ``member-<seed>.partial.pt``, so a run given the same ``workdir`` again
-    resumes where it stopped (the last finished epoch of the member in progress).
+    resumes where it stopped (the last finished epoch of the member in progress). With a
+    ``budget`` the run stops by itself at its first finished epoch past the deadline
+    (TimeBudgetReached), to be continued the same way: stages of bounded length.
     """
     settings = replace(settings, training=resolved_training(settings.training, native_bf16()))
     torch.set_num_threads(settings.training.threads)
@@ -78,23 +80,24 @@ def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = N
     else:
         log.info("run %s: training %d network(s) on %d rows, validating on %d %s rows", run_id,
                  len(settings.model.member_seeds), len(splits.train), len(splits.validation), splits.validation_name)
-        members = [train_member(settings, splits, seed, workdir) for seed in settings.model.member_seeds]
-        members = served_networks(settings, members, train_students(settings, splits, members, workdir))
-    photos = photo_stage(settings, splits, members, workdir)
+        members = [train_member(settings, splits, seed, workdir, budget=budget)
+                   for seed in settings.model.member_seeds]
+        members = served_networks(settings, members, train_students(settings, splits, members, workdir, budget))
+    photos = photo_stage(settings, splits, members, workdir, budget)
     bundle_dir = workdir / "bundle"
     bundle_dir.mkdir(exist_ok=True)
     return publish(settings, client, members, splits, data_uri, data_fingerprint, run_id, bundle_dir, photos)
 
 
 def photo_stage(settings: PipelineSettings, splits, members: list[tuple[nn.Module, History]],
-                workdir: Path) -> PhotoParts | None:
+                workdir: Path, budget: TimeBudget = NO_BUDGET) -> PhotoParts | None:
     """The real-photo stage: fine-tune every served network in place on FER2013 mixed with the
     configured photos (each network a resumable stage). Returns the photos' parts (None: off)."""
     if not settings.photo_finetune.photos:
         return None
     parts = photo_parts(settings.photo_finetune, load_face_settings(), workdir / "photos")
     finetuned_networks([m for m, _ in members], mixed_faces(splits.train, parts.train), settings.photo_finetune,
-                       settings.batch_transforms, workdir)
+                       settings.batch_transforms, workdir, budget)
     return parts
 
 
@@ -109,7 +112,7 @@ def load_member(settings: PipelineSettings, path: Path) -> tuple[EmotionCNN, His
 
 
 def train_member(settings: PipelineSettings, splits, seed: int, workdir: Path, role: str = "member",
-                 soft_targets: SoftTargets | None = None) -> tuple[EmotionCNN, History]:
+                 soft_targets: SoftTargets | None = None, budget: TimeBudget = NO_BUDGET) -> tuple[EmotionCNN, History]:
     """Train the network of ``seed`` (or reload it when a previous run finished it).
 
     Its checkpoints are ``<role>-<seed>.pt`` (finished) and ``<role>-<seed>.partial.pt`` (epochs);
@@ -123,7 +126,7 @@ def train_member(settings: PipelineSettings, splits, seed: int, workdir: Path, r
     training = replace(settings.training, seed=seed)
     history = fit(model, splits.train, splits.validation, training, settings.batch_transforms,
                   settings.model.flip_tta, checkpoint=workdir / f"{role}-{seed}.partial.pt",
-                  soft_targets=soft_targets)
+                  soft_targets=soft_targets, budget=budget)
     partial = finished.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "history": json.dumps(asdict(history))}, partial)
     partial.replace(finished)  # complete or absent, never half-written
@@ -132,7 +135,7 @@ def train_member(settings: PipelineSettings, splits, seed: int, workdir: Path, r
 
 
 def train_students(settings: PipelineSettings, splits, members: list[tuple[EmotionCNN, History]],
-                   workdir: Path) -> list[tuple[EmotionCNN, History]]:
+                   workdir: Path, budget: TimeBudget = NO_BUDGET) -> list[tuple[EmotionCNN, History]]:
     """Distil the members into each configured student (each a resumable stage, as a member)."""
     distillation = settings.distillation
     if not distillation.student_seeds:
@@ -147,7 +150,8 @@ def train_students(settings: PipelineSettings, splits, members: list[tuple[Emoti
                               distillation.weight, distillation.temperature)
         log.info("the %d member(s) read %d training faces for the students in %.0f s", len(members),
                  len(splits.train), time.monotonic() - started)
-    return [train_member(settings, splits, seed, workdir, "student", targets) for seed in distillation.student_seeds]
+    return [train_member(settings, splits, seed, workdir, "student", targets, budget)
+            for seed in distillation.student_seeds]
 
 
 def served_networks(settings: PipelineSettings, members: list[tuple[EmotionCNN, History]],

@@ -29,7 +29,7 @@ from facemood.faces import FaceSettings
 from facemood.faceset import FaceSet
 from facemood.photo_set import PhotoCrops, cached_photo_crops, person_parts
 from pipeline.settings import BatchTransformSettings, PhotoFinetuneSettings
-from pipeline.train import to_tensor, transform_batch
+from pipeline.train import NO_BUDGET, TimeBudget, to_tensor, transform_batch
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,9 @@ class MixedFaces:
 
 
 def finetune(net: nn.Module, data: MixedFaces, settings: PhotoFinetuneSettings,
-             transforms: BatchTransformSettings, checkpoint: Path) -> nn.Module:
-    """Fine-tune ``net`` in place (resuming from ``checkpoint``'s last finished epoch) and return it."""
+             transforms: BatchTransformSettings, checkpoint: Path, budget: TimeBudget = NO_BUDGET) -> nn.Module:
+    """Fine-tune ``net`` in place (resuming from ``checkpoint``'s last finished epoch) and return it;
+    ``budget`` may stop it after a saved epoch (TimeBudgetReached)."""
     generator = torch.Generator().manual_seed(settings.seed)
     photo_count = max(1, round(settings.batch_size * settings.photo_share))
     face_count = settings.batch_size - photo_count
@@ -116,6 +117,8 @@ def finetune(net: nn.Module, data: MixedFaces, settings: PhotoFinetuneSettings,
         checkpoint.with_suffix(".tmp").replace(checkpoint)  # whole or absent
         log.info("%s: epoch %d/%d, loss %.4f, %.0f s", checkpoint.stem, epoch + 1, settings.epochs,
                  total_loss / steps_per_epoch, time.monotonic() - started)
+        if epoch + 1 < settings.epochs:
+            budget.check(f"after epoch {epoch + 1} of {settings.epochs} of {checkpoint.name}")
     return net.eval()
 
 
@@ -161,7 +164,8 @@ def mixed_faces(train: FaceSet, photos: list[PhotoCrops]) -> MixedFaces:
 
 
 def finetuned_networks(nets: list[nn.Module], data: MixedFaces, settings: PhotoFinetuneSettings,
-                       transforms: BatchTransformSettings, workdir: Path) -> list[nn.Module]:
+                       transforms: BatchTransformSettings, workdir: Path,
+                       budget: TimeBudget = NO_BUDGET) -> list[nn.Module]:
     """Fine-tune each network as its own resumable stage (``photo-<i>.pt`` once finished), then
     keep ``settings.weight_mix`` of the fine-tuned weights and the rest of the starting ones
     (weight-space ensembling, as WiSE-FT: the mix trades FER2013 accuracy for real photos')."""
@@ -172,7 +176,7 @@ def finetuned_networks(nets: list[nn.Module], data: MixedFaces, settings: PhotoF
         if finished.exists():
             net.load_state_dict(torch.load(finished, weights_only=True))
         else:
-            finetune(net, data, settings, transforms, workdir / f"photo-{index}.partial.pt")
+            finetune(net, data, settings, transforms, workdir / f"photo-{index}.partial.pt", budget)
             torch.save(net.state_dict(), finished.with_suffix(".tmp"))
             finished.with_suffix(".tmp").replace(finished)
             (workdir / f"photo-{index}.partial.pt").unlink(missing_ok=True)

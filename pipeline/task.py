@@ -12,20 +12,28 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 NOT_PROMOTED = 2  # the exit code of a run that was published but not served
+RESUME_LATER = 75  # the exit code of a run stopped at its time budget (EX_TEMPFAIL: run it again)
 
 
 def train_and_publish(config_file: str | None, data_uri: str | None, output: str | None, workdir: Path | None,
-                      from_checkpoint: Path | None, dry_run: bool) -> dict[str, Any]:
-    """One training run through publishing; returns its summary."""
+                      from_checkpoint: Path | None, dry_run: bool,
+                      stop_after_minutes: float | None = None) -> dict[str, Any]:
+    """One training run through publishing; returns its summary. With ``stop_after_minutes`` it
+    raises TimeBudgetReached at its first checkpointed epoch past that time (``workdir`` keeps the
+    checkpoints the next run continues from)."""
     # pylint: disable=import-outside-toplevel  # torch loads only when a run starts
     from facemood import storage
+    from facemood.errors import ConfigError
     from pipeline.main import run
     from pipeline.settings import dry_run_settings, load_pipeline_settings
+    from pipeline.train import TimeBudget
 
     settings = load_pipeline_settings(config_file, data_uri, output)
     if dry_run:
         settings = dry_run_settings(settings)
-    return run(settings, storage.s3_client(), workdir, from_checkpoint)
+    if stop_after_minutes is not None and workdir is None:
+        raise ConfigError("a time budget (--stop-after) needs --workdir: the next run continues from its checkpoints")
+    return run(settings, storage.s3_client(), workdir, from_checkpoint, TimeBudget.minutes(stop_after_minutes))
 
 
 def report(summary: dict[str, Any]) -> int:

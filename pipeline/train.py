@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facemood.errors import TimeBudgetReached
 from facemood.faceset import FaceSet
 from pipeline.settings import BatchTransformSettings, TrainingSettings
 
@@ -37,6 +38,28 @@ class History:
     best_epoch: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TimeBudget:
+    """When a run stops to be continued later (resumable stages of bounded length): at the first
+    finished epoch, with more to come, after ``deadline`` (``time.monotonic()``); None: never."""
+
+    deadline: float | None = None
+
+    @classmethod
+    def minutes(cls, minutes: float | None) -> TimeBudget:
+        """A budget of ``minutes`` from now (None: no budget)."""
+        return cls(None if minutes is None else time.monotonic() + 60.0 * minutes)
+
+    def check(self, done: str) -> None:
+        """Raise TimeBudgetReached once the deadline has passed; ``done`` says what was checkpointed."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise TimeBudgetReached(f"stopped at the time budget {done} (checkpointed): run the same command "
+                                    "again to continue from there")
+
+
+NO_BUDGET = TimeBudget()
 
 
 def native_bf16() -> bool:
@@ -185,13 +208,14 @@ def _clock(seconds: float) -> str:
 
 def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: TrainingSettings,
         transforms: BatchTransformSettings, flip_tta: bool, checkpoint: Path | None = None,
-        soft_targets: SoftTargets | None = None) -> History:
+        soft_targets: SoftTargets | None = None, budget: TimeBudget = NO_BUDGET) -> History:
     """Train ``model`` in place and leave it holding the best-on-validation weights.
 
     ``soft_targets`` (rows in ``train``'s order) make it a student of the networks that made them.
 
     With ``checkpoint``, every finished epoch is saved there (atomically) and a checkpoint
-    found at the start is resumed: weights, optimizer, schedule, random streams and history.
+    found at the start is resumed: weights, optimizer, schedule, random streams and history;
+    ``budget`` may then stop the run after a saved epoch (TimeBudgetReached).
     """
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -246,6 +270,8 @@ def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: Trainin
             history.stopped_early = True
             log.info("early stop: no validation gain for %d epochs", settings.early_stopping_patience)
             break
+        if checkpoint is not None and epoch < settings.epochs:
+            budget.check(f"after epoch {epoch} of {settings.epochs} of {checkpoint.name}")
     history.seconds = round(time.monotonic() - start, 1)
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -20,10 +20,13 @@ from facemood.cli.options import config_option, model_option, print_json, stack_
 @click.option("--from-checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Skip training: export, evaluate and publish this checkpoint.")
 @click.option("--dry-run", is_flag=True, help="One epoch of one batch: checks the whole path quickly.")
+@click.option("--stop-after", "stop_after", type=click.FloatRange(min=0), default=None, metavar="MINUTES",
+              help="Stop at the first checkpointed epoch after MINUTES (needs --workdir; exit 75): "
+                   "the same command continues the run.")
 @click.option("--remote", is_flag=True, help="Start the training task on ECS Fargate instead of here.")
 @stack_option("The deployed stack (with --remote).")
 def train(config_file: str | None, data_uri: str | None, output: str | None, workdir: Path | None,
-          from_checkpoint: Path | None, dry_run: bool, remote: bool, stack: str) -> None:
+          from_checkpoint: Path | None, dry_run: bool, stop_after: float | None, remote: bool, stack: str) -> None:
     """Train, evaluate and publish a model bundle (what the ECS task runs)."""
     if remote:
         from facemood.aws import aws_client  # pylint: disable=import-outside-toplevel
@@ -33,9 +36,15 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
         outputs = stack_outputs(aws_client("cloudformation"), stack)
         print_json(run_training_task(aws_client("ecs"), outputs, data_uri))
         return
-    from pipeline.task import report, train_and_publish  # pylint: disable=import-outside-toplevel
+    from facemood.errors import TimeBudgetReached  # pylint: disable=import-outside-toplevel
+    from pipeline.task import RESUME_LATER, report, train_and_publish  # pylint: disable=import-outside-toplevel
 
-    code = report(train_and_publish(config_file, data_uri, output, workdir, from_checkpoint, dry_run))
+    try:
+        summary = train_and_publish(config_file, data_uri, output, workdir, from_checkpoint, dry_run, stop_after)
+    except TimeBudgetReached as exc:
+        click.echo(f"Not finished: {exc}", err=True)
+        sys.exit(RESUME_LATER)
+    code = report(summary)
     if code:
         sys.exit(code)
 
