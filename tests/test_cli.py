@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 import pytest
@@ -97,6 +98,9 @@ def test_predict_answers_every_good_file_and_names_each_bad_one(tmp_path, shippe
     assert answers[2]["error"] == "the file is not a photo this service can read (JPEG, PNG or WebP)"
     assert answers[3]["error"] == "no such file or directory"
     assert result.stderr.strip() == 'Error: 3 of 5 images could not be read (see their "error")'
+    served = json.loads((Path(shipped_model) / "models" / "latest.json").read_text())["run_id"]
+    carried = json.loads((Path(shipped_model) / "models" / served / "manifest.json").read_text())["distress_threshold"]
+    assert json.loads(result.stdout)["distress_threshold"] == carried["threshold"]  # the model's own, as the page
 
 
 @pytest.mark.parametrize("pointer, message", [
