@@ -14,7 +14,7 @@ help:
 	@echo "make test         - run every test (FACEMOOD_FER2013=path/to/fer2013.csv when ../shared is absent)"
 	@echo "make lint         - pylint, ruff and checkov (the AWS template)"
 	@echo "make bench        - print the benchmarks' figures"
-	@echo "make model        - retrain the shipped model's FER2013 networks on ../shared/data/fer2013.npz (4 networks: about 1 h each with native bfloat16, 3.6 h in float32 on AVX2; rerun resumes; STAGE_MINUTES=85 stops after 85 min)"
+	@echo "make model        - retrain the shipped model's FER2013 networks on ../shared/data/fer2013.npz (4 networks: about 1 h each with native bfloat16, 3.6 h in float32 on AVX2; rerun resumes; STAGE_MINUTES=70 stops each run after 70 min)"
 	@echo "make model-photos - then its real-photo stage (../shared/data/wild; about 20 min per network) and publish it beside the served one"
 	@echo "make images       - build the three container images with podman and print their sizes (docs/deploy.md)"
 	@echo "make messages     - extract the page's messages into facemood/locales and merge them into each catalogue"
@@ -76,7 +76,7 @@ bench: $(VENV)/.extras-dev
 # publishes that stage to a store of its own (a FER2013-only model is never compared with the
 # served one on PublicTest alone); `make model-photos` adds the real-photo stage to the same
 # networks and publishes to ./models, where the champion rule weighs FER2013 and real photos.
-# STAGE_MINUTES=85: stop at the first checkpointed epoch after 85 minutes (exit 75); the same
+# STAGE_MINUTES=70: stop at the first checkpointed epoch after 70 minutes (exit 75); the same
 # command continues. Unset: run to the end.
 STAGE := $(if $(STAGE_MINUTES),--stop-after $(STAGE_MINUTES))
 model: $(VENV)/.extras-dev
