@@ -140,8 +140,12 @@ def train_students(settings: PipelineSettings, splits, members: list[tuple[Emoti
     distillation = settings.distillation
     if not distillation.student_seeds:
         return []
+    saved = workdir / "student-targets.pt"  # the finished members' opinion: computed once, kept like them
     if all((workdir / f"student-{seed}.pt").exists() for seed in distillation.student_seeds):
         targets = None  # every student finished: the members need not read the faces again
+    elif saved.exists():
+        targets = SoftTargets(torch.load(saved, weights_only=True), distillation.weight, distillation.temperature)
+        log.info("reloaded the students' targets from %s", saved)
     else:
         started = time.monotonic()
         targets = SoftTargets(teacher_log_probabilities([m.eval() for m, _ in members], splits.train.pixels,
@@ -150,6 +154,9 @@ def train_students(settings: PipelineSettings, splits, members: list[tuple[Emoti
                               distillation.weight, distillation.temperature)
         log.info("the %d member(s) read %d training faces for the students in %.0f s", len(members),
                  len(splits.train), time.monotonic() - started)
+        torch.save(targets.log_probabilities, saved.with_suffix(".tmp"))
+        saved.with_suffix(".tmp").replace(saved)  # whole or absent
+        budget.check(f"after the members read the training faces for the students ({saved.name})")
     return [train_member(settings, splits, seed, workdir, "student", targets, budget)
             for seed in distillation.student_seeds]
 

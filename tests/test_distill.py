@@ -13,13 +13,13 @@ import torch
 from torch import nn
 
 from facemood.config import CONFIG_DIR
-from facemood.errors import ConfigError
+from facemood.errors import ConfigError, TimeBudgetReached
 from facemood.faceset import FaceSet
 from pipeline import main as pipeline_main
 from pipeline.distill import SoftTargets, teacher_log_probabilities
 from pipeline.model import EmotionCNN
 from pipeline.settings import load_pipeline_settings
-from pipeline.train import fit, torch_probabilities
+from pipeline.train import TimeBudget, fit, torch_probabilities
 from tests.test_training import TINY
 
 HAPPY = 3
@@ -107,3 +107,21 @@ def test_serving_neither_members_nor_students_is_refused_in_plain_words(tmp_path
     path.write_text(TINY + "distillation: {student_seeds: [], serve_members: false}\n")
     with pytest.raises((ConfigError, ValueError), match="serve_members: false needs student_seeds"):
         load_pipeline_settings(path)
+
+
+def test_a_budget_stops_once_the_students_targets_are_saved_and_the_next_run_reloads_them(tmp_path, real_faces,
+                                                                                          caplog):
+    data = tmp_path / "faces.npz"
+    np.savez(data, pixels=real_faces["pixels"], emotion=real_faces["emotion"], usage=real_faces["usage"])
+    settings = load_pipeline_settings(distilling(tmp_path, True), str(data), str(tmp_path / "store"))
+    settings = replace(settings, training=replace(settings.training, epochs=1))  # the member ends in one epoch
+    workdir = tmp_path / "work"
+    with pytest.raises(TimeBudgetReached, match="after the members read the training faces for the students"):
+        pipeline_main.run(settings, workdir=workdir, budget=TimeBudget(deadline=0.0))  # a budget already spent
+    saved = workdir / "student-targets.pt"  # the members' opinion is kept: the next run does not redo it
+    assert (workdir / "member-3.pt").exists() and saved.exists() and not (workdir / "student-5.pt").exists()
+    assert torch.load(saved, weights_only=True).shape == (300, 7) and not (tmp_path / "store").exists()
+    with caplog.at_level(logging.INFO):
+        pipeline_main.run(settings, workdir=workdir)
+    assert f"reloaded the students' targets from {saved}" in caplog.text and "training faces for" not in caplog.text
+    assert (workdir / "student-5.pt").exists() and (tmp_path / "store" / "models" / "latest.json").exists()
