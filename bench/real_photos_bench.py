@@ -13,7 +13,8 @@ fitted on the folder (``--split-seed``: the fitted bundle's seed, to read the sa
 Photos are read as the page reads them: the graph, then the bundle's photo calibration
 (:mod:`facemood.photo_calibration`); a line gives the graph alone for comparison. Prints accuracy,
 macro-F1, recall per class, the page's distress flag (precision and recall, and a sweep of
-thresholds), the expected calibration error with the value a perfectly calibrated model would
+thresholds), each headline figure's range over person resamples (what other persons like these
+might read), the expected calibration error with the value a perfectly calibrated model would
 read on as many photos from sampling alone, and the confusion matrix. A photo with no face found
 counts as missed, not as wrong.
 """
@@ -21,6 +22,7 @@ counts as missed, not as wrong.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +90,14 @@ def main() -> None:
     from facemood.checkin import distress_probability
     from facemood.emotions import EMOTIONS
     from facemood.photo_set import photo_crops
-    from facemood.scores import classification_scores, expected_calibration_error, sampling_ece
+    from facemood.scores import (
+        classification_scores,
+        expected_calibration_error,
+        person_bootstrap_interval,
+        sampling_ece,
+        weighted_macro_f1,
+        weighted_share,
+    )
 
     settings = load_app_settings()
     folder = Path(args.photos)
@@ -106,9 +115,20 @@ def main() -> None:
           f"{len(crops.missed)} of the folder's photos had no face found")
     print(f"  {describe_photo_calibration(model.manifest)}")
     median, high = sampling_ece(probs)
+    predicted = probs.argmax(axis=1)
+    neutral = EMOTIONS.index("neutral")
+
+    def spread(statistic: Callable[[np.ndarray], float]) -> str:
+        low, top = person_bootstrap_interval(statistic, crops.persons)
+        return f"{low:.1%}-{top:.1%}"
+
     print(f"accuracy {metrics['accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.1%}, "
           f"ECE (15 bins) {expected_calibration_error(probs, labels, 15):.1%} (a perfectly calibrated model with "
           f"these confidences would read {median:.1%}, 90% under {high:.1%}, on {len(labels)} photos)")
+    print(f"  over other persons like these (90% of person resamples): accuracy "
+          f"{spread(lambda w: float(np.average(predicted == labels, weights=w)))}, macro-F1 "
+          f"{spread(lambda w: weighted_macro_f1(labels, predicted, w))}, neutral recall "
+          f"{spread(lambda w: weighted_share(predicted == neutral, labels == neutral, w))}")
     print("  recall per class: " + ", ".join(f"{name} {m['recall']:.1%} (of {m['support']})"
                                             for name, m in metrics["per_class"].items()))
     rule = settings.distress
@@ -131,6 +151,10 @@ def main() -> None:
               f"{expected_calibration_error(graph, labels, 15):.1%}, distress flag precision {p:.1%}, recall {r:.1%}")
     print(f"distress flag ({'+'.join(rule.emotions)} together >= {threshold:g}, {source}): precision {precision:.1%}, "
           f"recall {recall:.1%} ({flags} flags; {int(truly.sum())} photos labelled so)")
+    flagged = distress >= threshold
+    print(f"  over other persons like these (90% of person resamples): precision "
+          f"{spread(lambda w: weighted_share(flagged & truly, flagged, w))}, recall "
+          f"{spread(lambda w: weighted_share(flagged & truly, truly, w))}")
     for threshold in np.round(np.arange(0.3, 0.91, 0.05), 2):
         p, r, n = distress_figures(distress, truly, float(threshold))
         print(f"  >= {threshold:.2f}: precision {p:.1%}, recall {r:.1%}, {n} flags")

@@ -1,8 +1,10 @@
-"""Classification scores with scikit-learn: accuracy, macro-F1, per class, confusion; and how well
-probabilities are calibrated (expected calibration error, reliability bins)."""
+"""Classification scores with scikit-learn: accuracy, macro-F1, per class, confusion; how well
+probabilities are calibrated (expected calibration error, reliability bins); and how far a figure
+read on a few persons' photos could move on other persons (person bootstrap intervals)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,3 +72,45 @@ def sampling_ece(probs: np.ndarray, bins: int = 15, draws: int = 1000, seed: int
             gap += np.abs(correct[:, inside].sum(axis=1) - confidence[inside].sum())
     errors = gap / max(len(confidence), 1)
     return float(np.median(errors)), float(np.percentile(errors, 90))
+
+
+def person_resamples(persons: np.ndarray, draws: int, seed: int) -> np.ndarray:
+    """A person bootstrap: how many times each person (in ``np.unique(persons)`` order) is drawn,
+    with replacement, in each of ``draws`` resamples of as many persons; (draws, persons) counts.
+
+    A person's photos are drawn together: they were taken together and resemble each other, so
+    they are one piece of evidence about new persons, not one each.
+    """
+    count = len(np.unique(persons))
+    return np.random.default_rng(seed).multinomial(count, np.full(count, 1.0 / count), size=draws)
+
+
+def person_bootstrap_interval(statistic: Callable[[np.ndarray], float], persons: np.ndarray, draws: int = 2000,
+                              seed: int = 0, level: float = 0.9) -> tuple[float, float]:
+    """The central ``level`` interval of a figure over person resamples: the range other persons
+    like these would put it in. ``statistic`` takes a weight per photo (how many times its person
+    was drawn) and returns the figure (NaN where a resample leaves it undefined: those are skipped)."""
+    _, person = np.unique(np.asarray(persons), return_inverse=True)
+    values = np.array([statistic(counts[person].astype(np.float64))
+                       for counts in person_resamples(persons, draws, seed)])
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.percentile(values, [50.0 * (1.0 - level), 50.0 * (1.0 + level)])
+    return float(low), float(high)
+
+
+def weighted_share(hits: np.ndarray, of: np.ndarray, weights: np.ndarray) -> float:
+    """The weighted share of the photos marked ``of`` that are also ``hits`` (a recall: hits = read
+    as the class, of = labelled so; a precision: hits = right flags, of = flags); NaN when no weight
+    falls on ``of``."""
+    total = float(weights[of].sum())
+    return float(weights[hits & of].sum()) / total if total else float("nan")
+
+
+def weighted_macro_f1(labels: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> float:
+    """Macro-F1 over the seven emotions with per-photo weights (as :func:`classification_scores`)."""
+    from sklearn.metrics import f1_score  # pylint: disable=import-outside-toplevel
+
+    return float(f1_score(labels, predicted, labels=list(range(NUM_CLASSES)), average="macro",
+                          sample_weight=weights, zero_division=0))

@@ -25,6 +25,7 @@ import numpy as np
 
 from facemood.distress_threshold import DistressThreshold
 from facemood.emotions import EMOTIONS
+from facemood.scores import person_resamples
 from pipeline.settings import DistressThresholdSettings
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,9 @@ def choose_distress_threshold(readings: list[np.ndarray], labels: np.ndarray, pe
         return None
     candidates = np.asarray(settings.candidates, dtype=np.float64)
     persons = np.asarray(persons)
-    rng = np.random.default_rng(settings.seed)
     # each resample: how many times each person is drawn (persons stay whole); the same for every reading
-    count = len(np.unique(persons))
-    draws = rng.multinomial(count, np.full(count, 1.0 / count), size=settings.bootstrap_draws)
+    draws = person_resamples(persons, settings.bootstrap_draws, settings.seed)
+    count = draws.shape[1]
     chance, precision, recall = [], [], []
     for reading in readings:
         scores = np.asarray(reading, dtype=np.float64)[:, columns].sum(axis=1)
