@@ -24,6 +24,9 @@ from facemood.clock import utc_timestamp
 from facemood.distress_threshold import DistressThreshold, read_distress_threshold
 from facemood.emotions import EMOTIONS, IMAGE_SIDE
 from facemood.errors import BundleIntegrityError, ModelInputError, NotFound, StorageError
+from facemood.first_pass import FILE_NAME as FIRST_PASS_NAME
+from facemood.first_pass import MANIFEST_KEY as FIRST_PASS_KEY
+from facemood.first_pass import FirstPass, cascade_probabilities, read_exit_probability, run_graph
 from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
 
 FORMAT_VERSION = 1
@@ -145,6 +148,17 @@ def read_latest(root: str, client: Any = None) -> dict[str, Any] | None:
     return pointer
 
 
+def graph_input(faces: np.ndarray) -> np.ndarray:
+    """The graphs' input (n,1,48,48) float32 in [0, 1] for (n,48,48) uint8 faces (or one (48,48) face)."""
+    faces = np.asarray(faces)
+    if faces.ndim == 2:
+        faces = faces[None]
+    if faces.dtype != np.uint8 or faces.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise ModelInputError(f"faces must be uint8 of shape (n,{IMAGE_SIDE},{IMAGE_SIDE}); "
+                              f"got {faces.dtype} {faces.shape}")
+    return faces[:, None].astype(np.float32) / np.float32(255.0)
+
+
 @dataclass
 class Bundle:
     """A verified bundle, ready to predict."""
@@ -154,6 +168,7 @@ class Bundle:
     session: Any  # onnxruntime.InferenceSession
     photo_calibration: PhotoCalibration | None = None  # how faces cut from photos are read (None: as the graph)
     distress_threshold: DistressThreshold | None = None  # chosen for this model (None: the app's own)
+    first_pass: FirstPass | None = None  # one network read first; the graph only where it is unsure
 
     @property
     def run_id(self) -> str:
@@ -162,18 +177,20 @@ class Bundle:
 
     def predict_proba(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Probabilities (n,7) for (n,48,48) uint8 faces (or one (48,48) face)."""
-        faces = np.asarray(faces)
-        if faces.ndim == 2:
-            faces = faces[None]
-        if faces.dtype != np.uint8 or faces.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-            raise ModelInputError(f"faces must be uint8 of shape (n,{IMAGE_SIDE},{IMAGE_SIDE}); "
-                             f"got {faces.dtype} {faces.shape}")
+        x = graph_input(faces)
         out = [np.zeros((0, len(EMOTIONS)), dtype=np.float32)]
-        name = self.session.get_inputs()[0].name
-        for start in range(0, len(faces), batch_size):
-            x = faces[start:start + batch_size, None].astype(np.float32) / np.float32(255.0)
-            out.append(self.session.run(None, {name: x})[0])
+        for start in range(0, len(x), batch_size):
+            chunk = x[start:start + batch_size]
+            out.append(run_graph(self.session, chunk) if self.first_pass is None
+                       else cascade_probabilities(self.first_pass, self.session, chunk))
         return np.concatenate(out)
+
+    def answered_by_first_pass(self, faces: np.ndarray) -> np.ndarray:
+        """Which of the (n,48,48) uint8 faces the first pass answers alone (none without a first pass)."""
+        x = graph_input(faces)
+        if self.first_pass is None:
+            return np.zeros(len(x), dtype=bool)
+        return run_graph(self.first_pass.session, x).max(axis=1) >= self.first_pass.exit_probability
 
     def predict_photo_proba(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities (n,7) for (n,48,48) uint8 faces cut from photos by the face step: the
@@ -245,7 +262,10 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
             f"{folder} has bundle format {version}; this code reads up to {FORMAT_VERSION}: upgrade facemood")
     if MODEL_NAME not in files:
         raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} lists no {MODEL_NAME}")
-    model_bytes = b""
+    exit_probability = read_exit_probability(manifest)
+    if exit_probability is not None and FIRST_PASS_NAME not in files:
+        raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} has a {FIRST_PASS_KEY} but lists no {FIRST_PASS_NAME}")
+    model_bytes = first_pass_bytes = b""
     for name, entry in sorted(files.items()):
         try:
             data = storage.read_bytes(join(folder, name), client)
@@ -255,9 +275,13 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
             raise BundleIntegrityError(f"{folder}/{name} fails its sha256 check: the bundle was altered")
         if name == MODEL_NAME:
             model_bytes = data
+        elif name == FIRST_PASS_NAME:
+            first_pass_bytes = data
+    first_pass = None if exit_probability is None else FirstPass(
+        onnx_session(first_pass_bytes, threads, f"{folder}/{FIRST_PASS_NAME}"), exit_probability)
     return Bundle(uri=folder, manifest=manifest, session=onnx_session(model_bytes, threads, f"{folder}/{MODEL_NAME}"),
                   photo_calibration=read_photo_calibration(manifest),
-                  distress_threshold=read_distress_threshold(manifest))
+                  distress_threshold=read_distress_threshold(manifest), first_pass=first_pass)
 
 
 def onnx_session(model: bytes, threads: int = 1, name: str = MODEL_NAME) -> Any:
@@ -312,6 +336,10 @@ def check_contract(session: Any, name: str) -> None:
                                    "[0, 1] or not summing to 1)")
 
 
-def load_onnx_file(path: Path, threads: int = 1) -> Bundle:
-    """A Bundle around a bare ``model.onnx`` (no manifest): used while a bundle is being built."""
-    return Bundle(uri=str(path), manifest={}, session=onnx_session(Path(path).read_bytes(), threads, str(path)))
+def load_onnx_file(path: Path, threads: int = 1, first_pass: tuple[Path, float] | None = None) -> Bundle:
+    """A Bundle around a bare ``model.onnx`` (no manifest), with the first-pass graph and its exit
+    probability when given: used while a bundle is being built."""
+    cascade = None if first_pass is None else FirstPass(
+        onnx_session(Path(first_pass[0]).read_bytes(), threads, str(first_pass[0])), first_pass[1])
+    return Bundle(uri=str(path), manifest={}, session=onnx_session(Path(path).read_bytes(), threads, str(path)),
+                  first_pass=cascade)

@@ -170,6 +170,22 @@ def _distress_threshold_lines(manifest: dict[str, Any]) -> list[str]:
             "(means over the readings)."]
 
 
+def _first_pass_lines(manifest: dict[str, Any]) -> list[str]:
+    """What the card says of the first pass, if the bundle carries one (facemood/first_pass.py)."""
+    entry = manifest.get("first_pass")
+    if not entry:
+        return []
+    photos = (f"; on the {manifest.get('photo_finetune', {}).get('tune_photos', '')} tune photos it answers "
+              f"{entry['tune_photos_exits']:.1%} ({entry['tune_photos_accuracy']:.1%} right, the graph alone "
+              f"{entry['tune_photos_graph_accuracy']:.1%})" if "tune_photos_exits" in entry else "")
+    return [f"- First pass: network {entry['network'] + 1} of {entry['networks_in_graph']} reads each face alone "
+            f"first (temperature {entry['temperature']:.3f}, `first-pass.onnx`); a face it gives a probability of at "
+            f"least {entry['exit_probability']:g} is answered by it, every other face by the whole graph. On the "
+            f"{manifest['data']['validation_name']} rows that fit the temperature it answers {entry['exits']:.1%} "
+            f"of faces, and the cascade reads them {entry['accuracy']:.2%} right (the graph alone "
+            f"{entry['graph_accuracy']:.2%}){photos}. Every figure below is the cascade's, as served."]
+
+
 def _photo_calibration_lines(manifest: dict[str, Any]) -> list[str]:
     """What the card says of the photo calibration, if the run fitted one."""
     entry = manifest.get("photo_calibration")
@@ -223,6 +239,7 @@ def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]])
         + (f"; the graph is quantized to int8 (probabilities within {training['int8']['max_probability_difference']}"
            f" of the float graph's, top emotion kept on {training['int8']['top_agreement']:.1%} of "
            f"{data['validation_name']} faces)." if training.get("int8") else "."),
+        *_first_pass_lines(manifest),
         "## Metrics",
     ]
     for name, metrics in evaluations.items():

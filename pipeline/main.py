@@ -22,6 +22,7 @@ from facemood.dataset import load_faces
 from facemood.distress_threshold import MANIFEST_KEY as DISTRESS_THRESHOLD_KEY
 from facemood.faces import load_face_settings
 from facemood.faceset import FaceSet
+from facemood.first_pass import MANIFEST_KEY as FIRST_PASS_KEY
 from facemood.photo_calibration import MANIFEST_KEY as PHOTO_CALIBRATION_KEY
 from facemood.scores import classification_scores
 from pipeline import artifacts
@@ -29,6 +30,7 @@ from pipeline.calibration import Calibration, calibrate, remeasured
 from pipeline.distill import SoftTargets, teacher_log_probabilities
 from pipeline.distress_threshold import choose_distress_threshold
 from pipeline.export import check_parity, export_onnx
+from pipeline.first_pass import add_first_pass
 from pipeline.int8_import import float_networks
 from pipeline.model import EmotionCNN
 from pipeline.photo_calibration import fit_photo_calibration, repeated_held_out_readings
@@ -182,11 +184,18 @@ def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], spli
         serving, float_model, splits.validation.pixels[:PARITY_BATCH]), "int8": None}
     if not settings.model.int8:
         shutil.copyfile(float_path, model_path)
+        if settings.first_pass.enabled:
+            float_model, export["first_pass"] = add_first_pass(settings, nets, splits.validation, float_model,
+                                                               model_path, splits.train.pixels[:0], tune_photos)
         return float_model, calibration, export
     sample = np.random.default_rng(settings.training.seed).permutation(len(splits.train))[:QUANTIZATION_FACES]
-    quantize_int8(float_path, model_path, splits.train.pixels[np.sort(sample)])
+    quantization_faces = splits.train.pixels[np.sort(sample)]
+    quantize_int8(float_path, model_path, quantization_faces)
     served = bundle.load_onnx_file(model_path, settings.training.threads)
     export["int8"] = check_quantized(float_model, served, splits.validation.pixels)
+    if settings.first_pass.enabled:
+        served, export["first_pass"] = add_first_pass(settings, nets, splits.validation, served, model_path,
+                                                      quantization_faces, tune_photos)
     return served, calibration, export
 
 
@@ -223,6 +232,7 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
     tune = None if photos is None or photos.tune is None else FaceSet(photos.tune.crops, photos.tune.labels)
     onnx_model, calibration, export = export_served_model(settings, [m.eval() for m, _ in members], splits,
                                                           bundle_dir / bundle.MODEL_NAME, tune)
+    first_pass = export.pop("first_pass", None)  # the manifest's own entry, not a training figure
     served_probabilities = onnx_model.predict_proba(splits.validation.pixels)
     calibration = remeasured(calibration, served_probabilities, splits.validation.labels)
     log.info("temperature %.3f: ECE %.2f%% -> %.2f%% on %d validation faces not used to fit it",
@@ -269,6 +279,7 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
                                "tune_photos": len(tune)}} if tune is not None else {}),
         **({PHOTO_CALIBRATION_KEY: photo_calibration} if photo_calibration else {}),
         **({DISTRESS_THRESHOLD_KEY: distress_threshold} if distress_threshold else {}),
+        **({FIRST_PASS_KEY: first_pass} if first_pass else {}),
     }
     (bundle_dir / "metrics.json").write_text(json.dumps({
         "evaluations": evaluations, "history": history_dict,

@@ -207,6 +207,23 @@ class DistressThresholdSettings:
 
 
 @dataclass(frozen=True)
+class FirstPassSettings:
+    """Whether the bundle carries a first pass, and how its exit probability is chosen
+    (:mod:`pipeline.first_pass`)."""
+
+    enabled: bool
+    exit_candidates: tuple[float, ...]  # top probabilities tried, lowest first: the lowest that holds is chosen
+    max_accuracy_loss: float  # the cascade may read the validation fit rows (and tune photos) this much worse
+
+    def __post_init__(self) -> None:
+        if not self.exit_candidates:
+            raise ValueError("exit_candidates must list at least one probability")
+        for candidate in self.exit_candidates:
+            cfg.check_range("exit_candidates", candidate, 0.0, 1.0, open_low=True)
+        cfg.check_range("max_accuracy_loss", self.max_accuracy_loss, 0.0, 0.05)
+
+
+@dataclass(frozen=True)
 class GateSettings:
     """The quality gate a model must pass before ``models/latest.json`` points at it."""
 
@@ -247,6 +264,7 @@ class PipelineSettings:
     distillation: DistillationSettings
     photo_finetune: PhotoFinetuneSettings
     distress_threshold: DistressThresholdSettings
+    first_pass: FirstPassSettings
     calibration: CalibrationSettings
     gate: GateSettings
     metrics_namespace: str  # CloudWatch namespace of the run's EMF metrics

@@ -104,6 +104,10 @@ LOADERS = {"app.yaml": load_app_settings, "pipeline.yaml": load_pipeline_setting
     ("pipeline.yaml", "erasing_probability: 0.25", "erasing_probability: 2",
      "batch_transforms: erasing_probability must be in [0, 1], got 2.0"),
     ("pipeline.yaml", "dropout: 0.3", "dropout: 1.3", "model: dropout must be in [0, 1], got 1.3"),
+    ("pipeline.yaml", "max_accuracy_loss: 0.0 ", "max_accuracy_loss: 0.5 ",
+     "first_pass: max_accuracy_loss must be in [0, 0.05], got 0.5"),
+    ("pipeline.yaml", "exit_candidates: [0.5, 0.55,", "exit_candidates: [0, 0.55,",
+     "first_pass: exit_candidates must be in (0, 1], got 0.0"),
 ])
 def test_out_of_range_settings_name_the_key(tmp_path, name, old, new, message):
     path = committed_with(tmp_path, name, old, new)

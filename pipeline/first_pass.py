@@ -1,0 +1,124 @@
+"""Build the bundle's first pass (:mod:`facemood.first_pass`) and choose its exit probability.
+
+Which network reads first: the one whose cascade lets the most validation faces exit at no loss,
+judged in float on the validation rows that fit the graph's temperature (the ensemble's own
+student usually wins: it learned to agree with the ensemble, so when it is sure it is right where
+the ensemble is). Its temperature is fitted as the graph's is (those rows and the tune photos).
+Then its served (int8) graph is exported and the exit probability chosen on it: the lowest
+candidate at which the cascade reads those rows, and the tune photos when there are some, at
+most ``max_accuracy_loss`` less accurately than the whole graph. None holds: no first pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from facemood import bundle
+from facemood.faceset import FaceSet
+from facemood.first_pass import FILE_NAME
+from pipeline.calibration import calibrate, halves, probabilities, views_logits
+from pipeline.export import export_onnx
+from pipeline.quantize import quantize_int8
+from pipeline.settings import PipelineSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The faces a first pass is judged on: the validation fit rows, and the tune photos (maybe none)."""
+
+    faces: list[np.ndarray]
+    labels: list[np.ndarray]
+    graph: list[np.ndarray]  # the whole graph's probabilities for each
+
+
+def _accuracy(read: np.ndarray, labels: np.ndarray) -> float:
+    return round(float((read.argmax(axis=1) == labels).mean()), 4)
+
+
+def exit_choice(first: list[np.ndarray], judged: Judged, candidates: tuple[float, ...],
+                max_loss: float) -> tuple[float, float] | None:
+    """The lowest candidate at which the cascade of ``first`` (probabilities per judged set) reads
+    every judged set at most ``max_loss`` less accurately than the whole graph, with the share of
+    the first set's faces that exit there; None when no candidate holds with a face exiting."""
+    for candidate in sorted(candidates):
+        if not (first[0].max(axis=1) >= candidate).any():
+            break  # higher candidates let no face exit either
+        holds = True
+        for probs, labels, graph in zip(first, judged.labels, judged.graph):
+            sure = probs.max(axis=1) >= candidate
+            cascade = np.where(sure[:, None], probs, graph).argmax(axis=1)
+            if (cascade == labels).mean() < (graph.argmax(axis=1) == labels).mean() - max_loss - 1e-12:
+                holds = False
+                break
+        if holds:
+            return float(candidate), float((first[0].max(axis=1) >= candidate).mean())
+    return None
+
+
+def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation: FaceSet, graph: bundle.Bundle,
+                   model_path: Path, quantization_faces: np.ndarray,
+                   tune_photos: FaceSet | None) -> tuple[bundle.Bundle, dict[str, Any] | None]:
+    """The served bundle with a first pass written beside ``model_path`` (and its manifest entry), or
+    ``graph`` unchanged and None when no network can read first without loss."""
+    stage, calibration = settings.first_pass, settings.calibration
+    fit_rows, _ = halves(validation.labels, calibration.fit_fraction, settings.training.seed)
+    judged = Judged([validation.pixels[fit_rows]], [validation.labels[fit_rows]],
+                    [graph.predict_proba(validation.pixels[fit_rows])])
+    if tune_photos is not None and len(tune_photos):
+        judged.faces.append(tune_photos.pixels)
+        judged.labels.append(tune_photos.labels)
+        judged.graph.append(graph.predict_proba(tune_photos.pixels))
+    scored: list[tuple[float, int, float]] = []  # (exits, -network, temperature) of each network that can exit
+    for index, net in enumerate(nets):
+        temperature = calibrate([net], validation, False, 1.0, calibration.fit_fraction, calibration.bins,
+                                settings.training.seed, tune_photos).temperature
+        first = [probabilities(views_logits([net], faces, False), temperature) for faces in judged.faces]
+        choice = exit_choice(first, judged, stage.exit_candidates, stage.max_accuracy_loss)
+        log.info("first pass candidate: network %d, temperature %.3f: %s", index, temperature,
+                 "no exit probability holds" if choice is None
+                 else f"exit at {choice[0]:.2f} lets {100 * choice[1]:.1f}% of the validation fit rows exit")
+        if choice is not None:
+            scored.append((choice[1], -index, temperature))
+    if not scored:
+        log.warning("no first pass: no network reads first without losing accuracy; every face takes the graph")
+        return graph, None
+    _, negative_index, temperature = max(scored)  # the most exits; the earlier network on a tie
+    index = -negative_index
+    first_path = model_path.parent / FILE_NAME
+    float_path = model_path.parent.parent / f"{Path(FILE_NAME).stem}-float.onnx"  # outside the bundle
+    export_onnx([nets[index]], float_path, False, temperature)
+    if settings.model.int8:
+        quantize_int8(float_path, first_path, quantization_faces)
+    else:
+        first_path.write_bytes(float_path.read_bytes())
+    served_first = bundle.load_onnx_file(first_path, settings.training.threads)
+    first = [served_first.predict_proba(faces) for faces in judged.faces]
+    choice = exit_choice(first, judged, stage.exit_candidates, stage.max_accuracy_loss)
+    if choice is None:
+        log.warning("no first pass: network %d's served graph holds at no exit probability", index)
+        first_path.unlink()
+        return graph, None
+    exit_probability, exits = choice
+    cascade = [np.where((f.max(axis=1) >= exit_probability)[:, None], f, g) for f, g in zip(first, judged.graph)]
+    entry = {"file": FILE_NAME, "exit_probability": exit_probability, "network": index,
+             "temperature": round(temperature, 6), "networks_in_graph": len(nets),
+             "chosen_on": "validation rows that fit the temperature" + (", tune photos" if len(first) > 1 else ""),
+             "max_accuracy_loss": stage.max_accuracy_loss, "exits": round(exits, 4),
+             "accuracy": _accuracy(cascade[0], judged.labels[0]),
+             "graph_accuracy": _accuracy(judged.graph[0], judged.labels[0])}
+    if len(first) > 1:
+        entry |= {"tune_photos_exits": round(float((first[1].max(axis=1) >= exit_probability).mean()), 4),
+                  "tune_photos_accuracy": _accuracy(cascade[1], judged.labels[1]),
+                  "tune_photos_graph_accuracy": _accuracy(judged.graph[1], judged.labels[1])}
+    log.info("first pass: network %d at exit probability %.2f answers %.1f%% of the validation fit rows (accuracy "
+             "%.2f%%, the graph alone %.2f%%)", index, exit_probability, 100 * exits, 100 * entry["accuracy"],
+             100 * entry["graph_accuracy"])
+    return bundle.load_onnx_file(model_path, settings.training.threads, (first_path, exit_probability)), entry

@@ -1,0 +1,125 @@
+"""The first pass (facemood.first_pass, pipeline.first_pass): one network answers the faces it is
+sure of, the whole graph reads the rest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from facemood import bundle
+from facemood.bundle import graph_input
+from facemood.errors import BundleIntegrityError
+from facemood.first_pass import FILE_NAME, read_exit_probability, run_graph
+from pipeline import main as pipeline_main
+from pipeline.export import export_onnx
+from pipeline.first_pass import Judged, exit_choice
+from pipeline.model import EmotionCNN
+from pipeline.settings import load_pipeline_settings
+from tests.test_training import MODELS, REFINED, TINY, model_keys, upload_refined
+
+
+def tiny_graph(path, seed: int) -> None:
+    """A small untrained network exported as a graph (different seeds answer differently)."""
+    torch.manual_seed(seed)
+    export_onnx([EmotionCNN(widths=(8, 16), convs_per_block=(1, 1)).eval()], path, False, 0.05)
+
+
+@pytest.fixture(name="graphs")
+def graphs_fixture(tmp_path):
+    """Two different small graphs: the whole one and a first pass."""
+    whole, first = tmp_path / "model.onnx", tmp_path / FILE_NAME
+    tiny_graph(whole, 1)
+    tiny_graph(first, 2)
+    return whole, first
+
+
+def test_sure_faces_take_the_first_pass_and_the_rest_the_whole_graph(graphs, real_faces) -> None:
+    whole, first = graphs
+    faces = real_faces["pixels"][:200]
+    graph = bundle.load_onnx_file(whole).predict_proba(faces)
+    alone = bundle.load_onnx_file(first).predict_proba(faces)
+    exit_at = float(np.median(alone.max(axis=1)))  # about half the faces are sure
+    cascade = bundle.load_onnx_file(whole, first_pass=(first, exit_at)).predict_proba(faces, batch_size=64)
+    sure = alone.max(axis=1) >= exit_at
+    assert 0 < sure.sum() < len(faces)
+    assert np.array_equal(bundle.load_onnx_file(whole, first_pass=(first, exit_at)).answered_by_first_pass(faces), sure)
+    np.testing.assert_allclose(cascade[sure], alone[sure], atol=1e-6)
+    np.testing.assert_allclose(cascade[~sure], graph[~sure], atol=1e-6)
+    assert not np.allclose(graph, alone, atol=1e-3)  # the two graphs really differ
+    # a first pass that is never sure changes nothing
+    np.testing.assert_allclose(bundle.load_onnx_file(whole, first_pass=(first, 1.0)).predict_proba(faces), graph,
+                               atol=1e-6)
+
+
+def test_the_exit_probability_is_the_lowest_that_reads_as_well_as_the_graph() -> None:
+    labels = np.array([0, 1, 2, 3])
+    graph = np.eye(7)[[0, 1, 2, 4]] * 0.9 + 0.1 / 7  # right on three of four
+    first = np.full((4, 7), 0.05)
+    first[0, 0], first[1, 5], first[2, 2], first[3, 3] = 0.9, 0.6, 0.7, 0.55  # wrong on face 1 only
+    judged = Judged([np.zeros((4, 48, 48), np.uint8)], [labels], [graph])
+    # at 0.5 every face exits: face 1 wrongly, but face 3 rightly where the graph is wrong: 3 right, as the graph
+    assert exit_choice([first], judged, (0.5, 0.55, 0.65, 0.95), 0.0) == (0.5, 1.0)
+    first[3, 3] = 0.3  # now face 3 stays with the graph, which reads it wrongly; face 1 exits wrongly below 0.65
+    assert exit_choice([first], judged, (0.5, 0.55, 0.65, 0.95), 0.0) == (0.65, 0.5)
+    # every judged set must hold: tune photos on which the first pass is wrong when sure
+    photos = Judged(judged.faces + [np.zeros((2, 48, 48), np.uint8)], [labels, np.array([6, 6])],
+                    [graph, np.eye(7)[[6, 6]]])
+    sure_and_wrong = np.eye(7)[[0, 0]] * 0.8 + 0.2 / 7
+    assert exit_choice([first, sure_and_wrong], photos, (0.65, 0.85, 0.95), 0.0) == (0.85, 0.25)
+    assert exit_choice([first, sure_and_wrong], photos, (0.65,), 0.0) is None
+    assert exit_choice([first, sure_and_wrong], photos, (0.65,), 1.0) == (0.65, 0.5)  # any loss allowed
+    assert exit_choice([np.full((4, 7), 1 / 7)], judged, (0.5,), 0.0) is None  # nothing would exit
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"file": "other.onnx", "exit_probability": 0.6}, "its file must be first-pass.onnx"),
+    ({"file": FILE_NAME, "exit_probability": 0.0}, "exit_probability must be in (0, 1]"),
+    ({"file": FILE_NAME, "exit_probability": "high"}, "could not convert"),
+    ({"file": FILE_NAME}, "exit_probability"),
+])
+def test_a_broken_first_pass_entry_is_named(entry, message) -> None:
+    with pytest.raises(BundleIntegrityError, match="first_pass is not valid") as caught:
+        read_exit_probability({"first_pass": entry})
+    assert message in str(caught.value)
+    assert read_exit_probability({}) is None
+
+
+@pytest.mark.slow
+def test_a_run_builds_a_first_pass_the_bundle_serves_through(s3, real_faces, tmp_path) -> None:
+    for name in (REFINED, MODELS):
+        s3.create_bucket(Bucket=name)
+    stores = s3
+    upload_refined(stores, real_faces, tmp_path)
+    (tmp_path / "pipeline.yaml").write_text(TINY)
+    settings = load_pipeline_settings(tmp_path / "pipeline.yaml")
+    settings = replace(settings, first_pass=replace(settings.first_pass, enabled=True, max_accuracy_loss=0.05,
+                                                    exit_candidates=(0.2, 0.25, 0.3, 0.4, 0.5, 0.6)))
+    run_id = pipeline_main.run(settings, stores)["run_id"]
+    assert f"models/{run_id}/{FILE_NAME}" in model_keys(stores)
+    loaded = bundle.load_bundle(f"s3://{MODELS}", stores)
+    entry = loaded.manifest["first_pass"]
+    assert loaded.first_pass is not None and loaded.first_pass.exit_probability == entry["exit_probability"]
+    assert entry["file"] == FILE_NAME and 0 < entry["exits"] <= 1
+    assert entry["accuracy"] >= entry["graph_accuracy"] - 0.05
+    assert "first_pass" not in loaded.manifest["training"]
+    card = stores.get_object(Bucket=MODELS, Key=f"models/{run_id}/model_card.md")["Body"].read().decode()
+    assert "- First pass: network 1 of 1 reads each face alone first" in card
+    assert f"at least {entry['exit_probability']:g} is answered by it" in card
+    faces = real_faces["pixels"]
+    graph_only = replace(loaded, first_pass=None).predict_proba(faces)
+    served = loaded.predict_proba(faces)
+    sure = loaded.answered_by_first_pass(faces)
+    assert not replace(loaded, first_pass=None).answered_by_first_pass(faces).any()
+    assert sure.any()  # (which faces take which path: test_sure_faces_take_the_first_pass_...)
+    np.testing.assert_allclose(served[~sure], graph_only[~sure], atol=1e-6)
+    np.testing.assert_allclose(served[sure], run_graph(loaded.first_pass.session, graph_input(faces[sure])), atol=1e-6)
+    # a bundle whose first pass was removed is refused, not served as the graph alone
+    manifest = json.loads(stores.get_object(Bucket=MODELS, Key=f"models/{run_id}/manifest.json")["Body"].read())
+    del manifest["files"][FILE_NAME]
+    stores.put_object(Bucket=MODELS, Key=f"models/{run_id}/manifest.json", Body=json.dumps(manifest).encode())
+    with pytest.raises(BundleIntegrityError, match="lists no first-pass.onnx"):
+        bundle.load_bundle(f"s3://{MODELS}/models/{run_id}", stores)
