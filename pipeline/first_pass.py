@@ -6,7 +6,9 @@ student usually wins: it learned to agree with the ensemble, so when it is sure 
 the ensemble is). Its temperature is fitted as the graph's is (those rows and the tune photos).
 Then its served (int8) graph is exported and the exit probability chosen on it: the lowest
 candidate at which the cascade reads those rows, and the tune photos when there are some, at
-most ``max_accuracy_loss`` less accurately than the whole graph. None holds: no first pass.
+most ``max_accuracy_loss`` less well than the whole graph, in accuracy and in macro-F1 (the
+champion rule compares both), with an expected calibration error on those rows at most
+``max_ece_increase`` above the graph's. None holds: no first pass.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch import nn
 from facemood import bundle
 from facemood.faceset import FaceSet
 from facemood.first_pass import FILE_NAME
+from facemood.scores import expected_calibration_error, weighted_macro_f1
 from pipeline.calibration import calibrate, halves, probabilities, views_logits
 from pipeline.export import export_onnx
 from pipeline.quantize import quantize_int8
@@ -43,22 +46,32 @@ def _accuracy(read: np.ndarray, labels: np.ndarray) -> float:
     return round(float((read.argmax(axis=1) == labels).mean()), 4)
 
 
-def exit_choice(first: list[np.ndarray], judged: Judged, candidates: tuple[float, ...],
-                max_loss: float) -> tuple[float, float] | None:
+def _figures(read: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Accuracy and macro-F1 (what the champion rule compares)."""
+    predicted = read.argmax(axis=1)
+    return float((predicted == labels).mean()), weighted_macro_f1(labels, predicted, np.ones(len(labels)))
+
+
+def exit_choice(first: list[np.ndarray], judged: Judged, candidates: tuple[float, ...], max_loss: float,
+                max_ece_increase: float = 1.0) -> tuple[float, float] | None:
     """The lowest candidate at which the cascade of ``first`` (probabilities per judged set) reads
-    every judged set at most ``max_loss`` less accurately than the whole graph, with the share of
-    the first set's faces that exit there; None when no candidate holds with a face exiting."""
+    every judged set at most ``max_loss`` less well than the whole graph, in accuracy and in
+    macro-F1 (a first pass that is sure of the common expressions must not cost the rare ones), and
+    the first set with an expected calibration error at most ``max_ece_increase`` above the graph's
+    (the first pass answers the faces it is surest of: its probabilities must mean what the graph's
+    do), with the share of the first set's faces that exit there; None when no candidate holds
+    with a face exiting."""
+    graph_figures = [_figures(graph, labels) for graph, labels in zip(judged.graph, judged.labels)]
+    graph_ece = expected_calibration_error(judged.graph[0], judged.labels[0])
     for candidate in sorted(candidates):
         if not (first[0].max(axis=1) >= candidate).any():
             break  # higher candidates let no face exit either
-        holds = True
-        for probs, labels, graph in zip(first, judged.labels, judged.graph):
-            sure = probs.max(axis=1) >= candidate
-            cascade = np.where(sure[:, None], probs, graph).argmax(axis=1)
-            if (cascade == labels).mean() < (graph.argmax(axis=1) == labels).mean() - max_loss - 1e-12:
-                holds = False
-                break
-        if holds:
+        cascades = [np.where((probs.max(axis=1) >= candidate)[:, None], probs, graph)
+                    for probs, graph in zip(first, judged.graph)]
+        holds = all(got >= wanted - max_loss - 1e-12
+                    for cascade, labels, figures in zip(cascades, judged.labels, graph_figures)
+                    for got, wanted in zip(_figures(cascade, labels), figures))
+        if holds and expected_calibration_error(cascades[0], judged.labels[0]) <= graph_ece + max_ece_increase:
             return float(candidate), float((first[0].max(axis=1) >= candidate).mean())
     return None
 
@@ -81,7 +94,7 @@ def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation
         temperature = calibrate([net], validation, False, 1.0, calibration.fit_fraction, calibration.bins,
                                 settings.training.seed, tune_photos).temperature
         first = [probabilities(views_logits([net], faces, False), temperature) for faces in judged.faces]
-        choice = exit_choice(first, judged, stage.exit_candidates, stage.max_accuracy_loss)
+        choice = exit_choice(first, judged, stage.exit_candidates, stage.max_accuracy_loss, stage.max_ece_increase)
         log.info("first pass candidate: network %d, temperature %.3f: %s", index, temperature,
                  "no exit probability holds" if choice is None
                  else f"exit at {choice[0]:.2f} lets {100 * choice[1]:.1f}% of the validation fit rows exit")
@@ -101,7 +114,7 @@ def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation
         first_path.write_bytes(float_path.read_bytes())
     served_first = bundle.load_onnx_file(first_path, settings.training.threads)
     first = [served_first.predict_proba(faces) for faces in judged.faces]
-    choice = exit_choice(first, judged, stage.exit_candidates, stage.max_accuracy_loss)
+    choice = exit_choice(first, judged, stage.exit_candidates, stage.max_accuracy_loss, stage.max_ece_increase)
     if choice is None:
         log.warning("no first pass: network %d's served graph holds at no exit probability", index)
         first_path.unlink()
@@ -111,7 +124,8 @@ def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation
     entry = {"file": FILE_NAME, "exit_probability": exit_probability, "network": index,
              "temperature": round(temperature, 6), "networks_in_graph": len(nets),
              "chosen_on": "validation rows that fit the temperature" + (", tune photos" if len(first) > 1 else ""),
-             "max_accuracy_loss": stage.max_accuracy_loss, "exits": round(exits, 4),
+             "max_accuracy_loss": stage.max_accuracy_loss, "max_ece_increase": stage.max_ece_increase,
+             "exits": round(exits, 4),
              "accuracy": _accuracy(cascade[0], judged.labels[0]),
              "graph_accuracy": _accuracy(judged.graph[0], judged.labels[0])}
     if len(first) > 1:

@@ -214,6 +214,7 @@ class FirstPassSettings:
     enabled: bool
     exit_candidates: tuple[float, ...]  # top probabilities tried, lowest first: the lowest that holds is chosen
     max_accuracy_loss: float  # the cascade may read the validation fit rows (and tune photos) this much worse
+    max_ece_increase: float  # and its ECE on those rows may be this much above the graph's
 
     def __post_init__(self) -> None:
         if not self.exit_candidates:
@@ -221,6 +222,7 @@ class FirstPassSettings:
         for candidate in self.exit_candidates:
             cfg.check_range("exit_candidates", candidate, 0.0, 1.0, open_low=True)
         cfg.check_range("max_accuracy_loss", self.max_accuracy_loss, 0.0, 0.05)
+        cfg.check_range("max_ece_increase", self.max_ece_increase, 0.0, 0.05)
 
 
 @dataclass(frozen=True)

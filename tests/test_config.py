@@ -106,6 +106,8 @@ LOADERS = {"app.yaml": load_app_settings, "pipeline.yaml": load_pipeline_setting
     ("pipeline.yaml", "dropout: 0.3", "dropout: 1.3", "model: dropout must be in [0, 1], got 1.3"),
     ("pipeline.yaml", "max_accuracy_loss: 0.0 ", "max_accuracy_loss: 0.5 ",
      "first_pass: max_accuracy_loss must be in [0, 0.05], got 0.5"),
+    ("pipeline.yaml", "max_ece_increase: 0.005", "max_ece_increase: -0.005",
+     "first_pass: max_ece_increase must be in [0, 0.05], got -0.005"),
     ("pipeline.yaml", "exit_candidates: [0.5, 0.55,", "exit_candidates: [0, 0.55,",
      "first_pass: exit_candidates must be in (0, 1], got 0.0"),
 ])

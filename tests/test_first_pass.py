@@ -75,6 +75,27 @@ def test_the_exit_probability_is_the_lowest_that_reads_as_well_as_the_graph() ->
     assert exit_choice([np.full((4, 7), 1 / 7)], judged, (0.5,), 0.0) is None  # nothing would exit
 
 
+def test_a_first_pass_that_costs_a_rare_expression_is_refused_though_accuracy_holds() -> None:
+    labels = np.array([0, 0, 0, 1])
+    graph = np.eye(7)[[0, 0, 1, 1]]  # 3 of 4 right, and the one face of expression 1 found
+    first = np.full((4, 7), 0.1)
+    first[:, 0] = [0.3, 0.3, 0.9, 0.9]  # sure of faces 2 and 3, as expression 0: still 3 of 4 right
+    judged = Judged([np.zeros((4, 48, 48), np.uint8)], [labels], [graph])
+    assert exit_choice([first], judged, (0.5,), 0.0) is None  # expression 1 is never read: macro-F1 falls
+    assert exit_choice([first], judged, (0.5,), 1.0) == (0.5, 0.5)
+
+
+def test_a_first_pass_surer_than_it_is_right_is_refused() -> None:
+    labels = np.tile([0, 1], 5)
+    graph = np.full((10, 7), 0.5 / 6)
+    graph[:, 0] = 0.5  # reads every face as expression 0 half sure: right half the time, well calibrated
+    overconfident = np.full((10, 7), 0.01 / 6)
+    overconfident[:, 0] = 0.99  # the same answers, 99% sure
+    judged = Judged([np.zeros((10, 48, 48), np.uint8)], [labels], [graph])
+    assert exit_choice([overconfident], judged, (0.9,), 0.0, max_ece_increase=0.005) is None
+    assert exit_choice([overconfident], judged, (0.9,), 0.0, max_ece_increase=0.5) == (0.9, 1.0)
+
+
 @pytest.mark.parametrize("entry, message", [
     ({"file": "other.onnx", "exit_probability": 0.6}, "its file must be first-pass.onnx"),
     ({"file": FILE_NAME, "exit_probability": 0.0}, "exit_probability must be in (0, 1]"),
@@ -97,7 +118,7 @@ def test_a_run_builds_a_first_pass_the_bundle_serves_through(s3, real_faces, tmp
     (tmp_path / "pipeline.yaml").write_text(TINY)
     settings = load_pipeline_settings(tmp_path / "pipeline.yaml")
     settings = replace(settings, first_pass=replace(settings.first_pass, enabled=True, max_accuracy_loss=0.05,
-                                                    exit_candidates=(0.2, 0.25, 0.3, 0.4, 0.5, 0.6)))
+                                                    max_ece_increase=0.05, exit_candidates=(0.2, 0.25, 0.3, 0.4)))
     run_id = pipeline_main.run(settings, stores)["run_id"]
     assert f"models/{run_id}/{FILE_NAME}" in model_keys(stores)
     loaded = bundle.load_bundle(f"s3://{MODELS}", stores)
