@@ -25,7 +25,7 @@ def test_overlays_hold_only_what_they_change():
     base = cfg.read_yaml(CONFIG_DIR / "pipeline.yaml")
     for name, changed in (("pipeline-demo.yaml", {"training", "gate"}),
                           ("model-fer2013.yaml",
-                           {"data", "model", "distillation", "training", "gate"})):
+                           {"data", "model", "distillation", "first_pass", "training", "gate"})):
         merged = cfg.read_yaml(CONFIG_DIR / name)
         assert set(merged) == set(base)
         assert {key for key in base if merged[key] != base[key]} == changed, name
