@@ -1,14 +1,12 @@
 """Build the bundle's first pass (:mod:`facemood.first_pass`) and choose its exit probability.
 
-Which network reads first: the one whose cascade lets the most validation faces exit at no loss,
-judged in float on the validation rows that fit the graph's temperature (the ensemble's own
-student usually wins: it learned to agree with the ensemble, so when it is sure it is right where
-the ensemble is). Its temperature is fitted as the graph's is (those rows and the tune photos).
-Then its served (int8) graph is exported and the exit probability chosen on it: the lowest
-candidate at which the cascade reads those rows, and the tune photos when there are some, at
-most ``max_accuracy_loss`` less well than the whole graph, in accuracy and in macro-F1 (the
-champion rule compares both), with an expected calibration error on those rows at most
-``max_ece_increase`` above the graph's. None holds: no first pass.
+Each network of the graph is exported reading the face alone, with its own temperature (fitted as
+the graph's is: on the validation rows that fit it, and the tune photos), as it would be served
+(int8 when the graph is). For each, the exit probability is the lowest candidate at which the
+cascade reads those rows, and the tune photos when there are some, at most ``max_accuracy_loss``
+less well than the whole graph, in accuracy and in macro-F1 (the champion rule compares both),
+with an expected calibration error on those rows at most ``max_ece_increase`` above the graph's.
+The network that lets the most of those rows exit reads first; none holds: no first pass.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from facemood import bundle
 from facemood.faceset import FaceSet
 from facemood.first_pass import FILE_NAME
 from facemood.scores import expected_calibration_error, weighted_macro_f1
-from pipeline.calibration import calibrate, halves, probabilities, views_logits
+from pipeline.calibration import calibrate, halves
 from pipeline.export import export_onnx
 from pipeline.quantize import quantize_int8
 from pipeline.settings import PipelineSettings
@@ -76,6 +74,24 @@ def exit_choice(first: list[np.ndarray], judged: Judged, candidates: tuple[float
     return None
 
 
+def _candidate_path(model_path: Path, index: int) -> Path:
+    """Where network ``index``'s first-pass graph is written while it is judged: outside the bundle."""
+    return model_path.parent.parent / f"{Path(FILE_NAME).stem}-{index}.onnx"
+
+
+def _served_graph(settings: PipelineSettings, net: nn.Module, temperature: float, path: Path,
+                  quantization_faces: np.ndarray) -> bundle.Bundle:
+    """``net`` reading the face alone, exported as it would be served (int8 when the graph is)."""
+    float_path = path.with_suffix(".float.onnx")
+    export_onnx([net], float_path, False, temperature)
+    if settings.model.int8:
+        quantize_int8(float_path, path, quantization_faces)
+        float_path.unlink()
+    else:
+        float_path.replace(path)
+    return bundle.load_onnx_file(path, settings.training.threads)
+
+
 def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation: FaceSet, graph: bundle.Bundle,
                    model_path: Path, quantization_faces: np.ndarray,
                    tune_photos: FaceSet | None) -> tuple[bundle.Bundle, dict[str, Any] | None]:
@@ -89,37 +105,31 @@ def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation
         judged.faces.append(tune_photos.pixels)
         judged.labels.append(tune_photos.labels)
         judged.graph.append(graph.predict_proba(tune_photos.pixels))
-    scored: list[tuple[float, int, float]] = []  # (exits, -network, temperature) of each network that can exit
+    scored: list[tuple[float, int, float, float]] = []  # (exits, -network, exit probability, temperature)
     for index, net in enumerate(nets):
         temperature = calibrate([net], validation, False, 1.0, calibration.fit_fraction, calibration.bins,
                                 settings.training.seed, tune_photos).temperature
-        first = [probabilities(views_logits([net], faces, False), temperature) for faces in judged.faces]
-        choice = exit_choice(first, judged, stage.exit_candidates, stage.max_accuracy_loss, stage.max_ece_increase)
+        served_first = _served_graph(settings, net, temperature, _candidate_path(model_path, index), quantization_faces)
+        choice = exit_choice([served_first.predict_proba(faces) for faces in judged.faces], judged,
+                             stage.exit_candidates, stage.max_accuracy_loss, stage.max_ece_increase)
         log.info("first pass candidate: network %d, temperature %.3f: %s", index, temperature,
                  "no exit probability holds" if choice is None
                  else f"exit at {choice[0]:.2f} lets {100 * choice[1]:.1f}% of the validation fit rows exit")
         if choice is not None:
-            scored.append((choice[1], -index, temperature))
+            scored.append((choice[1], -index, choice[0], temperature))
     if not scored:
+        for other in range(len(nets)):
+            _candidate_path(model_path, other).unlink(missing_ok=True)
         log.warning("no first pass: no network reads first without losing accuracy; every face takes the graph")
         return graph, None
-    _, negative_index, temperature = max(scored)  # the most exits; the earlier network on a tie
+    exits, negative_index, exit_probability, temperature = max(scored)  # the most exits; the earlier on a tie
     index = -negative_index
     first_path = model_path.parent / FILE_NAME
-    float_path = model_path.parent.parent / f"{Path(FILE_NAME).stem}-float.onnx"  # outside the bundle
-    export_onnx([nets[index]], float_path, False, temperature)
-    if settings.model.int8:
-        quantize_int8(float_path, first_path, quantization_faces)
-    else:
-        first_path.write_bytes(float_path.read_bytes())
+    _candidate_path(model_path, index).replace(first_path)
+    for other in range(len(nets)):
+        _candidate_path(model_path, other).unlink(missing_ok=True)
     served_first = bundle.load_onnx_file(first_path, settings.training.threads)
     first = [served_first.predict_proba(faces) for faces in judged.faces]
-    choice = exit_choice(first, judged, stage.exit_candidates, stage.max_accuracy_loss, stage.max_ece_increase)
-    if choice is None:
-        log.warning("no first pass: network %d's served graph holds at no exit probability", index)
-        first_path.unlink()
-        return graph, None
-    exit_probability, exits = choice
     cascade = [np.where((f.max(axis=1) >= exit_probability)[:, None], f, g) for f, g in zip(first, judged.graph)]
     entry = {"file": FILE_NAME, "exit_probability": exit_probability, "network": index,
              "temperature": round(temperature, 6), "networks_in_graph": len(nets),
