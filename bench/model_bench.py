@@ -12,6 +12,7 @@ emotions together are at least the threshold likely (facemood.checkin.is_distres
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,11 @@ def main() -> None:
     print(f"model {model.run_id} on {len(labels)} PublicTest faces: accuracy {metrics['accuracy']:.2%}, "
           f"macro-F1 {metrics['macro_f1']:.2%}")
     print("  recall per class: " + ", ".join(f"{name} {m['recall']:.1%}" for name, m in metrics["per_class"].items()))
+    if model.first_pass is not None:  # served as a cascade: say how much the first pass answered, and what it costs
+        alone = classification_scores(labels, replace(model, first_pass=None).predict_proba(pixels))
+        print(f"  first pass (network {model.manifest['first_pass']['network'] + 1} alone, at >= "
+              f"{model.first_pass.exit_probability:g}) answers {model.answered_by_first_pass(pixels).mean():.1%} of "
+              f"these faces; the whole graph alone reads {alone['accuracy']:.2%}, macro-F1 {alone['macro_f1']:.2%}")
     calibration = model.manifest.get("calibration")
     if calibration:
         print(f"calibration: temperature {calibration['temperature']:.3f} fitted on {calibration['fit_rows']} faces; "

@@ -11,7 +11,7 @@ temperature and the photo calibration (so its figures there are in-sample), ``--
 person outside the report part. ``--split 0.4,0.2,0.4`` applies a person split to a bundle not
 fitted on the folder (``--split-seed``: the fitted bundle's seed, to read the same persons).
 Photos are read as the page reads them: the graph, then the bundle's photo calibration
-(:mod:`facemood.photo_calibration`); a line gives the graph alone for comparison. Prints accuracy,
+(:mod:`facemood.photo_calibration`); a line gives the reading without it for comparison. Prints accuracy,
 macro-F1, recall per class, the page's distress flag (precision and recall, and a sweep of
 thresholds), each headline figure's range over person resamples (what other persons like these
 might read), the expected calibration error with the value a perfectly calibrated model would
@@ -114,6 +114,10 @@ def main() -> None:
     print(f"  {len(labels)} photos read ({len(np.unique(crops.persons))} persons); "
           f"{len(crops.missed)} of the folder's photos had no face found")
     print(f"  {describe_photo_calibration(model.manifest)}")
+    if model.first_pass is not None:
+        print(f"  first pass (network {model.manifest['first_pass']['network'] + 1} alone, at >= "
+              f"{model.first_pass.exit_probability:g}) answers {model.answered_by_first_pass(crops.crops).mean():.1%} "
+              "of these faces; the whole graph reads the rest")
     median, high = sampling_ece(probs)
     predicted = probs.argmax(axis=1)
     neutral = EMOTIONS.index("neutral")
@@ -143,10 +147,10 @@ def main() -> None:
               if model.distress_threshold is not None and model.distress_threshold.applies_to(rule.emotions)
               else "config/app.yaml's fallback")
     precision, recall, flags = distress_figures(distress, truly, threshold)
-    if model.photo_calibration is not None:  # what the graph alone reads: the calibration's part
+    if model.photo_calibration is not None:  # what the graphs read without it: the calibration's part
         alone = classification_scores(labels, graph)
         p, r, _ = distress_figures(flag_scores(graph), truly, threshold)
-        print(f"  the graph alone (no photo calibration): accuracy {alone['accuracy']:.1%}, macro-F1 "
+        print(f"  without the photo calibration: accuracy {alone['accuracy']:.1%}, macro-F1 "
               f"{alone['macro_f1']:.1%}, neutral recall {alone['per_class']['neutral']['recall']:.1%}, ECE "
               f"{expected_calibration_error(graph, labels, 15):.1%}, distress flag precision {p:.1%}, recall {r:.1%}")
     print(f"distress flag ({'+'.join(rule.emotions)} together >= {threshold:g}, {source}): precision {precision:.1%}, "
