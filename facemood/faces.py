@@ -46,6 +46,7 @@ class FaceSettings:
     detect_long_side: int  # the photo is downscaled to this for detection
     min_face_fraction: float  # smallest face side, as a fraction of the photo's shorter side
     thresholds: tuple[float, ...]  # MTCNN P-, R-, O-net score thresholds
+    merge_overlaps: tuple[float, ...]  # IoU above which MTCNN merges boxes: P-net's proposals, R-net's boxes
     crop_scale: float  # crop side / detected box size, matching FER2013's framing
     box_aspect: float  # MTCNN's typical box height / width: the box size is mean(w, h / aspect)
     crop_shift_y: float  # crop centre offset from the box centre, in crop sides (up is negative)
@@ -57,6 +58,10 @@ class FaceSettings:
             raise ValueError("thresholds must list three MTCNN thresholds")
         for index, threshold in enumerate(self.thresholds):
             cfg.check_range(f"thresholds[{index}]", threshold, 0.0, 1.0)
+        if len(self.merge_overlaps) != 2:
+            raise ValueError("merge_overlaps must list two overlaps (P-net's proposals, R-net's boxes)")
+        for index, overlap in enumerate(self.merge_overlaps):
+            cfg.check_range(f"merge_overlaps[{index}]", overlap, 0.0, 1.0, open_low=True)
         cfg.check_range("max_request_bytes", self.max_request_bytes, 1024)
         cfg.check_range("max_megapixels", self.max_megapixels, 0.0, open_low=True)
         cfg.check_range("max_decoded_mib", self.max_decoded_mib, 1.0, 1024.0)
@@ -252,7 +257,7 @@ class FaceDetector:
         cv2.setNumThreads(1)  # one request, one core: predictable latency in Lambda
         self._cv2 = cv2
         self.settings = settings
-        self._cascade = Cascade(tuple(settings.thresholds))
+        self._cascade = Cascade(tuple(settings.thresholds), merge_overlaps=tuple(settings.merge_overlaps))
         self._presence = FacePresence()
         self._lock = threading.Lock()
 

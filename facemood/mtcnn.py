@@ -13,6 +13,7 @@ reference runner's to rounding (tests/test_mtcnn.py); detection is about 1 ms fa
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,18 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "
     Overlap is intersection over union, or over the smaller box with ``method="min"``
     (pixel-inclusive areas, as in the reference implementation).
     """
+    return suppress(boxes, scores, threshold, method)[0]
+
+
+def suppress(boxes: np.ndarray, scores: np.ndarray, threshold: float,
+             method: str = "union") -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`nms`, and for each kept box the indices of the boxes it suppressed (best first)."""
     if len(boxes) == 0:
-        return np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int64), []
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     area = (x2 - x1 + 1) * (y2 - y1 + 1)
     order = np.argsort(scores)[::-1]
-    keep = []
+    keep, suppressed = [], []
     while order.size:
         best, rest = order[0], order[1:]
         keep.append(best)
@@ -64,8 +71,10 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "
         height = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + 1)
         inter = width * height
         denominator = np.minimum(area[best], area[rest]) if method == "min" else area[best] + area[rest] - inter
-        order = rest[inter / denominator <= threshold]
-    return np.asarray(keep, dtype=np.int64)
+        overlapping = inter / denominator > threshold
+        suppressed.append(rest[overlapping])
+        order = rest[~overlapping]
+    return np.asarray(keep, dtype=np.int64), suppressed
 
 
 def _square(boxes: np.ndarray) -> np.ndarray:
@@ -88,9 +97,18 @@ def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 class Cascade:
-    """P-net proposals over an image pyramid, R-net refinement, O-net scores and landmarks."""
+    """P-net proposals over an image pyramid, R-net refinement, O-net scores and landmarks.
 
-    def __init__(self, thresholds: tuple[float, float, float], scale_factor: float = 0.709) -> None:
+    ``merge_overlaps`` are the intersections over union above which the weaker of two boxes is
+    merged into the stronger: P-net's proposals pooled over the pyramid, then R-net's boxes.
+    MTCNN's own values (0.7, 0.7) keep several near-copies of each face for the next network
+    to read, and those passes are most of the detection time. Merged harder, R-net and O-net
+    read about one box per face; a box one of them refuses is replaced by the boxes merged into
+    it (a second, smaller pass), so merging loses no face that one of those would have given.
+    """
+
+    def __init__(self, thresholds: tuple[float, float, float], scale_factor: float = 0.709,
+                 merge_overlaps: tuple[float, float] = (0.7, 0.7)) -> None:
         import cv2  # pylint: disable=import-outside-toplevel
 
         folder = weights_folder()
@@ -99,22 +117,25 @@ class Cascade:
                                               for name in ("pnet", "rnet", "onet"))
         self.thresholds = thresholds
         self.scale_factor = scale_factor
+        self.merge_overlaps = merge_overlaps
 
     def detect(self, rgb: np.ndarray, min_face_size: int) -> list[Detection]:
         """Faces in an RGB uint8 image no smaller than ``min_face_size`` pixels, best first."""
-        boxes = self._propose(rgb, min_face_size)
-        if boxes.shape[0]:
-            boxes = self._refine(rgb, boxes)
+        proposals, merged = self._propose(rgb, min_face_size)
+        if proposals.shape[0] == 0:
+            return []
+        boxes, merged = self._refine(rgb, proposals, merged)
         if boxes.shape[0] == 0:
             return []
-        boxes, scores, points = self._output(rgb, boxes)
+        boxes, scores, points = self._output(rgb, boxes, merged)
         order = np.argsort(scores)[::-1]
         return [Detection(tuple(float(v) for v in boxes[i]), float(scores[i]),
                           tuple((float(points[i, k]), float(points[i, k + 5])) for k in range(5)))
                 for i in order]
 
-    def _propose(self, rgb: np.ndarray, min_face_size: int) -> np.ndarray:
-        """Stage 1: square candidate boxes (x1, y1, x2, y2) from P-net over the pyramid."""
+    def _propose(self, rgb: np.ndarray, min_face_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Stage 1: square candidate boxes (x1, y1, x2, y2) from P-net over the pyramid, merged
+        across it; with each box come the boxes merged into it, best first."""
         height, width = rgb.shape[:2]
         scale = CELL / min_face_size
         found = []
@@ -133,11 +154,12 @@ class Cascade:
                 found.append(np.hstack([candidates[keep], scores[keep, None], offsets[0, xs, ys][keep]]))
             scale *= self.scale_factor
         if not found:
-            return np.empty((0, 4))
+            return np.empty((0, 4)), []
         proposals = np.vstack(found)
-        proposals = proposals[nms(proposals[:, :4], proposals[:, 4], 0.7)]
+        keep, merged = suppress(proposals[:, :4], proposals[:, 4], self.merge_overlaps[0])
         span = np.hstack([proposals[:, 2:4] - proposals[:, 0:2]] * 2)
-        return np.fix(_square(proposals[:, :4] + proposals[:, 5:9] * span))
+        squared = np.fix(_square(proposals[:, :4] + proposals[:, 5:9] * span))
+        return squared[keep], [squared[group] for group in merged]
 
     def _crops(self, rgb: np.ndarray, boxes: np.ndarray, side: int) -> np.ndarray:
         """uint8 (n, side, side, 3) crops of integer boxes, zero outside the image."""
@@ -153,24 +175,50 @@ class Cascade:
             out[k] = self._cv2.resize(patch, (side, side), interpolation=self._cv2.INTER_AREA)
         return out
 
-    def _refine(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Stage 2: R-net keeps and adjusts the proposals; squares again."""
+    def _refine(self, rgb: np.ndarray, boxes: np.ndarray,
+                merged: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Stage 2: R-net keeps and adjusts the proposals (where it refuses one, it reads the
+        proposals merged into it instead), squares and merges them; with each box it keeps come
+        the boxes merged into it, best first."""
+        boxes, offsets, scores, accepted = self._with_merged(self._rnet_score, rgb, boxes, merged)
+        boxes, offsets, scores = boxes[accepted], offsets[accepted], scores[accepted]
+        keep, merged = suppress(boxes, scores, self.merge_overlaps[1])
+        refined = np.fix(_square(_regress(boxes, offsets)))
+        return refined[keep], [refined[group] for group in merged]
+
+    def _output(self, rgb: np.ndarray, boxes: np.ndarray,
+                merged: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stage 3: O-net's final scores, boxes and landmarks (x1..x5, y1..y5). Where O-net
+        refuses a box, it scores the boxes merged into that one instead."""
+        boxes, scores, points, accepted = self._with_merged(self._onet_score, rgb, boxes, merged)
+        boxes, scores, points = boxes[accepted], scores[accepted], points[accepted]
+        keep = nms(boxes, scores, 0.7, "min")
+        return boxes[keep], scores[keep], points[keep]
+
+    @staticmethod
+    def _with_merged(score: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]], rgb: np.ndarray,
+                     boxes: np.ndarray, merged: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """``score(rgb, boxes)``, then ``score`` once more on the boxes merged into those it refused
+        (its last output says which it accepts): merging harder then loses no face that MTCNN's
+        own merging would have kept a box for."""
+        scored = score(rgb, boxes)
+        refused = [group for accepted, group in zip(scored[-1], merged) if not accepted and len(group)]
+        if not refused:
+            return scored
+        again = score(rgb, np.vstack(refused))
+        return tuple(np.concatenate([first, second]) for first, second in zip(scored, again))
+
+    def _rnet_score(self, rgb: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, ...]:
+        """R-net on ``boxes``: the boxes, their offsets, scores, and which pass its threshold."""
         self._rnet.setInput(_normalise(self._crops(rgb, boxes, 24)))
         offsets, probs = self._rnet.forward(["dense_2", "softmax_1"])
-        passed = probs[:, 1] > self.thresholds[1]
-        boxes, scores, offsets = boxes[passed], probs[passed, 1], offsets[passed]
-        keep = nms(boxes, scores, 0.7)
-        return np.fix(_square(_regress(boxes[keep], offsets[keep])))
+        return boxes, offsets, probs[:, 1], probs[:, 1] > self.thresholds[1]
 
-    def _output(self, rgb: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Stage 3: O-net's final scores, boxes and landmarks (x1..x5, y1..y5)."""
+    def _onet_score(self, rgb: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, ...]:
+        """O-net on ``boxes``: the adjusted boxes, scores, landmarks, and which pass its threshold."""
         self._onet.setInput(_normalise(self._crops(rgb, boxes, 48)))
         offsets, points, probs = self._onet.forward(["dense_5", "dense_6", "softmax_2"])
-        passed = probs[:, 1] > self.thresholds[2]
-        boxes, scores, offsets, points = boxes[passed], probs[passed, 1], offsets[passed], points[passed]
         width = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
         height = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
         points = np.hstack([points[:, :5] * width + boxes[:, 0:1] - 1, points[:, 5:] * height + boxes[:, 1:2] - 1])
-        boxes = _regress(boxes, offsets)
-        keep = nms(boxes, scores, 0.7, "min")
-        return boxes[keep], scores[keep], points[keep]
+        return _regress(boxes, offsets), probs[:, 1], points, probs[:, 1] > self.thresholds[2]

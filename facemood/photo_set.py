@@ -9,9 +9,11 @@ serving sees.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,11 +113,20 @@ def photo_crops(folder: Path, settings: FaceSettings) -> PhotoCrops:
                       np.array([p.path.name for p, _ in kept], dtype=str), tuple(missed))
 
 
+def settings_key(settings: FaceSettings) -> str:
+    """A short fingerprint of the face settings: crops made with other settings are other crops."""
+    text = json.dumps(asdict(settings), sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def cached_photo_crops(folder: Path, settings: FaceSettings, cache: Path | None) -> PhotoCrops:
-    """:func:`photo_crops`, read from ``cache`` when it is newer than the folder's labels."""
+    """:func:`photo_crops`, read from a cache beside ``cache`` (its name carries the face
+    settings' fingerprint) when it is newer than the folder's labels."""
     labels = folder / LABELS_FILE
-    if cache is not None and cache.exists() and cache.stat().st_mtime >= labels.stat().st_mtime:
-        return PhotoCrops.load(cache)
+    if cache is not None:
+        cache = cache.with_name(f"{cache.stem}-{settings_key(settings)}{cache.suffix}")
+        if cache.exists() and cache.stat().st_mtime >= labels.stat().st_mtime:
+            return PhotoCrops.load(cache)
     result = photo_crops(folder, settings)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)

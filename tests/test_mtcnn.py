@@ -68,3 +68,53 @@ def test_same_faces_as_the_wheels_reference_runner(photos):
             compared += 1
     assert count_differences <= 1
     assert compared >= 15 and agreeing >= 0.9 * compared, (agreeing, compared)
+
+
+def overlap(first: tuple[float, ...], second: tuple[float, ...]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    width = max(0.0, min(first[2], second[2]) - max(first[0], second[0]))
+    height = max(0.0, min(first[3], second[3]) - max(first[1], second[1]))
+    inter = width * height
+    area = (first[2] - first[0]) * (first[3] - first[1]) + (second[2] - second[0]) * (second[3] - second[1])
+    return inter / (area - inter)
+
+
+def test_merging_harder_sends_r_net_and_o_net_fewer_boxes_and_finds_the_same_faces(photos):
+    """Merging near-copies of a face harder leaves fewer boxes for R-net and O-net (most of the
+    detection time) and the same faces in nearly the same place (on these photos one box
+    MTCNN's own merging keeps is a second, offset copy of a face)."""
+    loose = Cascade((0.2, 0.2, 0.4))
+    strict = Cascade((0.2, 0.2, 0.4), merge_overlaps=(0.5, 0.4))
+    sent = {"loose": [0, 0], "strict": [0, 0]}
+    agreeing, compared = 0, 0
+    for photo in photos:
+        for name, cascade in (("loose", loose), ("strict", strict)):
+            proposals, merged = cascade._propose(photo, 43)  # pylint: disable=protected-access
+            sent[name][0] += len(proposals)
+            sent[name][1] += len(cascade._refine(photo, proposals, merged)[0])  # pylint: disable=protected-access
+        theirs, ours = loose.detect(photo, 43), strict.detect(photo, 43)
+        for face in theirs:
+            compared += 1
+            agreeing += any(overlap(face.box, other.box) > 0.75 for other in ours)
+    assert sent["strict"][0] < 0.8 * sent["loose"][0], sent
+    assert sent["strict"][1] < 0.6 * sent["loose"][1], sent
+    assert compared >= 15 and agreeing >= compared - 1, (agreeing, compared)
+
+
+def test_a_box_a_network_refuses_gives_way_to_the_boxes_merged_into_it(photos):
+    """R-net and O-net read the boxes merged into a box they refuse: a face is lost only when
+    every one of them is refused, as with MTCNN's own merging."""
+    cascade = Cascade((0.2, 0.2, 0.4))
+    photo = photos[1]
+    face = cascade.detect(photo, 43)[0]
+    x1, y1, x2, y2 = face.box
+    side = max(x2 - x1, y2 - y1)
+    on_face = np.fix(np.array([[x1, y1, x1 + side, y1 + side]]))
+    beside = np.array([[0.0, 0.0, side * 0.6, side * 0.6]])  # a corner of the background
+    alone = cascade._output(photo, beside, [np.empty((0, 4))])  # pylint: disable=protected-access
+    assert len(alone[0]) == 0
+    boxes, scores, _ = cascade._output(photo, beside, [on_face])  # pylint: disable=protected-access
+    assert len(boxes) == 1 and scores[0] > 0.9 and overlap(tuple(boxes[0]), face.box) > 0.75
+    assert len(cascade._refine(photo, beside, [np.empty((0, 4))])[0]) == 0  # pylint: disable=protected-access
+    refined, _ = cascade._refine(photo, beside, [on_face])  # pylint: disable=protected-access
+    assert len(refined) == 1 and overlap(tuple(refined[0]), face.box) > 0.5

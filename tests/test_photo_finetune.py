@@ -18,7 +18,7 @@ from facemood.app_settings import load_app_settings
 from facemood.checkin import DistressSettings, is_distress
 from facemood.faces import FacePreprocessor
 from facemood.faceset import FaceSet
-from facemood.photo_set import person_of, person_parts, photo_crops
+from facemood.photo_set import cached_photo_crops, person_of, person_parts, photo_crops
 from pipeline import main as pipeline_main
 from pipeline.export import export_onnx
 from pipeline.int8_import import float_networks
@@ -63,6 +63,20 @@ def test_a_photo_reaches_training_as_the_48x48_crop_serving_reads(photo_folder):
     for crop, name in zip(crops.crops[:4], crops.files[:4]):
         served = serving((photo_folder / str(name)).read_bytes()).faces[0].crop
         assert np.array_equal(crop, served)
+
+
+def test_cached_crops_are_those_of_the_settings_asked_for(photo_folder, tmp_path):
+    """Crops cut with other face settings are other crops: a cache made with one detector setting
+    is never read back for another (the pipeline's cache once held only the labels' age)."""
+    settings = load_app_settings().faces
+    cache = tmp_path / "dev.npz"
+    first = cached_photo_crops(photo_folder, settings, cache)
+    assert np.array_equal(cached_photo_crops(photo_folder, settings, cache).crops, first.crops)
+    wider = replace(settings, crop_scale=settings.crop_scale * 1.5)
+    cropped_wider = cached_photo_crops(photo_folder, wider, cache)
+    assert np.array_equal(cropped_wider.crops, photo_crops(photo_folder, wider).crops)
+    assert not np.array_equal(cropped_wider.crops, first.crops)
+    assert len(list(tmp_path.glob("dev-*.npz"))) == 2
 
 
 def test_every_photo_of_a_person_falls_in_one_part():
