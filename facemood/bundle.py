@@ -26,7 +26,7 @@ from facemood.emotions import EMOTIONS, IMAGE_SIDE
 from facemood.errors import BundleIntegrityError, ModelInputError, NotFound, StorageError
 from facemood.first_pass import FILE_NAME as FIRST_PASS_NAME
 from facemood.first_pass import MANIFEST_KEY as FIRST_PASS_KEY
-from facemood.first_pass import FirstPass, cascade_probabilities, read_exit_probability, run_graph
+from facemood.first_pass import FirstPass, cascade_probabilities, read_first_pass, run_graph
 from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
 
 FORMAT_VERSION = 1
@@ -262,8 +262,8 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
             f"{folder} has bundle format {version}; this code reads up to {FORMAT_VERSION}: upgrade facemood")
     if MODEL_NAME not in files:
         raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} lists no {MODEL_NAME}")
-    exit_probability = read_exit_probability(manifest)
-    if exit_probability is not None and FIRST_PASS_NAME not in files:
+    first_pass_entry = read_first_pass(manifest)
+    if first_pass_entry is not None and FIRST_PASS_NAME not in files:
         raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} has a {FIRST_PASS_KEY} but lists no {FIRST_PASS_NAME}")
     model_bytes = first_pass_bytes = b""
     for name, entry in sorted(files.items()):
@@ -277,8 +277,8 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
             model_bytes = data
         elif name == FIRST_PASS_NAME:
             first_pass_bytes = data
-    first_pass = None if exit_probability is None else FirstPass(
-        onnx_session(first_pass_bytes, threads, f"{folder}/{FIRST_PASS_NAME}"), exit_probability)
+    first_pass = None if first_pass_entry is None else FirstPass(
+        onnx_session(first_pass_bytes, threads, f"{folder}/{FIRST_PASS_NAME}"), *first_pass_entry)
     return Bundle(uri=folder, manifest=manifest, session=onnx_session(model_bytes, threads, f"{folder}/{MODEL_NAME}"),
                   photo_calibration=read_photo_calibration(manifest),
                   distress_threshold=read_distress_threshold(manifest), first_pass=first_pass)
@@ -336,10 +336,10 @@ def check_contract(session: Any, name: str) -> None:
                                    "[0, 1] or not summing to 1)")
 
 
-def load_onnx_file(path: Path, threads: int = 1, first_pass: tuple[Path, float] | None = None) -> Bundle:
-    """A Bundle around a bare ``model.onnx`` (no manifest), with the first-pass graph and its exit
-    probability when given: used while a bundle is being built."""
+def load_onnx_file(path: Path, threads: int = 1, first_pass: tuple[Path, float, float] | None = None) -> Bundle:
+    """A Bundle around a bare ``model.onnx`` (no manifest), with the first-pass graph, its exit
+    probability and its answer temperature when given: used while a bundle is being built."""
     cascade = None if first_pass is None else FirstPass(
-        onnx_session(Path(first_pass[0]).read_bytes(), threads, str(first_pass[0])), first_pass[1])
+        onnx_session(Path(first_pass[0]).read_bytes(), threads, str(first_pass[0])), first_pass[1], first_pass[2])
     return Bundle(uri=str(path), manifest={}, session=onnx_session(Path(path).read_bytes(), threads, str(path)),
                   first_pass=cascade)

@@ -26,6 +26,15 @@ SMALLEST_PROBABILITY = 1e-7  # the graph's float32 probabilities may round to 0;
 MAX_SHIFT = 20.0  # a larger shift would silence an expression outright: a broken manifest, not a calibration
 
 
+def rescaled(probabilities: np.ndarray, temperature: float, shift: np.ndarray | float = 0.0) -> np.ndarray:
+    """softmax(log(probabilities) / temperature + shift) per row, in the input's float type: the
+    probabilities made surer (temperature < 1) or less sure, and moved towards some expressions."""
+    scores = np.log(np.clip(probabilities.astype(np.float64), SMALLEST_PROBABILITY, 1.0)) / temperature + shift
+    scores -= scores.max(axis=1, keepdims=True)
+    exp = np.exp(scores)
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(probabilities.dtype)
+
+
 @dataclass(frozen=True)
 class PhotoCalibration:
     """A temperature and one log-probability shift per expression (in ``EMOTIONS`` order)."""
@@ -42,11 +51,7 @@ class PhotoCalibration:
     def apply(self, probabilities: np.ndarray) -> np.ndarray:
         """The calibrated (n,7) probabilities for the graph's (n,7) probabilities of photo faces
         (in the input's float type)."""
-        scores = np.log(np.clip(probabilities.astype(np.float64), SMALLEST_PROBABILITY, 1.0)) / self.temperature
-        scores = scores + np.asarray(self.shift)
-        scores -= scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return (exp / exp.sum(axis=1, keepdims=True)).astype(probabilities.dtype)
+        return rescaled(probabilities, self.temperature, np.asarray(self.shift))
 
     def to_manifest(self) -> dict[str, Any]:
         """The manifest entry (figures of the fit are added by the pipeline)."""

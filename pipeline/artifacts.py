@@ -180,7 +180,10 @@ def _first_pass_lines(manifest: dict[str, Any]) -> list[str]:
               f"{entry['tune_photos_graph_accuracy']:.1%})" if "tune_photos_exits" in entry else "")
     return [f"- First pass: network {entry['network'] + 1} of {entry['networks_in_graph']} reads each face alone "
             f"first (temperature {entry['temperature']:.3f}, `first-pass.onnx`); a face it gives a probability of at "
-            f"least {entry['exit_probability']:g} is answered by it, every other face by the whole graph. On the "
+            f"least {entry['exit_probability']:g} is answered by it"
+            + (f" (its probabilities read at temperature {entry['answer_temperature']:.3f}, fitted on the faces it "
+               "answers)" if "answer_temperature" in entry else "")
+            + f", every other face by the whole graph. On the "
             f"{manifest['data']['validation_name']} rows that fit the temperature it answers {entry['exits']:.1%} "
             f"of faces, and the cascade reads them {entry['accuracy']:.2%} right (the graph alone "
             f"{entry['graph_accuracy']:.2%}){photos}. Every figure below is the cascade's, as served."]

@@ -13,10 +13,11 @@ import torch
 from facemood import bundle
 from facemood.bundle import graph_input
 from facemood.errors import BundleIntegrityError
-from facemood.first_pass import FILE_NAME, read_exit_probability, run_graph
+from facemood.first_pass import FILE_NAME, read_first_pass, run_graph
+from facemood.photo_calibration import rescaled
 from pipeline import main as pipeline_main
 from pipeline.export import export_onnx
-from pipeline.first_pass import Judged, exit_choice
+from pipeline.first_pass import Judged, exit_choice, fit_answer_temperature
 from pipeline.model import EmotionCNN
 from pipeline.settings import load_pipeline_settings
 from tests.test_training import MODELS, REFINED, TINY, model_keys, upload_refined
@@ -43,16 +44,38 @@ def test_sure_faces_take_the_first_pass_and_the_rest_the_whole_graph(graphs, rea
     graph = bundle.load_onnx_file(whole).predict_proba(faces)
     alone = bundle.load_onnx_file(first).predict_proba(faces)
     exit_at = float(np.median(alone.max(axis=1)))  # about half the faces are sure
-    cascade = bundle.load_onnx_file(whole, first_pass=(first, exit_at)).predict_proba(faces, batch_size=64)
+    cascade = bundle.load_onnx_file(whole, first_pass=(first, exit_at, 1.0)).predict_proba(faces, batch_size=64)
     sure = alone.max(axis=1) >= exit_at
     assert 0 < sure.sum() < len(faces)
-    assert np.array_equal(bundle.load_onnx_file(whole, first_pass=(first, exit_at)).answered_by_first_pass(faces), sure)
+    served = bundle.load_onnx_file(whole, first_pass=(first, exit_at, 1.0))
+    assert np.array_equal(served.answered_by_first_pass(faces), sure)
     np.testing.assert_allclose(cascade[sure], alone[sure], atol=1e-6)
     np.testing.assert_allclose(cascade[~sure], graph[~sure], atol=1e-6)
     assert not np.allclose(graph, alone, atol=1e-3)  # the two graphs really differ
     # a first pass that is never sure changes nothing
-    np.testing.assert_allclose(bundle.load_onnx_file(whole, first_pass=(first, 1.0)).predict_proba(faces), graph,
+    np.testing.assert_allclose(bundle.load_onnx_file(whole, first_pass=(first, 1.0, 1.0)).predict_proba(faces), graph,
                                atol=1e-6)
+    # an answer temperature tempers the first pass's answers only, and never changes which expression
+    tempered = bundle.load_onnx_file(whole, first_pass=(first, exit_at, 2.0)).predict_proba(faces)
+    np.testing.assert_allclose(tempered[sure], rescaled(alone[sure], 2.0), atol=1e-6)
+    np.testing.assert_allclose(tempered[~sure], graph[~sure], atol=1e-6)
+    assert np.array_equal(tempered.argmax(axis=1), cascade.argmax(axis=1))
+    assert tempered[sure].max(axis=1).mean() < cascade[sure].max(axis=1).mean()
+
+
+def test_the_answer_temperature_is_fitted_on_the_faces_the_first_pass_answers() -> None:
+    """A first pass 95% sure of faces it reads right 70% of the time is tempered until its answers
+    read about 70% sure; faces it does not answer (here all wrong) do not move it."""
+    labels = np.zeros(200, dtype=np.int64)
+    labels[140:] = 1  # the first pass says expression 0 for every face: right on 140 of 200
+    sure = np.full((200, 7), 0.05 / 6)
+    sure[:, 0] = 0.95
+    unsure = np.full((100, 7), 0.6 / 6)
+    unsure[:, 0] = 0.4  # below the exit: wrong on all, and would pull the temperature elsewhere
+    temperature = fit_answer_temperature(np.vstack([sure, unsure]), np.concatenate([labels, np.full(100, 3)]), 0.5)
+    assert temperature > 1.5
+    assert rescaled(sure, temperature)[:, 0].mean() == pytest.approx(0.7, abs=0.01)
+    assert fit_answer_temperature(unsure, np.full(100, 3), 0.5) == 1.0  # it answers nothing
 
 
 def test_the_exit_probability_is_the_lowest_that_reads_as_well_as_the_graph() -> None:
@@ -98,15 +121,19 @@ def test_a_first_pass_surer_than_it_is_right_is_refused() -> None:
 
 @pytest.mark.parametrize("entry, message", [
     ({"file": "other.onnx", "exit_probability": 0.6}, "its file must be first-pass.onnx"),
-    ({"file": FILE_NAME, "exit_probability": 0.0}, "exit_probability must be in (0, 1]"),
+    ({"file": FILE_NAME, "exit_probability": 0.0}, "exit probability must be in (0, 1]"),
     ({"file": FILE_NAME, "exit_probability": "high"}, "could not convert"),
     ({"file": FILE_NAME}, "exit_probability"),
+    ({"file": FILE_NAME, "exit_probability": 0.6, "answer_temperature": 0}, "answer temperature must be in [0.05, 20]"),
+    ({"file": FILE_NAME, "exit_probability": 0.6, "answer_temperature": float("nan")}, "answer temperature"),
 ])
 def test_a_broken_first_pass_entry_is_named(entry, message) -> None:
     with pytest.raises(BundleIntegrityError, match="first_pass is not valid") as caught:
-        read_exit_probability({"first_pass": entry})
+        read_first_pass({"first_pass": entry})
     assert message in str(caught.value)
-    assert read_exit_probability({}) is None
+    assert read_first_pass({}) is None
+    # a bundle from before answer temperatures reads its first pass's answers as they are
+    assert read_first_pass({"first_pass": {"file": FILE_NAME, "exit_probability": 0.6}}) == (0.6, 1.0)
 
 
 @pytest.mark.slow
@@ -124,6 +151,7 @@ def test_a_run_builds_a_first_pass_the_bundle_serves_through(s3, real_faces, tmp
     loaded = bundle.load_bundle(f"s3://{MODELS}", stores)
     entry = loaded.manifest["first_pass"]
     assert loaded.first_pass is not None and loaded.first_pass.exit_probability == entry["exit_probability"]
+    assert loaded.first_pass.answer_temperature == entry["answer_temperature"] > 0
     assert entry["file"] == FILE_NAME and 0 < entry["exits"] <= 1
     assert entry["accuracy"] >= entry["graph_accuracy"] - 0.05
     assert "first_pass" not in loaded.manifest["training"]
@@ -137,7 +165,8 @@ def test_a_run_builds_a_first_pass_the_bundle_serves_through(s3, real_faces, tmp
     assert not replace(loaded, first_pass=None).answered_by_first_pass(faces).any()
     assert sure.any()  # (which faces take which path: test_sure_faces_take_the_first_pass_...)
     np.testing.assert_allclose(served[~sure], graph_only[~sure], atol=1e-6)
-    np.testing.assert_allclose(served[sure], run_graph(loaded.first_pass.session, graph_input(faces[sure])), atol=1e-6)
+    np.testing.assert_allclose(served[sure], rescaled(run_graph(loaded.first_pass.session, graph_input(faces[sure])),
+                                                      entry["answer_temperature"]), atol=1e-6)
     # a bundle whose first pass was removed is refused, not served as the graph alone
     manifest = json.loads(stores.get_object(Bucket=MODELS, Key=f"models/{run_id}/manifest.json")["Body"].read())
     del manifest["files"][FILE_NAME]
