@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facemood.mtcnn import Detection
+from facemood.mtcnn import Detection, without_fusion
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "face_landmark.tflite"
 INPUT_SIDE = 192
@@ -30,7 +30,7 @@ class FacePresence:
         import cv2  # pylint: disable=import-outside-toplevel
 
         self._cv2 = cv2
-        self._net = cv2.dnn.readNetFromTFLite(str(model_path))
+        self._net = without_fusion(cv2.dnn.readNetFromTFLite(str(model_path)))
 
     def crop(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
         """The 192x192 RGB input for ``detection``: a square around its box, eyes level."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facemood.mtcnn import Cascade, nms
+from facemood.mtcnn import NMS_BLOCK, Cascade, nms, suppress
 from tests.photos import make_photo
 
 
@@ -20,6 +20,36 @@ def test_nms_keeps_the_best_of_overlapping_boxes_and_separate_ones():
     # over the smaller box the overlap is 81/100
     assert nms(boxes, scores, 0.7, "min").tolist() == [1, 2]
     assert nms(np.empty((0, 4)), np.empty(0), 0.5).size == 0
+
+
+def greedy_suppression(boxes, scores, threshold, method):
+    """The textbook greedy pass, one box at a time: what suppress() must agree with."""
+    def overlap(a, b):
+        inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0]) + 1) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
+        area_a, area_b = ((a[2] - a[0] + 1) * (a[3] - a[1] + 1)), ((b[2] - b[0] + 1) * (b[3] - b[1] + 1))
+        return inter / (min(area_a, area_b) if method == "min" else area_a + area_b - inter)
+    left, keep, merged = list(np.argsort(scores)[::-1]), [], []
+    while left:
+        best, rest = left[0], left[1:]
+        keep.append(best)
+        merged.append([i for i in rest if overlap(boxes[best], boxes[i]) > threshold])
+        left = [i for i in rest if overlap(boxes[best], boxes[i]) <= threshold]
+    return keep, merged
+
+
+@pytest.mark.parametrize("count", [1, 7, 60, NMS_BLOCK + 90])
+def test_suppress_merges_as_the_greedy_pass_does_across_its_blocks(count):
+    rng = np.random.default_rng(count)
+    corners = rng.uniform(0, 120, (count, 2)).round()
+    boxes = np.hstack([corners, corners + rng.uniform(8, 40, (count, 2)).round()])
+    scores = rng.uniform(0, 1, count)
+    for threshold, method in ((0.5, "union"), (0.3, "union"), (0.7, "min")):
+        keep, merged = suppress(boxes, scores, threshold, method)
+        expected_keep, expected_merged = greedy_suppression(boxes, scores, threshold, method)
+        assert keep.tolist() == expected_keep
+        assert [group.tolist() for group in merged] == expected_merged
+        # every box is kept or merged into exactly one kept box
+        assert sorted(keep.tolist() + [i for group in merged for i in group.tolist()]) == list(range(count))
 
 
 def test_no_face_gives_no_detection():
