@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=1000)
     parser.add_argument("--faceless", type=int, default=300, help="photos without a face")
     parser.add_argument("--model", default=str(REPO / "models" / "latest.json"))
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the photos for the latency figures")
     parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -116,13 +117,11 @@ def main() -> None:
               f"{false_faces} faces in the {len(faceless)} photos without one")
     model = bundle.load_bundle(args.model, threads=1)
     raw_pred = model.predict_proba(test_pixels).argmax(1)
-    on_photo, on_raw, through_calibration, latencies, extra = [], [], [], [], 0
+    on_photo, on_raw, through_calibration, extra = [], [], [], 0
     for photo, boxes, picked in photos:
         data = encode_jpeg(photo)
-        start = time.perf_counter()
         found = pre(data).faces
         read = model.predict_photo_proba(np.stack([f.crop for f in found])) if found else np.zeros((0, 7))
-        latencies.append(time.perf_counter() - start)
         probs = model.predict_proba(np.stack([f.crop for f in found])) if found else np.zeros((0, 7))
         got = [f.box for f in found]
         hits = set()
@@ -144,17 +143,30 @@ def main() -> None:
         print(f"  read as the page reads them (the bundle's photo calibration, fitted on real photos, whose "
               f"expressions come in other proportions than FER2013's): {np.mean(through_calibration):.4f}")
     print(f"false detections: {extra} boxes on no face in the {len(photos)} photos with faces")
-    print(f"photo-to-probabilities, 640x480 JPEG: median {statistics.median(latencies) * 1e3:.1f} ms (target <= 20)")
-    big = build_set(test_pixels, test_labels, 40, seed=12, size=(1920, 1080))
-    times = []
-    for photo, _, _ in big:
-        data = encode_jpeg(photo)
-        start = time.perf_counter()
-        found = pre(data).faces
-        if found:
-            model.predict_photo_proba(np.stack([f.crop for f in found]))
-        times.append(time.perf_counter() - start)
-    print(f"photo-to-probabilities, 1920x1080 JPEG: median {statistics.median(times) * 1e3:.1f} ms")
+    for size, count, seed in (((640, 480), len(photos), 11), ((1920, 1080), 40, 12)):
+        sample = photos if size == (640, 480) else build_set(test_pixels, test_labels, count, seed=seed, size=size)
+        rounds = photo_latency(pre, model, [encode_jpeg(photo) for photo, _, _ in sample], args.rounds)
+        print(f"photo-to-probabilities, {size[0]}x{size[1]} JPEG, {len(sample)} photos: median "
+              f"{statistics.median(rounds[0]) * 1e3:.1f} ms in one pass; median of each photo's fastest of "
+              f"{len(rounds)} passes {statistics.median(np.min(rounds, axis=0)) * 1e3:.1f} ms"
+              + (" (target <= 20)" if size == (640, 480) else ""))
+
+
+def photo_latency(pre, model, jpegs: list[bytes], rounds: int) -> np.ndarray:
+    """Seconds from JPEG bytes to probabilities (decode, detect, crop, the model as the page reads
+    it), (rounds, photos): each pass goes through every photo once, so no photo's second reading
+    finds its own pixels in the cache. A photo's fastest pass is its cost on an uncontended core;
+    on a shared machine the slower ones add other processes' time (the one-pass median says how
+    much)."""
+    times = np.empty((rounds, len(jpegs)))
+    for round_ in range(rounds):
+        for k, data in enumerate(jpegs):
+            start = time.perf_counter()
+            found = pre(data).faces
+            if found:
+                model.predict_photo_proba(np.stack([f.crop for f in found]))
+            times[round_, k] = time.perf_counter() - start
+    return times
 
 
 def calibrate(pixels, labels, settings, count) -> None:
