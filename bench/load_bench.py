@@ -65,7 +65,7 @@ async def check_ins(page, photos: list[str], latencies: list[float]) -> None:
     """Each photo in turn, timed from upload until the page shows it in the session's history."""
     for number, photo in enumerate(photos, start=1):
         started = time.perf_counter()
-        await page.locator("input[type=file]").set_input_files(photo)
+        await page.locator("input[type=file]").set_input_files(photo, timeout=TIMEOUT_MS)
         await page.get_by_text(f"Your check-ins this session ({number})").wait_for(timeout=TIMEOUT_MS)
         latencies.append(time.perf_counter() - started)
 
