@@ -72,6 +72,8 @@ def suppress(boxes: np.ndarray, scores: np.ndarray, threshold: float,
     pass walks them: at the few dozen boxes a stage usually holds, one array call per kept box
     costs more than the arithmetic. Blocks bound the memory when a photo yields thousands.
     """
+    if len(boxes) == 0:
+        return np.empty(0, dtype=np.int64), []
     order = np.argsort(scores)[::-1]
     ranked = boxes[order]
     area = (ranked[:, 2] - ranked[:, 0] + 1) * (ranked[:, 3] - ranked[:, 1] + 1)
