@@ -1,12 +1,13 @@
 """Benchmark: what a bundle's answers mean on PublicTest: accuracy, macro-F1, recall per class,
-calibration (from the bundle: measured on faces not used to fit it), the distress rule of
-config/app.yaml (precision and recall, and the lowest threshold that keeps precision >= 90%),
+calibration (from the bundle: measured on faces not used to fit it), the page's distress rule
+for this bundle (precision and recall, and the lowest threshold that keeps precision >= 90%),
 and how often the page's reading is clear, with its accuracy.
 
     python -m bench.model_bench [--model models/latest.json]
 
-"Distress" here: the true label is one of the rule's emotions; the rule fires when those
-emotions together are at least the threshold likely (facemood.checkin.is_distress).
+"Distress" here: the true label is one of the rule's emotions; the rule fires when their score
+(summed, or the likeliest alone, as the bundle's rule says) reaches the threshold
+(facemood.distress_threshold).
 """
 
 from __future__ import annotations
@@ -23,15 +24,6 @@ REPO = Path(__file__).resolve().parent.parent
 PRECISION_TARGET = 0.90
 
 
-def distress_figures(probs: np.ndarray, labels: np.ndarray, distress_ids: list[int],
-                     threshold: float) -> tuple[float, float, int]:
-    """Precision, recall and count of the rule's alerts at ``threshold``."""
-    fires = probs[:, distress_ids].sum(axis=1) >= threshold
-    truly = np.isin(labels, distress_ids)
-    hits = int((fires & truly).sum())
-    return hits / max(int(fires.sum()), 1), hits / max(int(truly.sum()), 1), int(fires.sum())
-
-
 def main() -> None:
     """Load the bundle and PublicTest; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +33,7 @@ def main() -> None:
     from facemood.bundle import load_bundle  # pylint: disable=import-outside-toplevel
     from facemood.checkin import is_clear  # pylint: disable=import-outside-toplevel
     from facemood.emotions import EMOTIONS  # pylint: disable=import-outside-toplevel
-    from facemood.scores import classification_scores, sampling_ece  # pylint: disable=import-outside-toplevel
+    from facemood.scores import classification_scores, flag_figures, sampling_ece  # pylint: disable=import-outside-toplevel
     from pipeline.calibration import halves  # pylint: disable=import-outside-toplevel
 
     data = load_fer2013(fer2013_path())
@@ -72,19 +64,19 @@ def main() -> None:
         print("calibration: none in this bundle")
 
     settings = load_app_settings()
-    distress_ids = [EMOTIONS.index(e) for e in settings.distress.emotions]
-    shipped = settings.distress.threshold_for(model.distress_threshold)  # what the page uses for this model
-    precision, recall, alerts = distress_figures(probs, labels, distress_ids, shipped)
-    print(f"distress rule ({'+'.join(settings.distress.emotions)} together >= {shipped}): precision {precision:.1%}, "
-          f"recall {recall:.1%} ({alerts} alerts; {int(np.isin(labels, distress_ids).sum())} faces labelled so)")
+    rule = settings.distress.rule_for(model.distress_threshold)  # what the page uses for this model
+    truly = np.isin(labels, [EMOTIONS.index(e) for e in rule.emotions])
+    scores = rule.scores(probs)
+    precision, recall, alerts = flag_figures(scores, truly, rule.threshold)
+    print(f"distress rule ({rule.describe()}): precision {precision:.1%}, "
+          f"recall {recall:.1%} ({alerts} alerts; {int(truly.sum())} faces labelled so)")
     for threshold in np.round(np.arange(0.3, 0.96, 0.05), 2):
-        p, r, n = distress_figures(probs, labels, distress_ids, float(threshold))
-        print(f"  p >= {threshold:.2f}: precision {p:.1%}, recall {r:.1%}, {n} alerts")
-    keeps = [t for t in np.round(np.arange(0.0, 1.0, 0.01), 2)
-             if distress_figures(probs, labels, distress_ids, float(t))[0] >= PRECISION_TARGET
-             and distress_figures(probs, labels, distress_ids, float(t))[2] > 0]
+        p, r, n = flag_figures(scores, truly, float(threshold))
+        print(f"  score >= {threshold:.2f}: precision {p:.1%}, recall {r:.1%}, {n} alerts")
+    every = {float(t): flag_figures(scores, truly, float(t)) for t in np.round(np.arange(0.0, 1.0, 0.01), 2)}
+    keeps = [t for t, (p, _, n) in every.items() if p >= PRECISION_TARGET and n > 0]
     if keeps:
-        p, r, _ = distress_figures(probs, labels, distress_ids, float(keeps[0]))
+        p, r, _ = flag_figures(scores, truly, float(keeps[0]))
         print(f"lowest threshold with precision >= {PRECISION_TARGET:.0%}: {keeps[0]:.2f} "
               f"(precision {p:.1%}, recall {r:.1%})")
     else:

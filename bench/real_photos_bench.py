@@ -13,9 +13,10 @@ fitted on the folder (``--split-seed``: the fitted bundle's seed, to read the sa
 Photos are read as the page reads them: the graph, then the bundle's photo calibration
 (:mod:`facemood.photo_calibration`); a line gives the reading without it for comparison. Prints accuracy,
 macro-F1, recall per class, the page's distress flag (precision and recall, and a sweep of
-thresholds), each headline figure's range over person resamples (what other persons like these
-might read), the expected calibration error with the value a perfectly calibrated model would
-read on as many photos from sampling alone, and the confusion matrix. A photo with no face found
+thresholds for either score: summed, or the likeliest distress expression alone), each headline
+figure's range over person resamples (what other persons like these might read), the expected
+calibration error with the value a perfectly calibrated model would read on as many photos from
+sampling alone, and the confusion matrix. A photo with no face found
 counts as missed, not as wrong.
 """
 
@@ -30,13 +31,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "wild" / "dev"
 PARTS = {"train": 0, "tune": 1, "report": 2}
-
-
-def distress_figures(distress: np.ndarray, truly: np.ndarray, threshold: float) -> tuple[float, float, int]:
-    """Precision, recall and number of flags of ``distress >= threshold`` against ``truly``."""
-    flags = distress >= threshold
-    hits = int((flags & truly).sum())
-    return hits / max(int(flags.sum()), 1), hits / max(int(truly.sum()), 1), int(flags.sum())
 
 
 def chosen_rows(persons: np.ndarray, manifest: dict, part: str, folder: Path,
@@ -87,12 +81,13 @@ def main() -> None:
     # pylint: disable=import-outside-toplevel
     from facemood.app_settings import load_app_settings
     from facemood.bundle import load_bundle
-    from facemood.checkin import distress_probability
+    from facemood.distress_threshold import COMBINES, DistressThreshold
     from facemood.emotions import EMOTIONS
     from facemood.photo_set import photo_crops
     from facemood.scores import (
         classification_scores,
         expected_calibration_error,
+        flag_figures,
         person_bootstrap_interval,
         sampling_ece,
         weighted_macro_f1,
@@ -135,33 +130,30 @@ def main() -> None:
           f"{spread(lambda w: weighted_share(predicted == neutral, labels == neutral, w))}")
     print("  recall per class: " + ", ".join(f"{name} {m['recall']:.1%} (of {m['support']})"
                                             for name, m in metrics["per_class"].items()))
-    rule = settings.distress
+    rule = settings.distress.rule_for(model.distress_threshold)  # as the page: the model's own unless configured
     truly = np.isin(labels, [EMOTIONS.index(e) for e in rule.emotions])
-
-    def flag_scores(read: np.ndarray) -> np.ndarray:
-        return np.array([distress_probability(dict(zip(EMOTIONS, row)), rule) for row in read])
-
-    distress = flag_scores(probs)
-    threshold = rule.threshold_for(model.distress_threshold)  # as the page: the model's own unless configured
-    source = ("config/app.yaml" if rule.threshold is not None else "the model's own"
+    distress = rule.scores(probs)
+    source = ("config/app.yaml" if settings.distress.threshold is not None else "the model's own"
               if model.distress_threshold is not None and model.distress_threshold.applies_to(rule.emotions)
               else "config/app.yaml's fallback")
-    precision, recall, flags = distress_figures(distress, truly, threshold)
+    precision, recall, flags = flag_figures(distress, truly, rule.threshold)
     if model.photo_calibration is not None:  # what the graphs read without it: the calibration's part
         alone = classification_scores(labels, graph)
-        p, r, _ = distress_figures(flag_scores(graph), truly, threshold)
+        p, r, _ = flag_figures(rule.scores(graph), truly, rule.threshold)
         print(f"  without the photo calibration: accuracy {alone['accuracy']:.1%}, macro-F1 "
               f"{alone['macro_f1']:.1%}, neutral recall {alone['per_class']['neutral']['recall']:.1%}, ECE "
               f"{expected_calibration_error(graph, labels, 15):.1%}, distress flag precision {p:.1%}, recall {r:.1%}")
-    print(f"distress flag ({'+'.join(rule.emotions)} together >= {threshold:g}, {source}): precision {precision:.1%}, "
+    print(f"distress flag ({rule.describe()}, {source}): precision {precision:.1%}, "
           f"recall {recall:.1%} ({flags} flags; {int(truly.sum())} photos labelled so)")
-    flagged = distress >= threshold
+    flagged = distress >= rule.threshold
     print(f"  over other persons like these (90% of person resamples): precision "
           f"{spread(lambda w: weighted_share(flagged & truly, flagged, w))}, recall "
           f"{spread(lambda w: weighted_share(flagged & truly, truly, w))}")
-    for threshold in np.round(np.arange(0.3, 0.91, 0.05), 2):
-        p, r, n = distress_figures(distress, truly, float(threshold))
-        print(f"  >= {threshold:.2f}: precision {p:.1%}, recall {r:.1%}, {n} flags")
+    for combine in COMBINES:  # every threshold of either score, for comparison
+        scores = DistressThreshold(rule.emotions, 0.0, combine).scores(probs)
+        sweep = [(t, *flag_figures(scores, truly, float(t))) for t in np.round(np.arange(0.3, 0.91, 0.05), 2)]
+        print(f"  {'together' if combine == 'sum' else 'the likeliest alone'} (threshold precision/recall flags): "
+              + "; ".join(f"{t:.2f} {p:.1%}/{r:.1%} {n}" for t, p, r, n in sweep))
     print("confusion matrix (rows: label, columns: reading; " + " ".join(e[:3] for e in EMOTIONS) + ")")
     for name, row in zip(EMOTIONS, metrics["confusion_matrix"]):
         print(f"  {name:8s} " + " ".join(f"{v:3d}" for v in row))

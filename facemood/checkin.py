@@ -12,7 +12,7 @@ import numpy as np
 
 from facemood import config as cfg
 from facemood.bundle import Bundle
-from facemood.distress_threshold import DistressThreshold
+from facemood.distress_threshold import DistressThreshold, check_combine
 from facemood.emotions import EMOTIONS
 from facemood.errors import InvalidImage
 from facemood.faces import MIB, Face, FoundFaces, decode_photo_reduced
@@ -27,15 +27,16 @@ FaceStep = Callable[[bytes], FoundFaces]
 
 @dataclass(frozen=True)
 class DistressSettings:
-    """When a face counts as distress: the summed probability of the distress emotions reaches
-    the threshold (whether or not one of them is the top emotion, so an unclear "maybe angry or
-    fearful" reading offers help too).
+    """When a face counts as distress: the score of the distress emotions (their probabilities
+    summed, or the likeliest alone: ``combine``) reaches the threshold.
 
-    The threshold is the served model's own (chosen for it by the training pipeline, see
-    :mod:`facemood.distress_threshold`) unless ``threshold`` overrides it; ``fallback_threshold``
-    serves a model that carries none, or one chosen for other emotions."""
+    The rule is the served model's own (its combination and threshold, chosen for it by the
+    training pipeline, see :mod:`facemood.distress_threshold`) unless ``threshold`` overrides it;
+    ``fallback_threshold`` serves a model that carries none, or one chosen for other emotions.
+    ``combine`` applies with either of those two."""
 
     emotions: tuple[str, ...]
+    combine: str
     threshold: float | None  # None: the model's own
     fallback_threshold: float
 
@@ -43,18 +44,19 @@ class DistressSettings:
         unknown = [e for e in self.emotions if e not in EMOTIONS]
         if unknown:
             raise ValueError(f"emotions: unknown emotion {unknown[0]!r}; expected some of {', '.join(EMOTIONS)}")
+        check_combine(self.combine)
         if self.threshold is not None:
             cfg.check_range("threshold", self.threshold, 0.0, 1.0)
         cfg.check_range("fallback_threshold", self.fallback_threshold, 0.0, 1.0)
 
-    def threshold_for(self, model: DistressThreshold | None) -> float:
-        """The threshold that applies to a model's readings: the configured one, else the model's
-        own when it was chosen for these emotions, else the fallback."""
+    def rule_for(self, model: DistressThreshold | None) -> DistressThreshold:
+        """The rule that applies to a model's readings: the configured threshold, else the model's
+        own rule when it was chosen for these emotions, else the fallback."""
         if self.threshold is not None:
-            return self.threshold
+            return DistressThreshold(self.emotions, self.threshold, self.combine)
         if model is not None and model.applies_to(self.emotions):
-            return model.threshold
-        return self.fallback_threshold
+            return DistressThreshold(self.emotions, model.threshold, model.combine)
+        return DistressThreshold(self.emotions, self.fallback_threshold, self.combine)
 
 
 @dataclass(frozen=True)
@@ -110,28 +112,17 @@ def is_clear(probabilities: dict[str, float], settings: ClaritySettings) -> bool
     return first >= settings.clear_min_probability and first - second >= settings.clear_min_margin
 
 
-def distress_probability(probabilities: dict[str, float], settings: DistressSettings) -> float:
-    """The summed probability of the distress emotions."""
-    return sum(probabilities[e] for e in settings.emotions)
-
-
-def is_distress(probabilities: dict[str, float], settings: DistressSettings, threshold: float) -> bool:
-    """True when the distress emotions together are at least ``threshold`` likely
-    (:meth:`DistressSettings.threshold_for` the model that read them)."""
-    return distress_probability(probabilities, settings) >= threshold
-
-
 def read_faces(faces: list[Face], model: Bundle, distress: DistressSettings,
                clarity: ClaritySettings | None = None) -> list[FaceReading]:
     """Each face's reading: probabilities, top emotion, distress flag and (given ``clarity``) whether it is clear."""
     if not faces:
         return []
     probs = model.predict_photo_proba(np.stack([f.crop for f in faces]))
-    threshold = distress.threshold_for(model.distress_threshold)
+    rule = distress.rule_for(model.distress_threshold)
     readings = []
     for face, row in zip(faces, probs):
         named = {name: float(p) for name, p in zip(EMOTIONS, row)}
-        readings.append(FaceReading(face, named, max(named, key=named.get), is_distress(named, distress, threshold),
+        readings.append(FaceReading(face, named, max(named, key=named.get), rule.flags(named),
                                   is_clear(named, clarity) if clarity else True))
     return readings
 

@@ -114,3 +114,11 @@ def weighted_macro_f1(labels: np.ndarray, predicted: np.ndarray, weights: np.nda
 
     return float(f1_score(labels, predicted, labels=list(range(NUM_CLASSES)), average="macro",
                           sample_weight=weights, zero_division=0))
+
+
+def flag_figures(scores: np.ndarray, truly: np.ndarray, threshold: float) -> tuple[float, float, int]:
+    """Precision, recall and number of flags of ``scores >= threshold`` against ``truly`` (0 for
+    a precision with no flag and a recall with nothing to find)."""
+    flags = np.asarray(scores) >= threshold
+    hits = int((flags & truly).sum())
+    return hits / max(int(flags.sum()), 1), hits / max(int(truly.sum()), 1), int(flags.sum())

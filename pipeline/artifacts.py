@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from facemood.distress_threshold import LEGACY_COMBINE
 from facemood.emotions import EMOTIONS
 
 
@@ -162,12 +163,16 @@ def _distress_threshold_lines(manifest: dict[str, Any]) -> list[str]:
     if entry["threshold"] is None:
         return [f"- Distress threshold: none chosen (no candidate reached {targets} on {where}); the app's "
                 "fallback applies."]
-    row = next(c for c in entry["candidates"] if c["threshold"] == entry["threshold"])
-    return [f"- Distress threshold ({emotions} together, what the page's help box uses unless config/app.yaml "
-            f"overrides it): {entry['threshold']:g}, the candidate meeting {targets} most often over "
-            f"{entry['bootstrap_draws']} person resamples of {entry['readings']} held-out readings "
-            f"({row['chance']:.0%}); precision {row['precision']:.1%} and recall {row['recall']:.1%} on {where} "
-            "(means over the readings)."]
+    combine = entry.get("combine", LEGACY_COMBINE)
+    row = next(c for c in entry["candidates"]
+               if c["threshold"] == entry["threshold"] and c.get("combine", LEGACY_COMBINE) == combine)
+    how = "together" if combine == "sum" else "the likeliest of them alone"
+    tried = sorted({c.get("combine", LEGACY_COMBINE) for c in entry["candidates"]})
+    return [f"- Distress rule ({emotions}, {how}; what the page's help box uses unless config/app.yaml "
+            f"sets a threshold): {entry['threshold']:g}, the candidate (of the {' and '.join(tried)} scores) "
+            f"meeting {targets} most often over {entry['bootstrap_draws']} person resamples of "
+            f"{entry['readings']} held-out readings ({row['chance']:.0%}); precision {row['precision']:.1%} and "
+            f"recall {row['recall']:.1%} on {where} (means over the readings)."]
 
 
 def _first_pass_lines(manifest: dict[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from facemood import config as cfg
+from facemood.distress_threshold import COMBINES
 from facemood.emotions import EMOTIONS
 from facemood.errors import ConfigError
 
@@ -184,6 +185,7 @@ class DistressThresholdSettings:
     """How the pipeline chooses the distress threshold a bundle carries (:mod:`pipeline.distress_threshold`)."""
 
     emotions: tuple[str, ...]
+    combines: tuple[str, ...]  # the scores tried (facemood.distress_threshold.COMBINES)
     target_precision: float
     target_recall: float
     candidates: tuple[float, ...]
@@ -196,6 +198,10 @@ class DistressThresholdSettings:
         if not self.emotions or unknown:
             raise ValueError(f"emotions must be some of {', '.join(EMOTIONS)}"
                              + (f"; {unknown[0]!r} is not one" if unknown else ""))
+        wrong = [c for c in self.combines if c not in COMBINES]
+        if not self.combines or wrong:
+            raise ValueError(f"combines must be some of {', '.join(COMBINES)}"
+                             + (f"; {wrong[0]!r} is not one" if wrong else ""))
         cfg.check_range("target_precision", self.target_precision, 0.0, 1.0)
         cfg.check_range("target_recall", self.target_recall, 0.0, 1.0)
         if not self.candidates:

@@ -116,7 +116,7 @@ def test_an_oversized_photo_gets_a_clear_error(app):
 
 
 def test_distress_shows_the_counselling_resources_gently(app, photos):
-    everything = {"emotions": list(bundle.EMOTIONS), "threshold": 0.0, "fallback_threshold": 0.0}
+    everything = {"emotions": list(bundle.EMOTIONS), "combine": "sum", "threshold": 0.0, "fallback_threshold": 0.0}
     test = upload(app(distress=everything), photos["one"])
     info = " ".join(texts(test, "info"))
     assert "988 Suicide & Crisis Lifeline" in info and "(tel:988)" in info and "(sms:988)" in info
@@ -126,7 +126,8 @@ def test_distress_shows_the_counselling_resources_gently(app, photos):
 
 
 def test_no_distress_shows_no_resources(app, photos):
-    test = upload(app(distress={"emotions": ["sad"], "threshold": 1.0, "fallback_threshold": 1.0}), photos["one"])
+    never = {"emotions": ["sad"], "combine": "max", "threshold": 1.0, "fallback_threshold": 1.0}
+    test = upload(app(distress=never), photos["one"])
     assert not any("988" in i for i in texts(test, "info"))
 
 
@@ -240,7 +241,8 @@ def test_an_unclear_reading_says_so(app, photos):
 
 
 def test_help_is_on_the_page_whatever_the_reading(app, photos):
-    test = upload(app(distress={"emotions": ["sad"], "threshold": 1.0, "fallback_threshold": 1.0}), photos["one"])
+    never = {"emotions": ["sad"], "combine": "max", "threshold": 1.0, "fallback_threshold": 1.0}
+    test = upload(app(distress=never), photos["one"])
     assert [e.label for e in test.expander][0] == "Need to talk to someone?"
     talk = " ".join(texts(test, "markdown"))
     assert "(tel:988)" in talk and "[911](tel:911)" in talk
@@ -250,7 +252,7 @@ def test_a_configured_campus_resource_comes_first(app, photos):
     campus = {"name": "Student Wellbeing Centre", "phone": "+1-555-0100", "url": "https://wellbeing.example.edu",
               "note": "Walk in 9-5."}
     lifeline = yaml.safe_load((CONFIG / "app.yaml").read_text())["resources"][1]
-    everything = {"emotions": list(bundle.EMOTIONS), "threshold": 0.0, "fallback_threshold": 0.0}
+    everything = {"emotions": list(bundle.EMOTIONS), "combine": "sum", "threshold": 0.0, "fallback_threshold": 0.0}
     test = upload(app(resources=[campus, lifeline], distress=everything),
                   photos["one"])
     info = " ".join(texts(test, "info"))

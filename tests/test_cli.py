@@ -100,7 +100,9 @@ def test_predict_answers_every_good_file_and_names_each_bad_one(tmp_path, shippe
     assert result.stderr.strip() == 'Error: 3 of 5 images could not be read (see their "error")'
     served = json.loads((Path(shipped_model) / "models" / "latest.json").read_text())["run_id"]
     carried = json.loads((Path(shipped_model) / "models" / served / "manifest.json").read_text())["distress_threshold"]
-    assert json.loads(result.stdout)["distress_threshold"] == carried["threshold"]  # the model's own, as the page
+    printed = json.loads(result.stdout)
+    assert printed["distress_threshold"] == carried["threshold"]  # the model's own rule, as the page
+    assert printed["distress_combine"] == carried.get("combine", "sum")
 
 
 @pytest.mark.parametrize("pointer, message", [

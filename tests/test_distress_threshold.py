@@ -18,7 +18,9 @@ from pipeline.distress_threshold import choose_distress_threshold, flag_counts
 from pipeline.settings import DistressThresholdSettings
 
 SAD, HAPPY, NEUTRAL = EMOTIONS.index("sad"), EMOTIONS.index("happy"), EMOTIONS.index("neutral")
-SETTINGS = DistressThresholdSettings(emotions=("sad", "fear", "angry"), target_precision=0.7, target_recall=0.55,
+ANGRY, FEAR, SURPRISE = EMOTIONS.index("angry"), EMOTIONS.index("fear"), EMOTIONS.index("surprise")
+SETTINGS = DistressThresholdSettings(emotions=("sad", "fear", "angry"), combines=("sum",), target_precision=0.7,
+                                     target_recall=0.55,
                                      candidates=(0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), bootstrap_draws=500,
                                      fold_repeats=1, seed=0)
 
@@ -78,8 +80,8 @@ def test_when_no_threshold_can_meet_the_targets_none_is_chosen_and_the_app_falls
     entry = choice.manifest_entry(SETTINGS)
     assert entry["threshold"] is None and len(entry["candidates"]) == len(SETTINGS.candidates)
     assert read_distress_threshold({"distress_threshold": entry}) is None
-    app = DistressSettings(("sad", "fear", "angry"), None, 0.8)
-    assert app.threshold_for(read_distress_threshold({"distress_threshold": entry})) == 0.8
+    app = DistressSettings(("sad", "fear", "angry"), "sum", None, 0.8)
+    assert app.rule_for(read_distress_threshold({"distress_threshold": entry})).threshold == 0.8
 
 
 def test_no_distressed_photo_chooses_nothing():
@@ -112,22 +114,68 @@ def test_the_manifest_entry_round_trips_and_a_broken_one_is_named():
     probabilities, labels, persons = photos_with_scores(list(rng.uniform(0.45, 0.95, 60)),
                                                         list(rng.uniform(0.05, 0.75, 120)))
     entry = choose_distress_threshold([probabilities], labels, persons, SETTINGS).manifest_entry(SETTINGS)
-    assert read_distress_threshold({"distress_threshold": entry}) == DistressThreshold(("sad", "fear", "angry"), 0.7)
+    assert read_distress_threshold({"distress_threshold": entry}) == DistressThreshold(("sad", "fear", "angry"), 0.7,
+                                                                                      "sum")
     assert read_distress_threshold({}) is None
+    # a bundle published before the combination was recorded was chosen for the sum
+    assert read_distress_threshold({"distress_threshold": {"emotions": ["sad"], "threshold": 0.7}}).combine == "sum"
     for broken in ({"emotions": ["sad"], "threshold": 1.7}, {"emotions": ["grief"], "threshold": 0.5},
-                   {"threshold": 0.5}):
+                   {"threshold": 0.5}, {"emotions": ["sad"], "threshold": 0.5, "combine": "mean"}):
         with pytest.raises(BundleIntegrityError, match="distress_threshold is not valid"):
             read_distress_threshold({"distress_threshold": broken})
 
 
 @pytest.mark.parametrize(("configured", "model", "expected"), [
-    (None, DistressThreshold(("angry", "sad", "fear"), 0.65), 0.65),  # the model's own, emotions in any order
-    (0.9, DistressThreshold(("sad", "fear", "angry"), 0.65), 0.9),  # a configured number overrides it
-    (None, DistressThreshold(("sad",), 0.65), 0.8),  # chosen for other emotions: the fallback
-    (None, None, 0.8),  # a model without one: the fallback
+    (None, DistressThreshold(("angry", "sad", "fear"), 0.65, "max"), (0.65, "max")),  # the model's own rule,
+    #                                                                                  emotions in any order
+    (0.9, DistressThreshold(("sad", "fear", "angry"), 0.65, "max"), (0.9, "sum")),  # a configured number overrides it
+    (None, DistressThreshold(("sad",), 0.65, "max"), (0.8, "sum")),  # chosen for other emotions: the fallback
+    (None, None, (0.8, "sum")),  # a model without one: the fallback
 ])
-def test_the_app_uses_the_models_threshold_unless_configured(configured, model, expected):
-    assert DistressSettings(("sad", "fear", "angry"), configured, 0.8).threshold_for(model) == expected
+def test_the_app_uses_the_models_rule_unless_a_threshold_is_configured(configured, model, expected):
+    rule = DistressSettings(("sad", "fear", "angry"), "sum", configured, 0.8).rule_for(model)
+    assert (rule.threshold, rule.combine) == expected and rule.emotions == ("sad", "fear", "angry")
+
+
+@pytest.mark.parametrize(("probabilities", "combine", "expected"), [
+    ({"angry": 0.35, "fear": 0.35, "surprise": 0.3}, "sum", True),  # "maybe angry, maybe fearful": together 0.7
+    ({"angry": 0.35, "fear": 0.35, "surprise": 0.3}, "max", False),  # neither alone is likely enough
+    ({"sad": 0.6, "neutral": 0.4}, "max", True),
+    ({"sad": 0.3, "happy": 0.45, "neutral": 0.25}, "sum", False),
+])
+def test_the_score_sums_the_distress_expressions_or_takes_the_likeliest(probabilities, combine, expected):
+    full = {name: probabilities.get(name, 0.0) for name in EMOTIONS}
+    rule = DistressThreshold(("sad", "fear", "angry"), 0.5 if combine == "max" else 0.7, combine)
+    assert rule.flags(full) is expected
+    assert rule.scores(np.array([[full[e] for e in EMOTIONS]]))[0] == pytest.approx(rule.score(full))
+
+
+def surprised_mixed_photos(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distressed faces read as one distress expression; surprised ones read as angry and fearful
+    at once (as real photos are): the sum flags both, the likeliest alone only the first."""
+    distressed = rng.uniform(0.5, 0.95, 60)
+    mixed = rng.uniform(0.55, 0.9, 50)  # angry + fear together
+    calm = rng.uniform(0.0, 0.4, 70)
+    probabilities = np.zeros((180, len(EMOTIONS)))
+    probabilities[:60, SAD], probabilities[:60, NEUTRAL] = distressed, 1 - distressed
+    probabilities[60:110, ANGRY] = probabilities[60:110, FEAR] = mixed / 2
+    probabilities[60:110, SURPRISE] = 1 - mixed
+    probabilities[110:, SAD], probabilities[110:, NEUTRAL] = calm, 1 - calm
+    labels = np.array([SAD] * 60 + [SURPRISE] * 50 + [NEUTRAL] * 70)
+    return probabilities, labels, np.array([f"person{i}" for i in range(180)])
+
+
+def test_the_combination_that_separates_better_is_chosen_with_its_threshold():
+    probabilities, labels, persons = surprised_mixed_photos(np.random.default_rng(3))
+    alone = choose_distress_threshold([probabilities], labels, persons, SETTINGS)  # the sum only
+    assert alone.threshold is None or max(alone.chance) < 0.05  # the surprised faces sink its precision
+    both = replace(SETTINGS, combines=("sum", "max"))
+    choice = choose_distress_threshold([probabilities], labels, persons, both)
+    assert choice.rule.combine == "max" and choice.threshold in (0.5, 0.6) and max(choice.chance) > 0.9
+    entry = choice.manifest_entry(both)
+    assert len(entry["candidates"]) == 2 * len(SETTINGS.candidates)
+    assert {c["combine"] for c in entry["candidates"]} == {"sum", "max"}
+    assert read_distress_threshold({"distress_threshold": entry}) == choice.rule
 
 
 class FixedGraph:
@@ -148,9 +196,14 @@ class FixedGraph:
 def test_a_check_in_flags_distress_at_the_threshold_the_bundle_carries():
     graph = FixedGraph([0.3, 0.0, 0.1, 0.05, 0.3, 0.05, 0.2])  # sad + fear + angry: 0.7
     face = Face(box=(0, 0, 48, 48), score=0.99, crop=np.zeros((48, 48), np.uint8))
-    app = DistressSettings(("sad", "fear", "angry"), None, 0.8)
+    app = DistressSettings(("sad", "fear", "angry"), "sum", None, 0.8)
     assert not read_faces([face], Bundle("m", {}, graph), app)[0].distress  # the fallback, 0.8
     own = DistressThreshold(("sad", "fear", "angry"), 0.65)
     carrying = Bundle("m", {"distress_threshold": own.to_manifest()}, graph, distress_threshold=own)
     assert read_faces([face], carrying, app)[0].distress  # this model's own, 0.65
     assert not read_faces([face], carrying, replace(app, threshold=0.75))[0].distress  # the configured one
+    # the same reading under a model whose rule takes the likeliest distress expression alone
+    likeliest = DistressThreshold(("sad", "fear", "angry"), 0.35, "max")
+    by_likeliest = Bundle("m", {"distress_threshold": likeliest.to_manifest()}, graph, distress_threshold=likeliest)
+    assert not read_faces([face], by_likeliest, app)[0].distress  # angry 0.3 alone is under 0.35
+    assert read_faces([face], by_likeliest, replace(app, threshold=0.7))[0].distress  # configured: the app's sum

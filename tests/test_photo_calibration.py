@@ -120,7 +120,7 @@ def test_a_check_in_reads_a_photo_face_through_the_bundles_photo_calibration():
     graph = FixedGraph([0.05, 0.0, 0.05, 0.05, 0.45, 0.05, 0.35])
     calibration = PhotoCalibration(1.0, (-0.5, 0.0, -0.5, 0.0, -0.3, 0.3, 1.0))
     face = Face(box=(0, 0, 48, 48), score=0.99, crop=np.zeros((48, 48), np.uint8))
-    distress = DistressSettings(emotions=("sad", "fear", "angry"), threshold=0.5, fallback_threshold=0.5)
+    distress = DistressSettings(emotions=("sad", "fear", "angry"), combine="sum", threshold=0.5, fallback_threshold=0.5)
     as_graph = read_faces([face], Bundle("m", {}, graph), distress)[0]
     assert as_graph.top == "sad" and as_graph.distress
     calibrated = Bundle("m", {"photo_calibration": calibration.to_manifest()}, graph,

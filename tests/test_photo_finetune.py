@@ -15,7 +15,7 @@ import torch
 
 from facemood import bundle
 from facemood.app_settings import load_app_settings
-from facemood.checkin import DistressSettings, is_distress
+from facemood.distress_threshold import DistressThreshold
 from facemood.faces import FacePreprocessor
 from facemood.faceset import FaceSet
 from facemood.photo_set import cached_photo_crops, person_of, person_parts, photo_crops
@@ -128,7 +128,9 @@ def test_the_tiny_run_fine_tunes_on_photos_and_records_which_persons_it_used(
     assert f"fitted on {tuned} tune photos of 2 persons" in card
     chosen = manifest["distress_threshold"]  # the flag's threshold for this model, chosen on the same photos
     assert chosen["emotions"] == ["sad", "fear", "angry"] and chosen["photos"] == tuned
-    assert [c["threshold"] for c in chosen["candidates"]] == list(settings.distress_threshold.candidates)
+    rules = settings.distress_threshold
+    assert [(c["combine"], c["threshold"]) for c in chosen["candidates"]] == [
+        (combine, threshold) for combine in rules.combines for threshold in rules.candidates]
     # two tune persons with one distressed photo cannot show a threshold meets the targets: none is
     # chosen, the bundle carries none and the app's fallback applies; the card says so
     assert chosen["distress_photos"] == 1 and chosen["threshold"] is None and served.distress_threshold is None
@@ -193,7 +195,7 @@ def test_the_int8_graph_reads_like_the_float_one_on_this_cpu(tmp_path, fer2013):
 ])
 def test_distress_is_the_summed_probability_of_the_distress_emotions(probabilities, expected):
     full = {name: probabilities.get(name, 0.0) for name in EMOTION_NAMES}
-    assert is_distress(full, DistressSettings(("sad", "fear", "angry"), None, 0.5), 0.5) is expected
+    assert DistressThreshold(("sad", "fear", "angry"), 0.5, "sum").flags(full) is expected
 
 
 def test_photo_crops_name_the_row_of_an_unknown_emotion(tmp_path):

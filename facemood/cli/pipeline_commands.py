@@ -117,9 +117,10 @@ def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
                        "probabilities": {k: round(v, 4) for k, v in r.probabilities.items()}} for r in found],
             **({} if found else {"message": NO_FACE_MESSAGE}),
         })
-    # the flag's threshold, as the page applies it: the model's own unless config/app.yaml sets one
-    print_json({"model": model.uri, "run_id": model.run_id,
-                "distress_threshold": settings.distress.threshold_for(model.distress_threshold), "results": results})
+    # the flag's rule, as the page applies it: the model's own unless config/app.yaml sets a threshold
+    rule = settings.distress.rule_for(model.distress_threshold)
+    print_json({"model": model.uri, "run_id": model.run_id, "distress_threshold": rule.threshold,
+                "distress_combine": rule.combine, "results": results})
     if failed:
         click.echo(f"Error: {failed} of {len(images)} images could not be read (see their \"error\")", err=True)
         sys.exit(1)
