@@ -26,7 +26,8 @@ from facemood.emotions import EMOTIONS, IMAGE_SIDE
 from facemood.errors import BundleIntegrityError, ModelInputError, NotFound, StorageError
 from facemood.first_pass import FILE_NAME as FIRST_PASS_NAME
 from facemood.first_pass import MANIFEST_KEY as FIRST_PASS_KEY
-from facemood.first_pass import FirstPass, cascade_probabilities, read_first_pass, run_graph
+from facemood.first_pass import REST_FILE_NAME as REST_NAME
+from facemood.first_pass import FirstPass, FirstPassEntry, GraphRest, cascade_probabilities, read_first_pass, run_graph
 from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
 
 FORMAT_VERSION = 1
@@ -263,9 +264,12 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
     if MODEL_NAME not in files:
         raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} lists no {MODEL_NAME}")
     first_pass_entry = read_first_pass(manifest)
-    if first_pass_entry is not None and FIRST_PASS_NAME not in files:
-        raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} has a {FIRST_PASS_KEY} but lists no {FIRST_PASS_NAME}")
-    model_bytes = first_pass_bytes = b""
+    needed = [] if first_pass_entry is None else [FIRST_PASS_NAME] + (
+        [REST_NAME] if first_pass_entry.rest_passes is not None else [])
+    for name in needed:
+        if name not in files:
+            raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} has a {FIRST_PASS_KEY} but lists no {name}")
+    graphs: dict[str, bytes] = {}
     for name, entry in sorted(files.items()):
         try:
             data = storage.read_bytes(join(folder, name), client)
@@ -273,13 +277,13 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
             raise BundleIntegrityError(f"{folder} is incomplete: {name} is missing") from exc
         if sha256_bytes(data) != entry.get("sha256"):
             raise BundleIntegrityError(f"{folder}/{name} fails its sha256 check: the bundle was altered")
-        if name == MODEL_NAME:
-            model_bytes = data
-        elif name == FIRST_PASS_NAME:
-            first_pass_bytes = data
-    first_pass = None if first_pass_entry is None else FirstPass(
-        onnx_session(first_pass_bytes, threads, f"{folder}/{FIRST_PASS_NAME}"), *first_pass_entry)
-    return Bundle(uri=folder, manifest=manifest, session=onnx_session(model_bytes, threads, f"{folder}/{MODEL_NAME}"),
+        if name in (MODEL_NAME, FIRST_PASS_NAME, REST_NAME):
+            graphs[name] = data
+    first_pass = None if first_pass_entry is None else first_pass_of(
+        first_pass_entry, *(graphs.get(name, b"") for name in (FIRST_PASS_NAME, REST_NAME)),
+        threads=threads, where=folder)
+    return Bundle(uri=folder, manifest=manifest,
+                  session=onnx_session(graphs[MODEL_NAME], threads, f"{folder}/{MODEL_NAME}"),
                   photo_calibration=read_photo_calibration(manifest),
                   distress_threshold=read_distress_threshold(manifest), first_pass=first_pass)
 
@@ -336,10 +340,25 @@ def check_contract(session: Any, name: str) -> None:
                                    "[0, 1] or not summing to 1)")
 
 
-def load_onnx_file(path: Path, threads: int = 1, first_pass: tuple[Path, float, float] | None = None) -> Bundle:
+def first_pass_of(entry: FirstPassEntry, first_pass_graph: bytes, rest_graph: bytes, threads: int,
+                  where: str) -> FirstPass:
+    """The cascade's first pass from its manifest entry and graphs (``rest_graph`` read only when the
+    entry names a rest)."""
+    rest = None if entry.rest_passes is None else GraphRest(
+        onnx_session(rest_graph, threads, f"{where}/{REST_NAME}"), entry.rest_passes, entry.retemper)
+    return FirstPass(onnx_session(first_pass_graph, threads, f"{where}/{FIRST_PASS_NAME}"), entry.exit_probability,
+                     entry.answer_temperature, rest)
+
+
+def load_onnx_file(path: Path, threads: int = 1, first_pass: tuple[Path, float, float] | None = None,
+                   rest: tuple[Path, int, float] | None = None) -> Bundle:
     """A Bundle around a bare ``model.onnx`` (no manifest), with the first-pass graph, its exit
-    probability and its answer temperature when given: used while a bundle is being built."""
-    cascade = None if first_pass is None else FirstPass(
-        onnx_session(Path(first_pass[0]).read_bytes(), threads, str(first_pass[0])), first_pass[1], first_pass[2])
+    probability and its answer temperature when given, and the graph's rest (its file, passes and
+    temperature ratio) when given too: used while a bundle is being built."""
+    cascade = None
+    if first_pass is not None:
+        entry = FirstPassEntry(first_pass[1], first_pass[2], *(rest[1:] if rest else (None, 1.0)))
+        cascade = first_pass_of(entry, Path(first_pass[0]).read_bytes(), Path(rest[0]).read_bytes() if rest else b"",
+                                threads=threads, where=str(Path(first_pass[0]).parent))
     return Bundle(uri=str(path), manifest={}, session=onnx_session(Path(path).read_bytes(), threads, str(path)),
                   first_pass=cascade)

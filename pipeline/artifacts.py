@@ -188,8 +188,10 @@ def _first_pass_lines(manifest: dict[str, Any]) -> list[str]:
             f"least {entry['exit_probability']:g} is answered by it"
             + (f" (its probabilities read at temperature {entry['answer_temperature']:.3f}, fitted on the faces it "
                "answers)" if "answer_temperature" in entry else "")
-            + f", every other face by the whole graph. On the "
-            f"{manifest['data']['validation_name']} rows that fit the temperature it answers {entry['exits']:.1%} "
+            + (", every other face by the whole graph"
+               + (f" (its {entry['rest_passes']} other passes, `first-pass-rest.onnx`, with the first pass's "
+                  "reading as the pass it has made)" if "rest_passes" in entry else "") + ". On the ")
+            + f"{manifest['data']['validation_name']} rows that fit the temperature it answers {entry['exits']:.1%} "
             f"of faces, and the cascade reads them {entry['accuracy']:.2%} right (the graph alone "
             f"{entry['graph_accuracy']:.2%}){photos}. Every figure below is the cascade's, as served."]
 

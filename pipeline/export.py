@@ -23,15 +23,21 @@ def export_onnx(nets: list[nn.Module], path: Path, flip_tta: bool, temperature: 
     """Write ``nets`` wrapped as the serving model (views, temperature, softmax, the mean over
     views and networks) to ``path``."""
     serving = ServingModel(nets, flip_tta, temperature, zoom_tta).eval()
+    export_onnx_module(serving, path)
+    return serving
+
+
+def export_onnx_module(module: nn.Module, path: Path) -> None:
+    """Write a module mapping float (n,1,48,48) faces to (n,7) probabilities to ``path`` as the
+    bundle's graphs are: input ``faces``, output ``probabilities``, any number of faces."""
     example = torch.rand(2, 1, 48, 48)
     # The TorchScript exporter: deterministic and enough for a plain CNN (no control flow).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            serving, (example,), str(path), input_names=["faces"], output_names=["probabilities"],
+            module, (example,), str(path), input_names=["faces"], output_names=["probabilities"],
             dynamic_axes={"faces": {0: "n"}, "probabilities": {0: "n"}}, opset_version=17, dynamo=False,
         )
-    return serving
 
 
 def check_parity(serving: nn.Module, exported: Bundle, faces: np.ndarray) -> float:

@@ -8,7 +8,10 @@ less well than the whole graph, in accuracy and in macro-F1 (the champion rule c
 with an expected calibration error on those rows at most ``max_ece_increase`` above the graph's.
 The network that lets the most of those rows exit reads first; none holds: no first pass. Its
 answers are then read at a temperature fitted on the validation fit rows it answers (their
-argmax unchanged).
+argmax unchanged). Beside it goes the graph less that network's pass on the face as it is
+(``first-pass-rest.onnx``): the faces the first pass refuses are read by it with the first pass's
+reading as the missing pass, which is the whole graph's reading without running that network on
+the face twice.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from torch import nn
 
 from facemood import bundle
 from facemood.faceset import FaceSet
-from facemood.first_pass import FILE_NAME
-from facemood.photo_calibration import SMALLEST_PROBABILITY, rescaled
+from facemood.first_pass import FILE_NAME, REST_FILE_NAME
+from facemood.photo_calibration import SMALLEST_PROBABILITY
 from facemood.scores import expected_calibration_error, weighted_macro_f1
 from pipeline.calibration import calibrate, fit_temperature, halves
-from pipeline.export import export_onnx
+from pipeline.export import export_onnx, export_onnx_module
+from pipeline.model import ServingRest
 from pipeline.quantize import quantize_int8
 from pipeline.settings import PipelineSettings
 
@@ -107,11 +111,30 @@ def _served_graph(settings: PipelineSettings, net: nn.Module, temperature: float
     return bundle.load_onnx_file(path, settings.training.threads)
 
 
+def _served_rest(settings: PipelineSettings, nets: list[nn.Module], read: int, graph_temperature: float, path: Path,
+                 quantization_faces: np.ndarray) -> int:
+    """Write the graph less network ``read``'s pass on the face as it is to ``path``, as it would be
+    served (int8 when the graph is); its number of passes (0, and nothing written, when the first
+    pass is the whole graph)."""
+    rest = ServingRest(nets, read, settings.model.flip_tta, graph_temperature, settings.model.zoom_tta).eval()
+    if rest.rest_passes() == 0:
+        return 0
+    float_path = path.with_suffix(".float.onnx")
+    export_onnx_module(rest, float_path)
+    if settings.model.int8:
+        quantize_int8(float_path, path, quantization_faces)
+        float_path.unlink()
+    else:
+        float_path.replace(path)
+    return rest.rest_passes()
+
+
 def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation: FaceSet, graph: bundle.Bundle,
-                   model_path: Path, quantization_faces: np.ndarray,
-                   tune_photos: FaceSet | None) -> tuple[bundle.Bundle, dict[str, Any] | None]:
-    """The served bundle with a first pass written beside ``model_path`` (and its manifest entry), or
-    ``graph`` unchanged and None when no network can read first without loss."""
+                   model_path: Path, quantization_faces: np.ndarray, tune_photos: FaceSet | None,
+                   graph_temperature: float) -> tuple[bundle.Bundle, dict[str, Any] | None]:
+    """The served bundle with a first pass and the graph's rest written beside ``model_path`` (and
+    its manifest entry), or ``graph`` unchanged and None when no network can read first without
+    loss. ``graph_temperature``: the one ``model_path``'s graph was exported at."""
     stage, calibration = settings.first_pass, settings.calibration
     fit_rows, _ = halves(validation.labels, calibration.fit_fraction, settings.training.seed)
     judged = Judged([validation.pixels[fit_rows]], [validation.labels[fit_rows]],
@@ -147,11 +170,18 @@ def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation
     first = [served_first.predict_proba(faces) for faces in judged.faces]
     # FER2013's rows only: the photo calibration, fitted next on the cascade's reading of the tune
     # photos, sets the photo domain's own temperature (with them too, 0.98: PublicTest's ECE rose)
-    answer_temperature = fit_answer_temperature(first[0], judged.labels[0], exit_probability)
-    cascade = [np.where((f.max(axis=1) >= exit_probability)[:, None], rescaled(f, answer_temperature), g)
-               for f, g in zip(first, judged.graph)]
+    answer_temperature = round(fit_answer_temperature(first[0], judged.labels[0], exit_probability), 6)
+    temperature, graph_temperature = round(temperature, 6), round(graph_temperature, 6)
+    rest_path = model_path.parent / REST_FILE_NAME
+    passes = _served_rest(settings, nets, index, graph_temperature, rest_path, quantization_faces)
+    served = bundle.load_onnx_file(model_path, settings.training.threads,
+                                   (first_path, exit_probability, answer_temperature),
+                                   rest=(rest_path, passes, graph_temperature / temperature) if passes else None)
+    cascade = [served.predict_proba(faces) for faces in judged.faces]
     entry = {"file": FILE_NAME, "exit_probability": exit_probability, "network": index,
-             "temperature": round(temperature, 6), "answer_temperature": round(answer_temperature, 6),
+             "temperature": temperature, "answer_temperature": answer_temperature,
+             **({"rest_file": REST_FILE_NAME, "rest_passes": passes, "graph_temperature": graph_temperature}
+                if passes else {}),
              "networks_in_graph": len(nets),
              "chosen_on": "validation rows that fit the temperature" + (", tune photos" if len(first) > 1 else ""),
              "max_accuracy_loss": stage.max_accuracy_loss, "max_ece_increase": stage.max_ece_increase,
@@ -165,5 +195,4 @@ def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation
     log.info("first pass: network %d at exit probability %.2f answers %.1f%% of the validation fit rows (accuracy "
              "%.2f%%, the graph alone %.2f%%); its answers are read at temperature %.3f", index, exit_probability,
              100 * exits, 100 * entry["accuracy"], 100 * entry["graph_accuracy"], answer_temperature)
-    return bundle.load_onnx_file(model_path, settings.training.threads,
-                                 (first_path, exit_probability, answer_temperature)), entry
+    return served, entry

@@ -186,7 +186,8 @@ def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], spli
         shutil.copyfile(float_path, model_path)
         if settings.first_pass.enabled:
             float_model, export["first_pass"] = add_first_pass(settings, nets, splits.validation, float_model,
-                                                               model_path, splits.train.pixels[:0], tune_photos)
+                                                               model_path, splits.train.pixels[:0], tune_photos,
+                                                               calibration.temperature)
         return float_model, calibration, export
     sample = np.random.default_rng(settings.training.seed).permutation(len(splits.train))[:QUANTIZATION_FACES]
     quantization_faces = splits.train.pixels[np.sort(sample)]
@@ -195,7 +196,7 @@ def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], spli
     export["int8"] = check_quantized(float_model, served, splits.validation.pixels)
     if settings.first_pass.enabled:
         served, export["first_pass"] = add_first_pass(settings, nets, splits.validation, served, model_path,
-                                                      quantization_faces, tune_photos)
+                                                      quantization_faces, tune_photos, calibration.temperature)
     return served, calibration, export
 
 

@@ -84,3 +84,32 @@ class ServingModel(nn.Module):
         views = tta_views(x, self.flip_tta, self.zoom_tta)  # one batch per network
         probs = [torch.softmax(net(views) / self.temperature, dim=1) for net in self.nets]
         return torch.cat(probs).reshape(-1, x.shape[0], probs[0].shape[1]).mean(dim=0)
+
+
+class ServingRest(ServingModel):
+    """The serving graph less one pass: network ``read``'s view of the face as it is, which the
+    first pass has already read (:mod:`facemood.first_pass`). Gives the mean of the other passes'
+    probabilities; the cascade adds the first pass's own (at the graph's temperature) to make the
+    whole graph's mean without running that network on the face twice."""
+
+    def __init__(self, nets: list[nn.Module], read: int, flip_tta: bool = True, temperature: float = 1.0,
+                 zoom_tta: float = 1.0) -> None:
+        super().__init__(nets, flip_tta, temperature, zoom_tta)
+        self.read = read
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map float (n,1,48,48) faces in [0,1] to the (n,7) mean of every pass but the one read."""
+        n = x.shape[0]
+        views = tta_views(x, self.flip_tta, self.zoom_tta)
+        total = None
+        for index, net in enumerate(self.nets):
+            seen = views[n:] if index == self.read else views  # the face as it is comes first
+            probs = torch.softmax(net(seen) / self.temperature, dim=1)
+            summed = probs.reshape(-1, n, probs.shape[1]).sum(dim=0)
+            total = summed if total is None else total + summed
+        return total / self.rest_passes()
+
+    def rest_passes(self) -> int:
+        """How many passes this graph averages: every network's views, less the one read."""
+        per_net = (2 if self.flip_tta else 1) * (2 if self.zoom_tta > 1.0 else 1)
+        return len(self.nets) * per_net - 1

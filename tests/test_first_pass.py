@@ -13,12 +13,12 @@ import torch
 from facemood import bundle
 from facemood.bundle import graph_input
 from facemood.errors import BundleIntegrityError
-from facemood.first_pass import FILE_NAME, read_first_pass, run_graph
+from facemood.first_pass import FILE_NAME, REST_FILE_NAME, FirstPassEntry, read_first_pass, run_graph
 from facemood.photo_calibration import rescaled
 from pipeline import main as pipeline_main
-from pipeline.export import export_onnx
+from pipeline.export import export_onnx, export_onnx_module
 from pipeline.first_pass import Judged, exit_choice, fit_answer_temperature
-from pipeline.model import EmotionCNN
+from pipeline.model import EmotionCNN, ServingRest
 from pipeline.settings import load_pipeline_settings
 from tests.test_training import MODELS, REFINED, TINY, model_keys, upload_refined
 
@@ -61,6 +61,33 @@ def test_sure_faces_take_the_first_pass_and_the_rest_the_whole_graph(graphs, rea
     np.testing.assert_allclose(tempered[~sure], graph[~sure], atol=1e-6)
     assert np.array_equal(tempered.argmax(axis=1), cascade.argmax(axis=1))
     assert tempered[sure].max(axis=1).mean() < cascade[sure].max(axis=1).mean()
+
+
+def test_the_graphs_rest_with_the_first_pass_reads_a_refused_face_as_the_whole_graph(tmp_path, real_faces) -> None:
+    # three networks, each on the face and its mirror at the graph's temperature; network 1 reads
+    # first at a temperature of its own. The rest leaves out its pass on the face as it is.
+    torch.manual_seed(3)
+    nets = [EmotionCNN(widths=(8, 16), convs_per_block=(1, 1)).eval() for _ in range(3)]
+    graph_temperature, own_temperature = 0.05, 0.08
+    whole, first, rest = tmp_path / "model.onnx", tmp_path / FILE_NAME, tmp_path / REST_FILE_NAME
+    export_onnx(nets, whole, True, graph_temperature)
+    export_onnx([nets[1]], first, False, own_temperature)
+    serving_rest = ServingRest(nets, 1, True, graph_temperature).eval()
+    assert serving_rest.rest_passes() == 5
+    export_onnx_module(serving_rest, rest)
+    faces = real_faces["pixels"][:200]
+    graph = bundle.load_onnx_file(whole).predict_proba(faces)
+    alone = bundle.load_onnx_file(first).predict_proba(faces)
+    exit_at = float(np.median(alone.max(axis=1)))
+    cascade = bundle.load_onnx_file(whole, first_pass=(first, exit_at, 1.0),
+                                    rest=(rest, 5, graph_temperature / own_temperature)).predict_proba(faces)
+    sure = alone.max(axis=1) >= exit_at
+    assert 0 < sure.sum() < len(faces)
+    np.testing.assert_allclose(cascade[sure], alone[sure], atol=1e-6)
+    np.testing.assert_allclose(cascade[~sure], graph[~sure], atol=1e-5)  # the whole graph, one pass fewer run
+    # without the ratio the first pass's reading is not the graph's pass: the reading moves
+    wrong = bundle.load_onnx_file(whole, first_pass=(first, exit_at, 1.0), rest=(rest, 5, 1.0)).predict_proba(faces)
+    assert np.abs(wrong[~sure] - graph[~sure]).max() > 1e-3
 
 
 def test_the_answer_temperature_is_fitted_on_the_faces_the_first_pass_answers() -> None:
@@ -119,6 +146,10 @@ def test_a_first_pass_surer_than_it_is_right_is_refused() -> None:
     assert exit_choice([overconfident], judged, (0.9,), 0.0, max_ece_increase=0.5) == (0.9, 1.0)
 
 
+REST = {"file": FILE_NAME, "exit_probability": 0.6, "rest_file": REST_FILE_NAME, "rest_passes": 7,
+        "temperature": 0.9, "graph_temperature": 0.8}
+
+
 @pytest.mark.parametrize("entry, message", [
     ({"file": "other.onnx", "exit_probability": 0.6}, "its file must be first-pass.onnx"),
     ({"file": FILE_NAME, "exit_probability": 0.0}, "exit probability must be in (0, 1]"),
@@ -126,6 +157,10 @@ def test_a_first_pass_surer_than_it_is_right_is_refused() -> None:
     ({"file": FILE_NAME}, "exit_probability"),
     ({"file": FILE_NAME, "exit_probability": 0.6, "answer_temperature": 0}, "answer temperature must be in [0.05, 20]"),
     ({"file": FILE_NAME, "exit_probability": 0.6, "answer_temperature": float("nan")}, "answer temperature"),
+    ({**REST, "rest_file": "model.onnx"}, "its rest_file must be first-pass-rest.onnx"),
+    ({**REST, "rest_passes": 0}, "must average 1 to 64 passes"),
+    ({key: value for key, value in REST.items() if key != "graph_temperature"}, "graph_temperature"),
+    ({**REST, "temperature": 0}, "division by zero"),
 ])
 def test_a_broken_first_pass_entry_is_named(entry, message) -> None:
     with pytest.raises(BundleIntegrityError, match="first_pass is not valid") as caught:
@@ -133,7 +168,9 @@ def test_a_broken_first_pass_entry_is_named(entry, message) -> None:
     assert message in str(caught.value)
     assert read_first_pass({}) is None
     # a bundle from before answer temperatures reads its first pass's answers as they are
-    assert read_first_pass({"first_pass": {"file": FILE_NAME, "exit_probability": 0.6}}) == (0.6, 1.0)
+    assert read_first_pass({"first_pass": {"file": FILE_NAME, "exit_probability": 0.6}}) == FirstPassEntry(0.6, 1.0)
+    # the graph's rest: its passes, and the first pass's reading re-tempered to the graph's temperature
+    assert read_first_pass({"first_pass": REST}) == FirstPassEntry(0.6, 1.0, 7, pytest.approx(0.8 / 0.9))
 
 
 @pytest.mark.slow
@@ -147,12 +184,17 @@ def test_a_run_builds_a_first_pass_the_bundle_serves_through(s3, real_faces, tmp
     settings = replace(settings, first_pass=replace(settings.first_pass, enabled=True, max_accuracy_loss=0.05,
                                                     max_ece_increase=0.05, exit_candidates=(0.2, 0.25, 0.3, 0.4)))
     run_id = pipeline_main.run(settings, stores)["run_id"]
-    assert f"models/{run_id}/{FILE_NAME}" in model_keys(stores)
+    assert {f"models/{run_id}/{FILE_NAME}", f"models/{run_id}/{REST_FILE_NAME}"} <= set(model_keys(stores))
     loaded = bundle.load_bundle(f"s3://{MODELS}", stores)
     entry = loaded.manifest["first_pass"]
     assert loaded.first_pass is not None and loaded.first_pass.exit_probability == entry["exit_probability"]
     assert loaded.first_pass.answer_temperature == entry["answer_temperature"] > 0
     assert entry["file"] == FILE_NAME and 0 < entry["exits"] <= 1
+    # one network reading each of its views: the rest is every view but the face as it is
+    views = (2 if settings.model.flip_tta else 1) * (2 if settings.model.zoom_tta > 1 else 1)
+    assert entry["rest_file"] == REST_FILE_NAME and entry["rest_passes"] == views - 1 >= 1
+    assert loaded.first_pass.rest.retemper == pytest.approx(entry["graph_temperature"] / entry["temperature"])
+    assert entry["graph_temperature"] == pytest.approx(loaded.manifest["calibration"]["temperature"], abs=1e-3)
     assert entry["accuracy"] >= entry["graph_accuracy"] - 0.05
     assert "first_pass" not in loaded.manifest["training"]
     card = stores.get_object(Bucket=MODELS, Key=f"models/{run_id}/model_card.md")["Body"].read().decode()
@@ -164,12 +206,13 @@ def test_a_run_builds_a_first_pass_the_bundle_serves_through(s3, real_faces, tmp
     sure = loaded.answered_by_first_pass(faces)
     assert not replace(loaded, first_pass=None).answered_by_first_pass(faces).any()
     assert sure.any()  # (which faces take which path: test_sure_faces_take_the_first_pass_...)
-    np.testing.assert_allclose(served[~sure], graph_only[~sure], atol=1e-6)
+    np.testing.assert_allclose(served[~sure], graph_only[~sure], atol=1e-5)  # through the rest, as the graph
     np.testing.assert_allclose(served[sure], rescaled(run_graph(loaded.first_pass.session, graph_input(faces[sure])),
                                                       entry["answer_temperature"]), atol=1e-6)
-    # a bundle whose first pass was removed is refused, not served as the graph alone
+    # a bundle whose first pass or rest was removed is refused, not served as the graph alone
     manifest = json.loads(stores.get_object(Bucket=MODELS, Key=f"models/{run_id}/manifest.json")["Body"].read())
-    del manifest["files"][FILE_NAME]
-    stores.put_object(Bucket=MODELS, Key=f"models/{run_id}/manifest.json", Body=json.dumps(manifest).encode())
-    with pytest.raises(BundleIntegrityError, match="lists no first-pass.onnx"):
-        bundle.load_bundle(f"s3://{MODELS}/models/{run_id}", stores)
+    for name in (REST_FILE_NAME, FILE_NAME):
+        del manifest["files"][name]
+        stores.put_object(Bucket=MODELS, Key=f"models/{run_id}/manifest.json", Body=json.dumps(manifest).encode())
+        with pytest.raises(BundleIntegrityError, match=f"lists no {name}"):
+            bundle.load_bundle(f"s3://{MODELS}/models/{run_id}", stores)
