@@ -7,7 +7,9 @@ PublicTest faces and faces cut from the real photos by the face step. A bundle w
 (facemood/first_pass.py) answers the faces its first network is sure of and sends the rest to the
 whole graph, so the time per face depends on the face: the bench prints the median, mean and 90th
 percentile, the share of faces the first pass answered, and the same faces through the whole graph
-alone (the two take turns face by face; their ratio is printed). Each face is read in three
+alone (the two take turns face by face; their ratio is printed), and, for a bundle whose first
+pass carries the graph's rest (the faces it refuses read without its own pass again), the same
+cascade reading them through the whole graph. Each face is read in three
 passes: the one-pass figures and those of each face's fastest pass are printed (on a shared
 machine the difference is other processes' time). Also batches of 64.
 """
@@ -80,6 +82,8 @@ def main() -> None:
         sets[f"faces cut from {Path(args.photos).name}'s photos"] = photo_crops(
             Path(args.photos), load_app_settings().faces).crops
     graph_alone = replace(model, first_pass=None)
+    without_rest = (replace(model, first_pass=replace(model.first_pass, rest=None))
+                    if model.first_pass is not None and model.first_pass.rest is not None else None)
     flip = model.manifest.get("config", {}).get("model", {}).get("flip_tta")
     print(f"model {model.run_id} ({Path(model.uri).name}), onnxruntime on one core, flip TTA in the graph: {flip}")
     if model.first_pass is not None:
@@ -90,13 +94,19 @@ def main() -> None:
         if model.first_pass is None:
             report("served", per_face_seconds([model], faces, args.rounds)[:, 0])
             continue
-        times = per_face_seconds([model, graph_alone], faces, args.rounds)
+        models = [model, graph_alone] + ([without_rest] if without_rest else [])
+        times = per_face_seconds(models, faces, args.rounds)
         print(f"  the first pass answers {model.answered_by_first_pass(faces).mean():.1%}")
         report("served", times[:, 0])
         report("the whole graph alone", times[:, 1])
-        served, alone = times[0]
+        served, alone = times[0, :2]
         print(f"  served / the graph alone, one pass: mean {np.mean(served) / np.mean(alone):.2f}, median "
               f"{np.median(served) / np.median(alone):.2f}")
+        if without_rest:
+            report("the cascade without the rest", times[:, 2])
+            print(f"  served / the cascade without the rest: mean {np.mean(times[0, 0]) / np.mean(times[0, 2]):.2f} "
+                  f"(one pass), {np.mean(times[:, 0].min(axis=0)) / np.mean(times[:, 2].min(axis=0)):.2f} "
+                  "(each face's fastest)")
     batch = public[:64]
     start = time.perf_counter()
     rounds = 10
