@@ -12,7 +12,7 @@ import csv
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -134,6 +134,9 @@ def cached_photo_crops(folder: Path, settings: FaceSettings, cache: Path | None)
     return result
 
 
+PART_NAMES = ("train", "tune", "report")
+
+
 def person_parts(persons: np.ndarray, fractions: tuple[float, ...], seed: int) -> np.ndarray:
     """Which part (0, 1, ...) each photo falls in, splitting the *persons* (all photos of a person
     go together) in about the given ``fractions``, reproducibly for a seed."""
@@ -141,3 +144,24 @@ def person_parts(persons: np.ndarray, fractions: tuple[float, ...], seed: int) -
     bounds = np.cumsum(fractions) / np.sum(fractions) * len(names)
     part_of = {name: int(np.searchsorted(bounds, rank, side="right")) for rank, name in enumerate(names.tolist())}
     return np.array([part_of[p] for p in persons.tolist()], dtype=np.int64)
+
+
+def split_across_folders(folders: Sequence[Path], fractions: Sequence[tuple[float, ...]],
+                         seed: int) -> list[dict[str, int]]:
+    """One person split over several folders: each folder's ``{file: part}`` (an index into
+    :data:`PART_NAMES`), every photo of ``labels.csv`` included, found face or not.
+
+    A person's part is drawn once, among the persons first met in the first folder listed that
+    holds them, with that folder's fractions; every photo of theirs, in every folder, then falls in
+    that part. So a person of the report part has no photo anywhere that trains or tunes. The
+    first folder's own split is what :func:`person_parts` gives it alone.
+    """
+    if len(folders) != len(fractions):
+        raise ValueError(f"{len(folders)} folders but {len(fractions)} lists of fractions")
+    labelled = [read_labels(folder) for folder in folders]
+    part_of: dict[str, int] = {}
+    for photos, shares in zip(labelled, fractions):
+        new = np.array(sorted({photo.person for photo in photos} - part_of.keys()), dtype=str)
+        if new.size:
+            part_of.update(zip(new.tolist(), person_parts(new, tuple(shares), seed).tolist()))
+    return [{photo.path.name: part_of[photo.person] for photo in photos} for photos in labelled]

@@ -24,6 +24,7 @@ from facemood.faces import load_face_settings
 from facemood.faceset import FaceSet
 from facemood.first_pass import MANIFEST_KEY as FIRST_PASS_KEY
 from facemood.photo_calibration import MANIFEST_KEY as PHOTO_CALIBRATION_KEY
+from facemood.photo_set import PART_NAMES
 from facemood.scores import classification_scores
 from pipeline import artifacts
 from pipeline.calibration import Calibration, calibrate, remeasured
@@ -274,7 +275,7 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
         "calibration": calibration.summary(),
         # which persons of each photo folder trained and tuned: the real-photo bench reports on the rest
         **({"photo_finetune": {"split": {"seed": settings.photo_finetune.split_seed,
-                                         "parts": ["train", "tune", "report"],
+                                         "parts": list(PART_NAMES), "across_folders": True,
                                          "folders": {Path(f.folder).name: list(f.fractions)
                                                      for f in settings.photo_finetune.photos}},
                                "tune_photos": len(tune)}} if tune is not None else {}),

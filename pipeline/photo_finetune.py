@@ -27,7 +27,7 @@ from torch import nn
 
 from facemood.faces import FaceSettings
 from facemood.faceset import FaceSet
-from facemood.photo_set import PhotoCrops, cached_photo_crops, person_parts
+from facemood.photo_set import PhotoCrops, cached_photo_crops, split_across_folders
 from pipeline.settings import BatchTransformSettings, PhotoFinetuneSettings
 from pipeline.train import NO_BUDGET, TimeBudget, to_tensor, transform_batch
 
@@ -132,12 +132,15 @@ class PhotoParts:
 
 
 def photo_parts(settings: PhotoFinetuneSettings, face_settings: FaceSettings, cache: Path) -> PhotoParts:
-    """Every configured folder through the photo path (cached in ``cache``), split by person."""
+    """Every configured folder through the photo path (cached in ``cache``), split by person
+    across the folders (:func:`facemood.photo_set.split_across_folders`): a person in two
+    folders falls in one part."""
+    folders = [Path(source.folder) for source in settings.photos]
+    split = split_across_folders(folders, [source.fractions for source in settings.photos], settings.split_seed)
     train, tune, calibration = [], [], []
-    for source in settings.photos:
-        folder = Path(source.folder)
+    for source, folder, part_of in zip(settings.photos, folders, split):
         crops = cached_photo_crops(folder, face_settings, cache / f"{folder.name}.npz")
-        parts = person_parts(crops.persons, source.fractions, settings.split_seed)
+        parts = np.array([part_of[name] for name in crops.files.tolist()], dtype=np.int64)
         train.append(crops.subset(np.flatnonzero(parts == 0)))
         tune.append(crops.subset(np.flatnonzero(parts == 1)))
         if source.calibrates:

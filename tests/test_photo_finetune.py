@@ -18,7 +18,14 @@ from facemood.app_settings import load_app_settings
 from facemood.distress_threshold import DistressThreshold
 from facemood.faces import FacePreprocessor
 from facemood.faceset import FaceSet
-from facemood.photo_set import cached_photo_crops, person_of, person_parts, photo_crops
+from facemood.photo_set import (
+    cached_photo_crops,
+    person_of,
+    person_parts,
+    photo_crops,
+    read_labels,
+    split_across_folders,
+)
 from pipeline import main as pipeline_main
 from pipeline.export import export_onnx
 from pipeline.int8_import import float_networks
@@ -90,6 +97,58 @@ def test_every_photo_of_a_person_falls_in_one_part():
     assert shares[1] > 0.1
     assert np.array_equal(parts, person_parts(persons, (0.4, 0.2, 0.4), 0))
     assert person_of("Al_Sharpton_0003.jpg") == "Al_Sharpton" and person_of("madonna.jpg") == "madonna"
+
+
+def _labelled_folder(folder, names: list[str], emotion: str):
+    """A folder whose ``labels.csv`` lists ``names`` (empty files: the split reads names only)."""
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_bytes(b"")
+    (folder / "labels.csv").write_text("file,emotion\n" + "".join(f"{n},{emotion}\n" for n in names))
+    return folder
+
+
+def test_a_person_in_two_folders_falls_in_one_part(tmp_path):
+    """wild/dev and wild/extra share persons: a person whose extra photo trains is not unseen in dev."""
+    people = [f"Person_{i:02d}" for i in range(60)]
+    dev = _labelled_folder(tmp_path / "dev", [f"{p}_0001.jpg" for p in people], "sad")
+    extra = _labelled_folder(tmp_path / "extra", [f"{p}_{n:04d}.jpg" for p in people[::2] for n in (2, 3)]
+                             + [f"Only_Extra_{i:02d}_0001.jpg" for i in range(40)], "happy")
+    dev_parts, extra_parts = split_across_folders([dev, extra], [(0.4, 0.2, 0.4), (0.85, 0.15, 0.0)], 1)
+    assert set(dev_parts) == {f"{p}_0001.jpg" for p in people}  # every photo, face found or not
+    for name, part in extra_parts.items():
+        if not name.startswith("Only_Extra"):  # a shared person: the part dev's split gave them
+            assert part == dev_parts[f"{person_of(name)}_0001.jpg"], name
+        else:  # extra's own persons: extra's fractions, never the report part
+            assert part in (0, 1)
+    assert 2 in extra_parts.values()  # shared persons of the report part keep their extra photos out of training
+    # the first folder's split is the one it has alone (bundles split so before read the same persons)
+    alone = person_parts(np.array([person_of(n) for n in dev_parts]), (0.4, 0.2, 0.4), 1)
+    assert list(dev_parts.values()) == alone.tolist()
+
+
+def test_the_pipeline_trains_on_no_photo_of_a_person_it_reports_on(photo_folder, tmp_path):
+    """The first folder's report persons also have photos in a second folder that is all train:
+    those photos stay out of training (split per folder, they trained)."""
+    first = PhotoFolder(str(photo_folder), (0.34, 0.33, 0.33))
+    settings = PhotoFinetuneSettings(
+        photos=(first,), split_seed=0, epochs=1, batch_size=32, photo_share=0.25, learning_rate=0.001,
+        weight_decay=0.0, label_smoothing=0.1, degrade_probability=0.3, weight_mix=1.0, seed=0)
+    second = tmp_path / "second"
+    second.mkdir()
+    rows = ["file,emotion"]
+    for photo in read_labels(photo_folder):  # the same persons, other photo numbers
+        name = photo.path.name.replace("_00", "_10")
+        (second / name).write_bytes(photo.path.read_bytes())
+        rows.append(f"{name},{EMOTION_NAMES[photo.label]}")
+    (second / "labels.csv").write_text("\n".join(rows) + "\n")
+    settings = replace(settings, photos=(first, PhotoFolder(str(second), (1.0, 0.0, 0.0))))
+    parts = photo_parts(settings, load_app_settings().faces, tmp_path / "cache")
+    labelled = read_labels(photo_folder)
+    alone = person_parts(np.array([photo.person for photo in labelled]), first.fractions, 0)
+    reported = {photo.person for photo, part in zip(labelled, alone) if part == 2}
+    trained = set(np.concatenate([p.persons for p in parts.train]).tolist())
+    assert reported and trained and not trained & reported
 
 
 def test_degradations_keep_faces_in_range_and_change_them():
