@@ -38,7 +38,8 @@ from page_language import (  # noqa: E402
 
 from facemood import charts, storage, telemetry  # noqa: E402
 from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_app_settings  # noqa: E402
-from facemood.checkin import CheckIn, FaceReading, FaceStep, check_in, percent, shrink_upload  # noqa: E402
+from facemood.checkin import CheckIn, FaceReading, FaceStep, check_in, shrink_upload  # noqa: E402
+from facemood.distress import percent  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
 from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
 from facemood.i18n import catalogue_languages, expression_names  # noqa: E402
@@ -403,7 +404,7 @@ def check_in_or_none(photo: bytes, model, settings: AppSettings, keeper: Student
 def check_in_ui(this_check_in: CheckIn, settings: AppSettings) -> None:
     """The answer first, the help right under it on distress, then each face's details and the photo."""
     summary_ui(this_check_in)
-    if any(r.distress for r in this_check_in.readings):
+    if any(r.flagged for r in this_check_in.readings):
         help_ui(settings)
     for number, reading in enumerate(this_check_in.readings, start=1):
         chart_ui(number, reading, len(this_check_in.readings))

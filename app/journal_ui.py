@@ -143,7 +143,7 @@ def proactive_ui(settings: AppSettings, entries: list[JournalEntry], resources: 
     if not recurring_distress(entries, settings.recurring_distress, time.time(), settings.journal.timezone):
         return
     names = expression_names(words())
-    seen = sorted({names[e.top] for e in entries[-settings.recurring_distress.last:] if e.distress})
+    seen = sorted({names[e.top] for e in entries[-settings.recurring_distress.last:] if e.flagged})
     booking = ""
     if settings.booking_url:
         booking = "\n\n[" + _("Book a time to talk with a counsellor") + f"]({settings.booking_url})"
@@ -262,5 +262,5 @@ def keep(student: Student, this_check_in: CheckIn) -> None:
     """Add this check-in to the student's journal (called once per check-in)."""
     first = this_check_in.readings[0]
     student.journal.add(student.key, JournalEntry(time.time(), uuid.uuid4().hex[:12], first.probabilities,
-                                                  first.clear, any(r.distress for r in this_check_in.readings)))
+                                                  first.clear, any(r.flagged for r in this_check_in.readings)))
     st.session_state.pop("journal_entries", None)

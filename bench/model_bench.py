@@ -7,7 +7,7 @@ and how often the page's reading is clear, with its accuracy.
 
 "Distress" here: the true label is one of the rule's emotions; the rule fires when their score
 (summed, or the likeliest alone, as the bundle's rule says) reaches the threshold
-(facemood.distress_threshold).
+(facemood.distress).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
         print("calibration: none in this bundle")
 
     settings = load_app_settings()
-    rule = settings.distress.rule_for(model.distress_threshold)  # what the page uses for this model
+    rule = settings.distress.rule_for(model.distress_rule)  # what the page uses for this model
     truly = np.isin(labels, [EMOTIONS.index(e) for e in rule.emotions])
     scores = rule.scores(probs)
     precision, recall, alerts = flag_figures(scores, truly, rule.threshold)

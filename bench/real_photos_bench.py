@@ -171,7 +171,7 @@ def main() -> None:
     # pylint: disable=import-outside-toplevel
     from facemood.app_settings import load_app_settings
     from facemood.bundle import load_bundle
-    from facemood.distress_threshold import COMBINES, DistressThreshold
+    from facemood.distress import COMBINES, DistressRule
     from facemood.emotions import EMOTIONS
     from facemood.photo_set import photo_crops
     from facemood.scores import (
@@ -200,7 +200,7 @@ def main() -> None:
     probs = model.predict_photo_proba(crops.crops)  # as `facemood predict` and the page read them
     labels = crops.labels
     metrics = classification_scores(labels, probs)
-    rule = settings.distress.rule_for(model.distress_threshold)  # as the page: the model's own unless configured
+    rule = settings.distress.rule_for(model.distress_rule)  # as the page: the model's own unless configured
     print(f"model {model.run_id} on {folder}: {which}")
     print(f"  {len(labels)} photos read ({len(np.unique(crops.persons))} persons); "
           f"{len(crops.missed)} of the folder's photos had no face found")
@@ -230,9 +230,7 @@ def main() -> None:
                                             for name, m in metrics["per_class"].items()))
     truly = np.isin(labels, [EMOTIONS.index(e) for e in rule.emotions])
     distress = rule.scores(probs)
-    source = ("config/app.yaml" if settings.distress.threshold is not None else "the model's own"
-              if model.distress_threshold is not None and model.distress_threshold.applies_to(rule.emotions)
-              else "config/app.yaml's fallback")
+    source = settings.distress.source(model.distress_rule)
     precision, recall, flags = flag_figures(distress, truly, rule.threshold)
     if model.photo_calibration is not None:  # what the graphs read without it: the calibration's part
         alone = classification_scores(labels, graph)
@@ -247,7 +245,7 @@ def main() -> None:
           f"{spread(lambda w: weighted_share(flagged & truly, flagged, w))}, recall "
           f"{spread(lambda w: weighted_share(flagged & truly, truly, w))}")
     for combine in COMBINES:  # every threshold of either score, for comparison
-        scores = DistressThreshold(rule.emotions, 0.0, combine).scores(probs)
+        scores = DistressRule(rule.emotions, 0.0, combine).scores(probs)
         sweep = [(t, *flag_figures(scores, truly, float(t))) for t in np.round(np.arange(0.3, 0.91, 0.05), 2)]
         print(f"  {'together' if combine == 'sum' else 'the likeliest alone'} (threshold precision/recall flags): "
               + "; ".join(f"{t:.2f} {p:.1%}/{r:.1%} {n}" for t, p, r, n in sweep))

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from facemood import config as cfg
-from facemood.checkin import ClaritySettings, DistressSettings
+from facemood.checkin import ClaritySettings
+from facemood.distress import DistressPolicy
 from facemood.faces import FaceSettings
 from facemood.i18n import SOURCE_LANGUAGE, catalogue_languages
 from facemood.recurring import RecurringSettings
@@ -103,7 +104,7 @@ class AppSettings:
     upload_max_side: int  # photos are downscaled to this before the face step
     upload_jpeg_quality: int  # the JPEG sent to the face Lambda
     faces: FaceSettings
-    distress: DistressSettings
+    distress: DistressPolicy
     clarity: ClaritySettings
     resources: tuple[Resource, ...]  # shown in this order
     emergency: str  # always shown with the resources

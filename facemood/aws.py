@@ -112,18 +112,28 @@ def endpoint_of(exc: Exception) -> str:
     return str(getattr(exc, "kwargs", {}).get("endpoint_url", "the endpoint"))
 
 
-def aws_reason(exc: Exception) -> str:
-    """Plain words for a botocore error from any AWS service (no traceback, no response dump)."""
+def aws_reason(exc: Exception, target: str = "", message: bool = True) -> str:
+    """A failed AWS call in plain words (no traceback, no response dump): the one wording every
+    part of FaceMood gives. ``target`` names what was being reached (an ``s3://`` URI, a table);
+    ``message=False`` leaves out the service's own message (where it might quote a key)."""
     kind = error_kind(exc)
+    where = f" {target}" if target else ""
     if kind == NO_CREDENTIALS:
-        return "no AWS credentials: configure them (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+        return (f"no AWS credentials to reach{where or ' AWS'}: configure them (aws configure, or "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or start the local stack (facemood local up)")
     if kind == NO_REGION:
         return "no AWS region: set AWS_DEFAULT_REGION (or aws configure)"
     if kind == UNREACHABLE:
-        return f"cannot reach {endpoint_of(exc)}: check the network, AWS_ENDPOINT_URL and the region"
+        return (f"cannot reach{where} at {endpoint_of(exc)}: is the local stack running (facemood local up), "
+                "or AWS_ENDPOINT_URL or the region wrong?" if target else
+                f"cannot reach {endpoint_of(exc)}: check the network, AWS_ENDPOINT_URL and the region")
     if kind == TIMED_OUT:
-        return "AWS did not answer in time; try again shortly"
+        return f"AWS did not answer in time{' for' + where if where else ''}; try again shortly"
+    if kind in ("AccessDenied", "AccessDeniedException", "403"):
+        return f"access denied{' to' + where if where else ''}"
     error = (getattr(exc, "response", None) or {}).get("Error", {})
+    prefix = f"{target}: " if target else ""
     if error:
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
-    return str(exc)
+        said = f": {error.get('Message', '')}" if message else ""
+        return f"{prefix}{error.get('Code', 'error')}{said}".rstrip(": ")
+    return f"{prefix}{exc}" if message else f"{prefix}{type(exc).__name__}"

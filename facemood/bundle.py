@@ -21,7 +21,7 @@ import numpy as np
 
 from facemood import storage
 from facemood.clock import utc_timestamp
-from facemood.distress_threshold import DistressThreshold, read_distress_threshold
+from facemood.distress import DistressRule, read_distress_rule
 from facemood.emotions import EMOTIONS, IMAGE_SIDE
 from facemood.errors import BundleIntegrityError, ModelInputError, NotFound, StorageError
 from facemood.first_pass import FILE_NAME as FIRST_PASS_NAME
@@ -168,7 +168,7 @@ class Bundle:
     manifest: dict[str, Any]
     session: Any  # onnxruntime.InferenceSession
     photo_calibration: PhotoCalibration | None = None  # how faces cut from photos are read (None: as the graph)
-    distress_threshold: DistressThreshold | None = None  # chosen for this model (None: the app's own)
+    distress_rule: DistressRule | None = None  # chosen for this model (None: the app's own)
     first_pass: FirstPass | None = None  # one network read first; the graph only where it is unsure
 
     @property
@@ -285,7 +285,7 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
     return Bundle(uri=folder, manifest=manifest,
                   session=onnx_session(graphs[MODEL_NAME], threads, f"{folder}/{MODEL_NAME}"),
                   photo_calibration=read_photo_calibration(manifest),
-                  distress_threshold=read_distress_threshold(manifest), first_pass=first_pass)
+                  distress_rule=read_distress_rule(manifest), first_pass=first_pass)
 
 
 def onnx_session(model: bytes, threads: int = 1, name: str = MODEL_NAME) -> Any:

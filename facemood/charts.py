@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from facemood.checkin import percent
+from facemood.distress import percent
 from facemood.emotions import EMOTIONS
 from facemood.i18n import ENGLISH, Words, expression_names
 

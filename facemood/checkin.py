@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -12,7 +11,7 @@ import numpy as np
 
 from facemood import config as cfg
 from facemood.bundle import Bundle
-from facemood.distress_threshold import DistressThreshold, check_combine
+from facemood.distress import DistressPolicy, percent
 from facemood.emotions import EMOTIONS
 from facemood.errors import InvalidImage
 from facemood.faces import MIB, Face, FoundFaces, decode_photo_reduced
@@ -23,40 +22,6 @@ if TYPE_CHECKING:
 
 # Finds the faces of an uploaded photo's bytes (in-process or through the face Lambda).
 FaceStep = Callable[[bytes], FoundFaces]
-
-
-@dataclass(frozen=True)
-class DistressSettings:
-    """When a face counts as distress: the score of the distress emotions (their probabilities
-    summed, or the likeliest alone: ``combine``) reaches the threshold.
-
-    The rule is the served model's own (its combination and threshold, chosen for it by the
-    training pipeline, see :mod:`facemood.distress_threshold`) unless ``threshold`` overrides it;
-    ``fallback_threshold`` serves a model that carries none, or one chosen for other emotions.
-    ``combine`` applies with either of those two."""
-
-    emotions: tuple[str, ...]
-    combine: str
-    threshold: float | None  # None: the model's own
-    fallback_threshold: float
-
-    def __post_init__(self) -> None:
-        unknown = [e for e in self.emotions if e not in EMOTIONS]
-        if unknown:
-            raise ValueError(f"emotions: unknown emotion {unknown[0]!r}; expected some of {', '.join(EMOTIONS)}")
-        check_combine(self.combine)
-        if self.threshold is not None:
-            cfg.check_range("threshold", self.threshold, 0.0, 1.0)
-        cfg.check_range("fallback_threshold", self.fallback_threshold, 0.0, 1.0)
-
-    def rule_for(self, model: DistressThreshold | None) -> DistressThreshold:
-        """The rule that applies to a model's readings: the configured threshold, else the model's
-        own rule when it was chosen for these emotions, else the fallback."""
-        if self.threshold is not None:
-            return DistressThreshold(self.emotions, self.threshold, self.combine)
-        if model is not None and model.applies_to(self.emotions):
-            return DistressThreshold(self.emotions, model.threshold, model.combine)
-        return DistressThreshold(self.emotions, self.fallback_threshold, self.combine)
 
 
 @dataclass(frozen=True)
@@ -81,7 +46,7 @@ class FaceReading:
     face: Face
     probabilities: dict[str, float]
     top: str
-    distress: bool
+    flagged: bool  # the distress flag (facemood.distress): the page offers help first
     clear: bool = True  # False: the top emotion does not stand out (see ClaritySettings)
 
     def ranked(self) -> list[tuple[str, float]]:
@@ -100,30 +65,24 @@ class FaceReading:
         return words.gettext("Looks mostly {first} ({p1}%)").format(**parts)
 
 
-def percent(probability: float) -> int:
-    """A probability as the whole percentage every part of the page shows (half rounds up), so
-    the headline, the words and the bars never disagree."""
-    return int(math.floor(100 * probability + 0.5))
-
-
 def is_clear(probabilities: dict[str, float], settings: ClaritySettings) -> bool:
     """True when the top emotion is likely enough and ahead of the second by enough."""
     first, second = sorted(probabilities.values(), reverse=True)[:2]
     return first >= settings.clear_min_probability and first - second >= settings.clear_min_margin
 
 
-def read_faces(faces: list[Face], model: Bundle, distress: DistressSettings,
+def read_faces(faces: list[Face], model: Bundle, distress: DistressPolicy,
                clarity: ClaritySettings | None = None) -> list[FaceReading]:
     """Each face's reading: probabilities, top emotion, distress flag and (given ``clarity``) whether it is clear."""
     if not faces:
         return []
     probs = model.predict_photo_proba(np.stack([f.crop for f in faces]))
-    rule = distress.rule_for(model.distress_threshold)
+    flags = distress.rule_for(model.distress_rule).flags(probs)
     readings = []
-    for face, row in zip(faces, probs):
+    for face, row, flagged in zip(faces, probs, flags.tolist()):
         named = {name: float(p) for name, p in zip(EMOTIONS, row)}
-        readings.append(FaceReading(face, named, max(named, key=named.get), rule.flags(named),
-                                  is_clear(named, clarity) if clarity else True))
+        readings.append(FaceReading(face, named, max(named, key=named.get), flagged,
+                                    is_clear(named, clarity) if clarity else True))
     return readings
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from facemood.aws import aws_client, aws_errors
+from facemood.aws import aws_client, aws_errors, aws_reason
 from facemood.errors import FaceStepError, InvalidImage
 from facemood.faces import Face, FacePreprocessor, FaceSettings, FoundFaces
 
@@ -76,7 +76,7 @@ class LambdaFaceStep:
         try:
             reply = self.client.invoke(FunctionName=self.function_name, Payload=json.dumps(event).encode())
         except aws_errors() as exc:
-            raise FaceStepError(f"the face service did not answer ({type(exc).__name__})") from exc
+            raise FaceStepError(f"the face service did not answer ({aws_reason(exc, message=False)})") from exc
         try:
             payload = json.loads(reply["Payload"].read() or b"{}")
             if not isinstance(payload, dict):

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from facemood.aws import aws_errors, error_code
+from facemood.aws import aws_errors, aws_reason
 from facemood.clock import DAY_SECONDS
 from facemood.emotions import EMOTIONS
 from facemood.errors import StorageError
@@ -61,7 +61,7 @@ class JournalEntry:
     check_in_id: str  # unique per check-in; writing it again replaces, never duplicates
     probabilities: dict[str, float]
     clear: bool  # the reading named one expression (not "hard to read")
-    distress: bool  # a distress reading: the page offered the counselling resources (stored as help_shown)
+    flagged: bool  # the distress flag: the page offered the counselling resources (stored as help_shown)
 
     @property
     def top(self) -> str:
@@ -84,7 +84,7 @@ class Journal:
             SORT: {"S": f"{_ENTRY}{int(entry.time * 1000):013d}#{entry.check_in_id}"},
             "probabilities": {"M": {e: {"N": f"{entry.probabilities[e]:.6f}"} for e in EMOTIONS}},
             "clear": {"BOOL": entry.clear},
-            "help_shown": {"BOOL": entry.distress},
+            "help_shown": {"BOOL": entry.flagged},
             EXPIRES: {"N": str(int(entry.time + self.retention_seconds))},
         }
         self._call("put_item", TableName=self.table, Item=item)
@@ -168,7 +168,7 @@ class Journal:
         try:
             return getattr(self.client, operation)(**request)
         except aws_errors() as exc:
-            why = error_code(exc) or type(exc).__name__
+            why = aws_reason(exc, message=False)  # the service's message may quote the key: left out
             raise StorageError(f"journal table {self.table}: {operation} failed ({why})") from exc
 
 
@@ -182,7 +182,7 @@ def to_csv(entries: list[JournalEntry]) -> str:
     writer.writerow(["time_utc", "top_expression", "clarity", "help_shown", *EMOTIONS])
     for entry in entries:
         writer.writerow([datetime.fromtimestamp(entry.time, UTC).isoformat(timespec="seconds"), entry.top,
-                         "clear" if entry.clear else "unclear", "yes" if entry.distress else "no",
+                         "clear" if entry.clear else "unclear", "yes" if entry.flagged else "no",
                          *(f"{entry.probabilities[e]:.4f}" for e in EMOTIONS)])
     return buffer.getvalue()
 

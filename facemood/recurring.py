@@ -39,7 +39,7 @@ def recurring_distress(entries: Sequence[JournalEntry], settings: RecurringSetti
     ``within_days``) offered help, on at least ``min_days`` different days in ``timezone``."""
     recent = sorted((e for e in entries if now - settings.within_days * DAY_SECONDS <= e.time <= now),
                     key=lambda e: e.time)[-settings.last:]
-    distress = [e for e in recent if e.distress]
+    distress = [e for e in recent if e.flagged]
     zone = ZoneInfo(timezone)
     days = {datetime.fromtimestamp(e.time, zone).date() for e in distress}
     return len(distress) >= settings.min_distress and len(days) >= settings.min_days

@@ -14,8 +14,7 @@ def read_secret(client: Any, secret_id: str) -> str:
     try:
         value = client.get_secret_value(SecretId=secret_id).get("SecretString")
     except aws_errors() as exc:
-        why = error_code(exc) or type(exc).__name__
-        raise StorageError(f"secret {secret_id}: cannot be read ({why})") from exc
+        raise StorageError(f"secret {secret_id}: cannot be read ({aws_reason(exc, message=False)})") from exc
     if not value:
         raise StorageError(f"secret {secret_id}: holds no text value")
     return value

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from facemood import aws
-from facemood.aws import aws_client, aws_errors, error_code, error_kind
+from facemood.aws import aws_client, aws_errors, aws_reason, error_code, error_kind
 from facemood.errors import NotFound, StorageError
 
 log = logging.getLogger(__name__)
@@ -60,23 +60,13 @@ def _require_client(client: Any, location: S3Location) -> None:
 
 
 def _translate(exc: Exception, location: S3Location) -> StorageError:
-    """Turn a botocore error into a StorageError that names the object."""
+    """Turn a botocore error into a StorageError that names the object (in :func:`aws.aws_reason`'s words)."""
     code = error_kind(exc)
-    if code == aws.NO_CREDENTIALS:
-        return StorageError(f"no AWS credentials to reach {location.uri}: configure them (aws configure, "
-                            "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or start the local stack")
-    if code == aws.UNREACHABLE:
-        return StorageError(f"cannot reach the storage endpoint for {location.uri} ({aws.endpoint_of(exc)}): "
-                            "is the local stack running (facemood local up), or AWS_ENDPOINT_URL wrong?")
-    if code == aws.TIMED_OUT:
-        return StorageError(f"the storage endpoint did not answer in time for {location.uri}; try again shortly")
     if code in ("NoSuchBucket",):
         return NotFound(f"bucket {location.bucket!r} does not exist")
     if code in ("NoSuchKey", "404", "NotFound"):
         return NotFound(f"{location.uri} does not exist")
-    if code in ("AccessDenied", "403"):
-        return StorageError(f"access denied to {location.uri}")
-    return StorageError(f"{location.uri}: {exc}")
+    return StorageError(aws_reason(exc, location.uri))
 
 
 @contextlib.contextmanager

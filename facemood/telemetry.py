@@ -46,7 +46,7 @@ def record_check_in(namespace: str, outcome: CheckIn, model_run_id: str) -> None
     metrics.add_metric("FacesFound", MetricUnit.Count, outcome.faces_found)
     metrics.add_metric("NoFace", MetricUnit.Count, int(not outcome.readings))
     metrics.add_metric("UnclearReadings", MetricUnit.Count, sum(not r.clear for r in outcome.readings))
-    metrics.add_metric("DistressShown", MetricUnit.Count, int(any(r.distress for r in outcome.readings)))
+    metrics.add_metric("DistressShown", MetricUnit.Count, int(any(r.flagged for r in outcome.readings)))
     metrics.add_metric("FaceStepLatency", MetricUnit.Milliseconds, round(1000 * outcome.face_seconds, 2))
     metrics.add_metric("ModelLatency", MetricUnit.Milliseconds, round(1000 * outcome.model_seconds, 2))
     _emit(metrics)

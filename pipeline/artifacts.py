@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from facemood.distress_threshold import LEGACY_COMBINE
+from facemood.distress import LEGACY_COMBINE
 from facemood.emotions import EMOTIONS
 
 

@@ -19,7 +19,7 @@ import facemood
 from facemood import bundle, registry, telemetry
 from facemood.clock import utc_timestamp
 from facemood.dataset import load_faces
-from facemood.distress_threshold import MANIFEST_KEY as DISTRESS_THRESHOLD_KEY
+from facemood.distress import MANIFEST_KEY as DISTRESS_THRESHOLD_KEY
 from facemood.faces import load_face_settings
 from facemood.faceset import FaceSet
 from facemood.first_pass import MANIFEST_KEY as FIRST_PASS_KEY
@@ -29,7 +29,7 @@ from facemood.scores import classification_scores
 from pipeline import artifacts
 from pipeline.calibration import Calibration, calibrate, remeasured
 from pipeline.distill import SoftTargets, teacher_log_probabilities
-from pipeline.distress_threshold import choose_distress_threshold
+from pipeline.distress_choice import choose_distress_rule
 from pipeline.export import check_parity, export_onnx
 from pipeline.first_pass import add_first_pass
 from pipeline.int8_import import float_networks
@@ -205,7 +205,7 @@ def photo_reading(settings: PipelineSettings, served: bundle.Bundle,
                   photos: PhotoParts | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The manifest's photo calibration (:mod:`pipeline.photo_calibration`), fitted on the served
     graph's reading of the calibrating folders' tune persons, and the distress threshold
-    (:mod:`pipeline.distress_threshold`) chosen on their readings by the calibration fitted without
+    (:mod:`pipeline.distress_choice`) chosen on their readings by the calibration fitted without
     them (its cross-validation's, and the same penalty's with other fold seeds); (None, None)
     without such photos."""
     if photos is None or photos.calibration is None or photos.calibration.labels.size == 0:
@@ -222,7 +222,7 @@ def photo_reading(settings: PipelineSettings, served: bundle.Bundle,
     readings = [fitted.held_out_probabilities, *repeated_held_out_readings(
         probabilities, crops.labels, crops.persons, fitted.l2, stage.calibration_folds,
         [stage.seed + r for r in range(1, repeats)])]
-    choice = choose_distress_threshold(readings, crops.labels, crops.persons, settings.distress_threshold)
+    choice = choose_distress_rule(readings, crops.labels, crops.persons, settings.distress_threshold)
     return calibration, None if choice is None else choice.manifest_entry(settings.distress_threshold)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from facemood import config as cfg
-from facemood.distress_threshold import COMBINES
+from facemood.distress import COMBINES
 from facemood.emotions import EMOTIONS
 from facemood.errors import ConfigError
 
@@ -181,11 +181,11 @@ class PhotoFinetuneSettings:
 
 
 @dataclass(frozen=True)
-class DistressThresholdSettings:
-    """How the pipeline chooses the distress threshold a bundle carries (:mod:`pipeline.distress_threshold`)."""
+class DistressRuleSettings:
+    """How the pipeline chooses the distress threshold a bundle carries (:mod:`pipeline.distress_choice`)."""
 
     emotions: tuple[str, ...]
-    combines: tuple[str, ...]  # the scores tried (facemood.distress_threshold.COMBINES)
+    combines: tuple[str, ...]  # the scores tried (facemood.distress.COMBINES)
     target_precision: float
     target_recall: float
     candidates: tuple[float, ...]
@@ -271,7 +271,7 @@ class PipelineSettings:
     training: TrainingSettings
     distillation: DistillationSettings
     photo_finetune: PhotoFinetuneSettings
-    distress_threshold: DistressThresholdSettings
+    distress_threshold: DistressRuleSettings
     first_pass: FirstPassSettings
     calibration: CalibrationSettings
     gate: GateSettings

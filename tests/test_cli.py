@@ -127,7 +127,7 @@ def test_an_unreachable_endpoint_is_one_error_line(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["predict", "--model", "s3://models", str(tmp_path / "x.jpg")])
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: cannot reach the storage endpoint for s3://models/")
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot reach s3://models/")
 
 
 def test_missing_credentials_are_one_error_line(tmp_path, monkeypatch):

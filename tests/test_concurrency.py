@@ -35,7 +35,7 @@ def photos(fer2013):
 
 def summary(this_check_in) -> list:
     """What a check-in says, exactly: boxes, found count, every probability."""
-    return [this_check_in.faces_found] + [(r.face.box, r.top, r.distress, tuple(r.probabilities.values()))
+    return [this_check_in.faces_found] + [(r.face.box, r.top, r.flagged, tuple(r.probabilities.values()))
                                           for r in this_check_in.readings]
 
 

@@ -121,7 +121,7 @@ def test_the_browsers_languages_choose_the_page_language():
 def test_a_reading_is_said_in_the_students_language():
     result = FaceReading(face=None, probabilities={"angry": 0.02, "disgust": 0.0, "fear": 0.15, "happy": 0.01,
                                                   "sad": 0.71, "surprise": 0.01, "neutral": 0.10},
-                        top="sad", distress=True)
+                        top="sad", flagged=True)
     assert result.sentence() == "Looks mostly sad (71%), with a little fearful (15%)"
     assert result.sentence(words_for("es")) == "Sobre todo tristeza (71%), con algo de miedo (15%)"
     assert result.sentence(words_for("zh")) == "看起来主要是难过（71%），也有一点害怕（15%）"

@@ -58,7 +58,7 @@ def test_entries_round_trip_oldest_first_and_a_retried_check_in_is_kept_once(tab
     table.add("b", entry(NOW - DAY, SAD))
     found = table.entries("a", now=NOW)
     assert [e.time for e in found] == [NOW - 2 * DAY, NOW - DAY]
-    assert found[0].top == "sad" and found[0].distress and found[0].probabilities == pytest.approx(SAD)
+    assert found[0].top == "sad" and found[0].flagged and found[0].probabilities == pytest.approx(SAD)
     assert [e.time for e in table.entries("a", since=NOW - 1.5 * DAY, now=NOW)] == [NOW - DAY]
     sort_key = f"checkin#{int((NOW - DAY) * 1000)}#id{int(NOW - DAY)}"
     item = table.client.get_item(TableName=TABLE, Key={"student": {"S": "a"}, "item": {"S": sort_key}})

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from facemood.bundle import Bundle
-from facemood.checkin import DistressSettings, read_faces
+from facemood.checkin import DistressPolicy, read_faces
 from facemood.emotions import EMOTIONS
 from facemood.errors import BundleIntegrityError
 from facemood.faces import Face
@@ -120,13 +120,13 @@ def test_a_check_in_reads_a_photo_face_through_the_bundles_photo_calibration():
     graph = FixedGraph([0.05, 0.0, 0.05, 0.05, 0.45, 0.05, 0.35])
     calibration = PhotoCalibration(1.0, (-0.5, 0.0, -0.5, 0.0, -0.3, 0.3, 1.0))
     face = Face(box=(0, 0, 48, 48), score=0.99, crop=np.zeros((48, 48), np.uint8))
-    distress = DistressSettings(emotions=("sad", "fear", "angry"), combine="sum", threshold=0.5, fallback_threshold=0.5)
+    distress = DistressPolicy(emotions=("sad", "fear", "angry"), combine="sum", threshold=0.5, fallback_threshold=0.5)
     as_graph = read_faces([face], Bundle("m", {}, graph), distress)[0]
-    assert as_graph.top == "sad" and as_graph.distress
+    assert as_graph.top == "sad" and as_graph.flagged
     calibrated = Bundle("m", {"photo_calibration": calibration.to_manifest()}, graph,
                         photo_calibration=calibration)
     reading = read_faces([face], calibrated, distress)[0]
-    assert reading.top == "neutral" and not reading.distress
+    assert reading.top == "neutral" and not reading.flagged
     assert calibrated.predict_proba(np.zeros((1, 48, 48), np.uint8))[0, SAD] == pytest.approx(0.45)
 
 

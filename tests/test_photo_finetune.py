@@ -15,7 +15,7 @@ import torch
 
 from facemood import bundle
 from facemood.app_settings import load_app_settings
-from facemood.distress_threshold import DistressThreshold
+from facemood.distress import DistressRule
 from facemood.faces import FacePreprocessor
 from facemood.faceset import FaceSet
 from facemood.photo_set import (
@@ -192,7 +192,7 @@ def test_the_tiny_run_fine_tunes_on_photos_and_records_which_persons_it_used(
         (combine, threshold) for combine in rules.combines for threshold in rules.candidates]
     # two tune persons with one distressed photo cannot show a threshold meets the targets: none is
     # chosen, the bundle carries none and the app's fallback applies; the card says so
-    assert chosen["distress_photos"] == 1 and chosen["threshold"] is None and served.distress_threshold is None
+    assert chosen["distress_photos"] == 1 and chosen["threshold"] is None and served.distress_rule is None
     assert "- Distress threshold: none chosen" in card
 
 
@@ -254,7 +254,7 @@ def test_the_int8_graph_reads_like_the_float_one_on_this_cpu(tmp_path, fer2013):
 ])
 def test_distress_is_the_summed_probability_of_the_distress_emotions(probabilities, expected):
     full = {name: probabilities.get(name, 0.0) for name in EMOTION_NAMES}
-    assert DistressThreshold(("sad", "fear", "angry"), 0.5, "sum").flags(full) is expected
+    assert DistressRule(("sad", "fear", "angry"), 0.5, "sum").flags(full) is expected
 
 
 def test_photo_crops_name_the_row_of_an_unknown_emotion(tmp_path):

@@ -113,12 +113,12 @@ def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
         found = read_faces(reading.faces, model, settings.distress)
         results.append({
             "image": path, "image_size": list(reading.image_size), "faces_found": reading.found,
-            "faces": [{"box": list(r.face.box), "emotion": r.top, "distress": r.distress,
+            "faces": [{"box": list(r.face.box), "emotion": r.top, "distress": r.flagged,
                        "probabilities": {k: round(v, 4) for k, v in r.probabilities.items()}} for r in found],
             **({} if found else {"message": NO_FACE_MESSAGE}),
         })
     # the flag's rule, as the page applies it: the model's own unless config/app.yaml sets a threshold
-    rule = settings.distress.rule_for(model.distress_threshold)
+    rule = settings.distress.rule_for(model.distress_rule)
     print_json({"model": model.uri, "run_id": model.run_id, "distress_threshold": rule.threshold,
                 "distress_combine": rule.combine, "results": results})
     if failed:

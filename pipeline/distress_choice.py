@@ -1,4 +1,4 @@
-"""Choose the distress rule a bundle carries (:mod:`facemood.distress_threshold`): how the
+"""Choose the distress rule a bundle carries (:mod:`facemood.distress`): how the
 distress expressions' probabilities make one score, and the threshold on it.
 
 The page offers help first when the score reaches the threshold. The issue's operating point is
@@ -25,19 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from facemood.distress_threshold import DistressThreshold, distress_scores
+from facemood.distress import DistressRule, distress_scores
 from facemood.emotions import EMOTIONS
 from facemood.scores import person_resamples
-from pipeline.settings import DistressThresholdSettings
+from pipeline.settings import DistressRuleSettings
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DistressThresholdChoice:
+class DistressRuleChoice:
     """The candidates' figures on the photos, and the chosen one (None: no candidate met both targets)."""
 
-    rule: DistressThreshold | None
+    rule: DistressRule | None
     combines: tuple[str, ...]  # per candidate
     candidates: tuple[float, ...]  # per candidate, its threshold
     precision: tuple[float, ...]  # per candidate, on all the photos (the mean over the readings)
@@ -53,7 +53,7 @@ class DistressThresholdChoice:
         """The chosen threshold (None: none chosen)."""
         return None if self.rule is None else self.rule.threshold
 
-    def manifest_entry(self, settings: DistressThresholdSettings) -> dict[str, Any]:
+    def manifest_entry(self, settings: DistressRuleSettings) -> dict[str, Any]:
         """The manifest's ``distress_threshold`` (with no ``threshold`` when none was chosen)."""
         figures = {"chosen_on": "tune persons, each read by the photo calibration fitted without them",
                    "target_precision": settings.target_precision, "target_recall": settings.target_recall,
@@ -81,8 +81,8 @@ def flag_counts(scores: np.ndarray, distressed: np.ndarray, persons: np.ndarray,
     return right, flags, truly[:, None]
 
 
-def choose_distress_threshold(readings: list[np.ndarray], labels: np.ndarray, persons: np.ndarray,
-                              settings: DistressThresholdSettings) -> DistressThresholdChoice | None:
+def choose_distress_rule(readings: list[np.ndarray], labels: np.ndarray, persons: np.ndarray,
+                              settings: DistressRuleSettings) -> DistressRuleChoice | None:
     """The candidate most likely to meet both targets on new persons (module docstring), from
     one or more held-out readings ((n,7) probabilities) of the same photos, their labels and
     persons; None without a distressed photo."""
@@ -119,9 +119,9 @@ def choose_distress_threshold(readings: list[np.ndarray], labels: np.ndarray, pe
                   (len(labels), int(distressed.sum()), count, len(readings)))
 
 
-def chosen(settings: DistressThresholdSettings, combines: tuple[str, ...], thresholds: np.ndarray,
+def chosen(settings: DistressRuleSettings, combines: tuple[str, ...], thresholds: np.ndarray,
            chance: np.ndarray, precision: np.ndarray, recall: np.ndarray,
-           sizes: tuple[int, int, int, int]) -> DistressThresholdChoice:
+           sizes: tuple[int, int, int, int]) -> DistressRuleChoice:
     """The choice from the candidates' figures (``sizes``: photos, distressed photos, persons,
     readings): the most robust candidate, the higher threshold on a tie, then the combination
     listed first."""
@@ -129,8 +129,8 @@ def chosen(settings: DistressThresholdSettings, combines: tuple[str, ...], thres
     best = float(chance.max())
     ties = np.flatnonzero(chance == best)
     at = int(ties[np.argmax(thresholds[ties] - 1e-9 * ties)])  # the highest threshold, the earliest listed
-    rule = DistressThreshold(settings.emotions, float(thresholds[at]), combines[at]) if best > 0.0 else None
-    choice = DistressThresholdChoice(rule, combines, tuple(float(t) for t in thresholds),
+    rule = DistressRule(settings.emotions, float(thresholds[at]), combines[at]) if best > 0.0 else None
+    choice = DistressRuleChoice(rule, combines, tuple(float(t) for t in thresholds),
                                      tuple(map(float, precision)), tuple(map(float, recall)),
                                      tuple(map(float, chance)), photos, distress_photos, persons, readings)
     if rule is None:
