@@ -96,8 +96,8 @@ LOADERS = {"app.yaml": load_app_settings, "pipeline.yaml": load_pipeline_setting
     ("app.yaml", "combine: sum", "combine: mean", "distress: combine must be one of sum, max, got 'mean'"),
     ("pipeline.yaml", "combines: [sum, max]", "combines: [sum, average]",
      "distress_threshold: combines must be some of sum, max; 'average' is not one"),
-    ("pipeline.yaml", "target_recall: 0.55", "target_recall: 55",
-     "distress_threshold: target_recall must be in [0, 1], got 55.0"),
+    ("pipeline.yaml", "target_recall: 0.60", "target_recall: 60",
+     "distress_threshold: target_recall must be in [0, 1], got 60.0"),
     ("pipeline.yaml", "emotions: [sad, fear, angry]", "emotions: [sad, grief]",
      "distress_threshold: emotions must be some of angry, disgust, fear, happy, sad, surprise, neutral; "
      "'grief' is not one"),
