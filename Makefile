@@ -15,7 +15,7 @@ help:
 	@echo "make lint         - pylint, ruff and checkov (the AWS template)"
 	@echo "make bench        - print the benchmarks' figures"
 	@echo "make model        - retrain the shipped model's FER2013 networks on ../shared/data/fer2013.npz (4 networks: about 1 h each with native bfloat16, 3.6 h in float32 on AVX2; rerun resumes; STAGE_MINUTES=70 stops each run after 70 min)"
-	@echo "make model-photos - then its real-photo stage (../shared/data/wild; about 20 min per network) and publish it beside the served one"
+	@echo "make model-photos - then its real-photo stage (../shared/data/wild; about 20 min per network) and publish it beside the served one (FROM=models/<run>/model.onnx: start from a FER2013 bundle instead)"
 	@echo "make images       - build the three container images with podman and print their sizes (docs/deploy.md)"
 	@echo "make messages     - extract the page's messages into facemood/locales and merge them into each catalogue"
 	@echo "make screenshots  - refresh the screenshots under images/ from the browser test"
@@ -82,8 +82,12 @@ STAGE := $(if $(STAGE_MINUTES),--stop-after $(STAGE_MINUTES))
 model: $(VENV)/.extras-dev
 	$(BIN)/facemood train --config config/model-fer2013.yaml --workdir .model-work --output .model-work/fer2013-store $(STAGE)
 
+# FROM=models/<run>/model.onnx: start from a FER2013 bundle's int8 graph (its networks recovered by
+# pipeline/int8_import.py) instead of the networks `make model` left in .model-work; the served
+# bundle started from models/20261128-133440-4b9694/model.onnx.
 model-photos: $(VENV)/.extras-dev
-	$(BIN)/facemood train --config config/model-photos.yaml --workdir .model-work --output . $(STAGE)
+	$(BIN)/facemood train --config config/model-photos.yaml --workdir .model-work --output . $(STAGE) \
+		$(if $(FROM),--from-checkpoint $(FROM))
 
 # The page's messages (docs/languages.md): extracted from the code into the template, merged into each
 # catalogue (new ones come in untranslated, changed ones fuzzy: tests/test_i18n.py fails until translated).
