@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facemood.local.s3_server import free_port
+from local_stack.s3_server import free_port
 from tests.fer2013 import fer2013_path, load_fer2013
 
 REPO = Path(__file__).resolve().parent.parent

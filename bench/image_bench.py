@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from facemood.local.s3_server import local_environment, start_s3_server
+from local_stack.s3_server import local_environment, start_s3_server
 from tests.images import LAMBDA_ENVIRONMENT, container, podman, require_image
 from tests.lambda_runtime import LambdaRuntimeApi
 from tests.photos import encode_jpeg, make_photo

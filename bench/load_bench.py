@@ -28,8 +28,8 @@ import numpy as np
 from facemood.app_settings import LOCAL_FACE_STEP, load_app_settings
 from facemood.config import ENV, REPO_ROOT
 from facemood.faces import FacePreprocessor
-from facemood.local.app_process import start_app
-from facemood.local.s3_server import free_port
+from local_stack.app_process import start_app
+from local_stack.s3_server import free_port
 from tests.browser import CHROMIUM_ARGS
 from tests.fer2013 import fer2013_path, load_fer2013
 from tests.photos import encode_jpeg, make_photo

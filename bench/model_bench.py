@@ -33,8 +33,8 @@ def main() -> None:
     from facemood.bundle import load_bundle  # pylint: disable=import-outside-toplevel
     from facemood.checkin import is_clear  # pylint: disable=import-outside-toplevel
     from facemood.emotions import EMOTIONS  # pylint: disable=import-outside-toplevel
-    from facemood.scores import classification_scores, flag_figures, sampling_ece  # pylint: disable=import-outside-toplevel
     from pipeline.calibration import halves  # pylint: disable=import-outside-toplevel
+    from pipeline.scores import classification_scores, flag_figures, sampling_ece  # pylint: disable=import-outside-toplevel
 
     data = load_fer2013(fer2013_path())
     public = data["usage"] == "PublicTest"

@@ -139,7 +139,7 @@ def headline(name: str, probs: np.ndarray, labels: np.ndarray, rule) -> str:
     ECE beside what sampling alone gives a perfectly calibrated model on as many photos."""
     # pylint: disable=import-outside-toplevel
     from facemood.emotions import EMOTIONS
-    from facemood.scores import classification_scores, expected_calibration_error, flag_figures, sampling_ece
+    from pipeline.scores import classification_scores, expected_calibration_error, flag_figures, sampling_ece
 
     if not len(labels):
         return f"  {name}: no photos"
@@ -174,7 +174,7 @@ def main() -> None:
     from facemood.distress import COMBINES, DistressRule
     from facemood.emotions import EMOTIONS
     from facemood.photo_set import photo_crops
-    from facemood.scores import (
+    from pipeline.scores import (
         classification_scores,
         expected_calibration_error,
         flag_figures,

@@ -54,7 +54,7 @@ def make_photos(folder: Path) -> None:
 
 def measure(path: Path) -> tuple[float, float, int]:
     """(peak RSS in MiB, wall seconds, exit code) of `facemood predict` on ``path``."""
-    command = [sys.executable, "-m", "facemood", "predict", "--model", str(REPO_ROOT), str(path)]
+    command = [sys.executable, "-m", "cli", "predict", "--model", str(REPO_ROOT), str(path)]
     started = time.perf_counter()
     # pylint: disable-next=consider-using-with  # waited for with os.wait4 to read its rusage
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -15,8 +15,8 @@ from torch import nn
 
 from facemood.emotions import IMAGE_SIDE, NUM_CLASSES
 from facemood.faceset import FaceSet
-from facemood.scores import expected_calibration_error, reliability
 from pipeline.model import tta_views
+from pipeline.scores import expected_calibration_error, reliability
 from pipeline.train import to_tensor
 
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.25, 10.0

@@ -27,7 +27,7 @@ import numpy as np
 
 from facemood.distress import DistressRule, distress_scores
 from facemood.emotions import EMOTIONS
-from facemood.scores import person_resamples
+from pipeline.scores import person_resamples
 from pipeline.settings import DistressRuleSettings
 
 log = logging.getLogger(__name__)

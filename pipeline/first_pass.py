@@ -28,11 +28,11 @@ from facemood import bundle
 from facemood.faceset import FaceSet
 from facemood.first_pass import FILE_NAME, REST_FILE_NAME
 from facemood.photo_calibration import SMALLEST_PROBABILITY
-from facemood.scores import expected_calibration_error, weighted_macro_f1
 from pipeline.calibration import calibrate, fit_temperature, halves
 from pipeline.export import export_onnx, export_onnx_module
 from pipeline.model import ServingRest
 from pipeline.quantize import quantize_int8
+from pipeline.scores import expected_calibration_error, weighted_macro_f1
 from pipeline.settings import PipelineSettings
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,6 @@ from facemood.faceset import FaceSet
 from facemood.first_pass import MANIFEST_KEY as FIRST_PASS_KEY
 from facemood.photo_calibration import MANIFEST_KEY as PHOTO_CALIBRATION_KEY
 from facemood.photo_set import PART_NAMES
-from facemood.scores import classification_scores
 from pipeline import artifacts
 from pipeline.calibration import Calibration, calibrate, remeasured
 from pipeline.distill import SoftTargets, teacher_log_probabilities
@@ -39,6 +38,7 @@ from pipeline.photo_finetune import PhotoParts, finetuned_networks, mixed_faces,
 from pipeline.promotion import apply_gate, compare_with_served
 from pipeline.quantize import check_quantized, quantize_int8
 from pipeline.run_data import fingerprint, new_run_id, resolve_data_uri
+from pipeline.scores import classification_scores
 from pipeline.settings import PipelineSettings
 from pipeline.splits import make_splits
 from pipeline.train import NO_BUDGET, History, TimeBudget, fit, native_bf16, resolved_training

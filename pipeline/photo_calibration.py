@@ -20,7 +20,7 @@ import numpy as np
 
 from facemood.emotions import EMOTIONS
 from facemood.photo_calibration import PhotoCalibration
-from facemood.scores import classification_scores, expected_calibration_error
+from pipeline.scores import classification_scores, expected_calibration_error
 
 log = logging.getLogger(__name__)
 LOG_TEMPERATURE_BOUNDS = (np.log(0.1), np.log(10.0))

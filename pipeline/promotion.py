@@ -10,7 +10,7 @@ from typing import Any
 from facemood import bundle
 from facemood.errors import BundleIntegrityError, StorageError
 from facemood.faceset import FaceSet
-from facemood.scores import classification_scores
+from pipeline.scores import classification_scores
 from pipeline.settings import PipelineSettings
 
 log = logging.getLogger(__name__)

@@ -1,16 +1,14 @@
-"""The training task's steps, shared by the ECS entrypoint (``python -m pipeline``) and
-``facemood train``: load the settings, train and publish, print the summary, say what it means."""
+"""The training task's steps behind ``facemood train`` (what the ECS task runs too: the
+pipeline image's entrypoint): load the settings, train and publish, print the summary, say
+what it means."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
 NOT_PROMOTED = 2  # the exit code of a run that was published but not served
 RESUME_LATER = 75  # the exit code of a run stopped at its time budget (EX_TEMPFAIL: run it again)
 
@@ -43,23 +41,3 @@ def report(summary: dict[str, Any]) -> int:
     print(json.dumps(summary, indent=2, default=str))
     print(describe(summary), file=sys.stderr)
     return 0 if summary["status"] == "accepted" else NOT_PROMOTED
-
-
-def main(argv: list[str]) -> int:
-    """``python -m pipeline [--config F] [--data URI] [--output URI] [--workdir DIR] [--dry-run]``."""
-    from facemood.errors import FaceMoodError  # pylint: disable=import-outside-toplevel
-    from facemood.logs import setup_logging  # pylint: disable=import-outside-toplevel
-
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
-    parser.add_argument("--config", default=None, help="pipeline config (default: config/pipeline.yaml)")
-    parser.add_argument("--data", default=None, help="training data: s3://bucket/key, a CSV(.gz) or an .npz")
-    parser.add_argument("--output", default=None, help="where to publish (default: the model bucket)")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep checkpoints here (resumable)")
-    parser.add_argument("--dry-run", action="store_true", help="one epoch of one batch")
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        return report(train_and_publish(args.config, args.data, args.output, args.workdir, None, args.dry_run))
-    except FaceMoodError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1

@@ -28,7 +28,7 @@ done
 
 cd "$(dirname "$0")/.."
 # The app must not go live with a placeholder counselling resource (fill in config/app.yaml).
-"${PYTHON:-python3}" -m facemood check-config
+"${PYTHON:-python3}" -m cli check-config
 TAG=$(git rev-parse --short=12 HEAD)
 ACCOUNT=$(aws sts get-caller-identity --query Account --output text)
 REGISTRY="${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com"

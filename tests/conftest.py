@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from facemood import bundle
 from facemood.config import ENV, REPO_ROOT
-from facemood.local.s3_server import local_environment, start_s3_server
+from local_stack.s3_server import local_environment, start_s3_server
 from tests.apptest import APP, CONFIG
 from tests.fer2013 import fer2013_path, load_fer2013
 from tests.photos import encode_jpeg, make_photo

@@ -13,8 +13,8 @@ from facemood.app_settings import LOCAL_FACE_STEP, load_app_settings
 from facemood.checkin import read_faces
 from facemood.config import ENV, REPO_ROOT
 from facemood.faces import FacePreprocessor
-from facemood.local.app_process import start_app
-from facemood.local.s3_server import free_port
+from local_stack.app_process import start_app
+from local_stack.s3_server import free_port
 from tests.browser import (
     LAPTOP,
     PHONE,

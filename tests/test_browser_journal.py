@@ -16,9 +16,9 @@ from facemood import bundle, secret_store
 from facemood.app_settings import load_app_settings
 from facemood.config import REPO_ROOT
 from facemood.journal import Journal, JournalEntry, student_key
-from facemood.local.app_process import start_app
-from facemood.local.s3_server import free_port
-from facemood.local.stack import LocalStack, load_stack_settings
+from local_stack.app_process import start_app
+from local_stack.s3_server import free_port
+from local_stack.stack import LocalStack, load_stack_settings
 from tests.browser import CHROMIUM_ARGS, PHONE, accessibility_violations, in_first_viewport
 from tests.photos import encode_jpeg, make_photo
 from tests.test_browser import clear_photo

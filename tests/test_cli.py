@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from facemood.cli import cli
+from cli import cli
 
 
 def walk(group: click.Group, prefix=()):
@@ -119,7 +119,7 @@ def test_a_broken_latest_json_is_one_error_line(tmp_path, pointer, message):
 
 
 def test_an_unreachable_endpoint_is_one_error_line(tmp_path, monkeypatch):
-    from facemood.local.s3_server import free_port  # pylint: disable=import-outside-toplevel
+    from local_stack.s3_server import free_port  # pylint: disable=import-outside-toplevel
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")

@@ -9,7 +9,7 @@ from facemood.app_settings import load_app_settings
 from facemood.augment import load_augment_settings
 from facemood.config import CONFIG_DIR, ConfigError
 from facemood.faces import load_face_settings
-from facemood.local.stack import load_stack_settings
+from local_stack.stack import load_stack_settings
 from pipeline.settings import load_pipeline_settings
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from facemood.config import CONFIG_DIR, REPO_ROOT
-from facemood.local.s3_server import port_is_free
+from local_stack.s3_server import port_is_free
 
 
 def test_a_port_whose_last_connection_lingers_in_time_wait_counts_as_free():
@@ -59,7 +59,7 @@ def test_demo_moves_off_a_taken_port_and_kill_stops_the_app_too(tmp_path):
         (config / "stack.yaml").write_text(yaml.safe_dump(stack))
         env = {**os.environ, "FACEMOOD_CONFIG_DIR": str(config), "FACEMOOD_STATE_FILE": str(tmp_path / "stack.json")}
         # started as nohup or `&` in a script start it: SIGINT ignored, inherited through exec
-        command = ["sh", "-c", "trap '' INT; exec \"$0\" \"$@\"", sys.executable, "-m", "facemood", "demo"]
+        command = ["sh", "-c", "trap '' INT; exec \"$0\" \"$@\"", sys.executable, "-m", "cli", "demo"]
         # pylint: disable-next=consider-using-with  # stopped with SIGTERM below, killed if that fails
         demo = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:

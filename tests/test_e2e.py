@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import yaml
 
+from cli import demo_run as demo
+from cli.wiring import Retrainer, augment_handler
 from facemood import bundle, registry
-from facemood.cli import demo_run as demo
-from facemood.cli.wiring import Retrainer, augment_handler
 from facemood.config import REPO_ROOT
-from facemood.local.app_process import start_app
-from facemood.local.s3_server import free_port
-from facemood.local.stack import LocalStack, load_stack_settings
+from local_stack.app_process import start_app
+from local_stack.s3_server import free_port
+from local_stack.stack import LocalStack, load_stack_settings
 from tests.browser import chromium_page, served_model, upload_and_read_emotion
 from tests.conftest import csv_text
 from tests.photos import encode_jpeg, make_photo

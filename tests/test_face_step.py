@@ -59,7 +59,8 @@ def test_a_face_lambda_that_never_answers_times_out(monkeypatch):
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        with pytest.raises(FaceStepError, match=r"^the face service did not answer \(AWS did not answer in time; try again shortly\)$"):
+        said = r"^the face service did not answer \(AWS did not answer in time; try again shortly\)$"
+        with pytest.raises(FaceStepError, match=said):
             step(lambda_client(timeout=1.0))(PHOTO)
         assert silent.connections == 1  # no retry: a student waits one timeout, not two
 

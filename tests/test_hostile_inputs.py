@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cli import cli
 from facemood import aws, bundle, storage
-from facemood.cli import cli
 from facemood.model_cache import ModelCache
 from preprocessing_lambda import augment as augment_lambda
 from tests.conftest import REPO_ROOT, csv_text

@@ -14,8 +14,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from cli import cli
 from facemood import aws, bundle, registry
-from facemood.cli import cli
 from facemood.config import CONFIG_DIR
 from facemood.model_cache import ModelCache
 from tests.conftest import REPO_ROOT

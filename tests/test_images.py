@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cli import cli
 from facemood import augment, bundle
-from facemood.cli import cli
 from facemood.config import ENV, REPO_ROOT
 from facemood.faces import decode_png
-from facemood.local.s3_server import free_port, local_environment
+from local_stack.s3_server import free_port, local_environment
 from tests.browser import chromium_page, served_model, upload_and_read_emotion
 from tests.conftest import csv_text, load_event
 from tests.images import LAMBDA_ENVIRONMENT, container, podman, require_image, run_to_end

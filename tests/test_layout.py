@@ -10,7 +10,10 @@ import pytest
 from facemood.config import REPO_ROOT
 
 DEPLOYABLES = ("pipeline", "preprocessing_lambda", "app")
-COMPOSITION_ROOT = REPO_ROOT / "facemood" / "cli"
+EDGES = ("cli", "local_stack")  # the composition root and the local dev stack: outside the core
+# what the core never imports: each deployable brings its own (click: the CLI; moto and the sign-in
+# provider: the local stack; scikit-learn and torch: training; streamlit: the page)
+EDGE_FRAMEWORKS = ("click", "moto", "oidc_provider_mock", "sklearn", "streamlit", "torch")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -25,14 +28,20 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def core_modules() -> list[Path]:
-    """The core package's modules outside the composition root."""
-    return [p for p in sorted((REPO_ROOT / "facemood").rglob("*.py")) if COMPOSITION_ROOT not in p.parents]
+    """The core package's modules."""
+    return sorted((REPO_ROOT / "facemood").rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(REPO_ROOT)))
-def test_the_core_imports_no_deployable(path):
-    offending = sorted(m for m in imported_modules(path) if m.split(".")[0] in DEPLOYABLES)
-    assert not offending, f"{path.name} imports {offending}: only facemood/cli may wire deployables"
+def test_the_core_imports_no_deployable_and_no_edge(path):
+    offending = sorted(m for m in imported_modules(path) if m.split(".")[0] in DEPLOYABLES + EDGES)
+    assert not offending, f"{path.name} imports {offending}: only cli may wire deployables"
+
+
+@pytest.mark.parametrize("path", core_modules(), ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_the_core_imports_no_edge_framework(path):
+    offending = sorted(m for m in imported_modules(path) if m.split(".")[0] in EDGE_FRAMEWORKS)
+    assert not offending, f"{path.name} imports {offending}: the core is copied into every image"
 
 
 @pytest.mark.parametrize("package", ["pipeline", "preprocessing_lambda", "app"])
@@ -40,7 +49,7 @@ def test_deployables_do_not_import_each_other_or_the_composition_root(package):
     for path in sorted((REPO_ROOT / package).rglob("*.py")):
         others = {d for d in DEPLOYABLES if d != package}
         offending = sorted(m for m in imported_modules(path)
-                           if m.split(".")[0] in others or m == "facemood.cli" or m.startswith("facemood.cli."))
+                           if m.split(".")[0] in others or m.split(".")[0] in EDGES)
         assert not offending, f"{path} imports {offending}"
 
 
@@ -58,3 +67,17 @@ def test_only_facemood_aws_talks_to_boto():
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
             offending = sorted(m for m in imported_modules(path) if m.split(".")[0] in ("boto3", "botocore"))
             assert path == edge or not offending, f"{path.relative_to(REPO_ROOT)} imports {offending}"
+
+
+@pytest.mark.parametrize(("dockerfile", "allowed"), [
+    ("Dockerfile-lambda", {"facemood", "preprocessing_lambda"}),
+    ("Dockerfile-app", {"facemood", "app", "cli"}),  # the app runs `facemood sign-in-secrets`
+    ("Dockerfile-pipeline", {"facemood", "pipeline", "cli"}),  # the task runs `facemood train`
+])
+def test_each_image_copies_the_core_and_its_own_deployable_only(dockerfile, allowed):
+    packages = set(DEPLOYABLES + EDGES + ("facemood",))
+    copied = set()
+    for line in (REPO_ROOT / "dockerfiles" / dockerfile).read_text(encoding="utf-8").splitlines():
+        if line.startswith("COPY "):
+            copied |= {part.split("/")[0] for part in line.split()[1:-1] if part.split("/")[0] in packages}
+    assert copied == allowed, f"{dockerfile} copies {sorted(copied)}"

@@ -30,7 +30,7 @@ def test_local_up_relays_events_and_status_and_down_work(tmp_path, fer2013):
     env = {**os.environ, "FACEMOOD_CONFIG_DIR": str(config), "FACEMOOD_STATE_FILE": str(tmp_path / "stack.json")}
     for name in ("AWS_ENDPOINT_URL", "FACEMOOD_RAW_BUCKET", "FACEMOOD_REFINED_BUCKET", "FACEMOOD_MODEL_BUCKET"):
         env.pop(name, None)
-    facemood = [sys.executable, "-m", "facemood"]
+    facemood = [sys.executable, "-m", "cli"]
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*facemood, *args], env=env, capture_output=True, text=True, timeout=60, check=False)

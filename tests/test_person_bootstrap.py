@@ -1,4 +1,4 @@
-"""Person bootstrap intervals (facemood.scores): how far a figure read on a few persons' photos
+"""Person bootstrap intervals (pipeline.scores): how far a figure read on a few persons' photos
 could move on other persons like them."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facemood.scores import (
+from pipeline.scores import (
     classification_scores,
     person_bootstrap_interval,
     person_resamples,

@@ -12,8 +12,8 @@ from facemood.emotions import EMOTIONS
 from facemood.errors import BundleIntegrityError
 from facemood.faces import Face
 from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
-from facemood.scores import expected_calibration_error, sampling_ece
 from pipeline.photo_calibration import fit_photo_calibration, person_folds, repeated_held_out_readings
+from pipeline.scores import expected_calibration_error, sampling_ece
 
 NEUTRAL = EMOTIONS.index("neutral")
 SAD = EMOTIONS.index("sad")

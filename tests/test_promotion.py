@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cli import cli
 from facemood import bundle, registry, storage
-from facemood.cli import cli
 from facemood.config import REPO_ROOT
 from facemood.errors import BundleIntegrityError, NotFound
 from facemood.faceset import FaceSet
-from facemood.local.stack import seed_model_bucket
-from facemood.scores import classification_scores
+from local_stack.stack import seed_model_bucket
 from pipeline import main as pipeline_main
 from pipeline import promotion
+from pipeline.scores import classification_scores
 from pipeline.settings import load_pipeline_settings
 from tests.test_training import MODELS, TINY
 

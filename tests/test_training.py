@@ -13,9 +13,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from cli import cli
 from facemood import bundle
 from facemood.augment import augment_file, load_augment_settings
-from facemood.cli import cli
 from facemood.config import CONFIG_DIR, ConfigError
 from facemood.errors import BundleIntegrityError, InvalidDataset, StorageError, TrainingError
 from pipeline import main as pipeline_main

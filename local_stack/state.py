@@ -11,8 +11,8 @@ from typing import Any
 
 from facemood import bundle
 from facemood import config as cfg
-from facemood.local.s3_server import LOCAL_CREDENTIALS
 from facemood.storage import S3Location, list_objects, s3_client
+from local_stack.s3_server import LOCAL_CREDENTIALS
 
 
 def state_file() -> Path:

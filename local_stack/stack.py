@@ -12,9 +12,9 @@ from typing import Any
 from facemood import bundle, journal, registry, secret_store, storage
 from facemood import config as cfg
 from facemood.app_settings import LOCAL_FACE_STEP, load_app_settings
-from facemood.local.event_relay import EventHandler, EventRelay
-from facemood.local.oidc import LocalProvider, start_oidc_provider
-from facemood.local.s3_server import S3Server, local_environment, port_is_free, start_s3_server
+from local_stack.event_relay import EventHandler, EventRelay
+from local_stack.oidc import LocalProvider, start_oidc_provider
+from local_stack.s3_server import S3Server, local_environment, port_is_free, start_s3_server
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cli.wiring import Retrainer, app_sign_in_secrets, local_stack
 from facemood import storage
 from facemood.app_settings import load_app_settings
 from facemood.augment import load_augment_settings, output_keys
-from facemood.cli.wiring import Retrainer, app_sign_in_secrets, local_stack
 from facemood.errors import InvalidDataset, LocalStackError, StorageError
-from facemood.local.app_process import AppProcess, start_app
-from facemood.local.s3_server import free_port, port_is_free
-from facemood.local.stack import LocalStack, StackSettings
-from facemood.local.state import write_state
+from local_stack.app_process import AppProcess, start_app
+from local_stack.s3_server import free_port, port_is_free
+from local_stack.stack import LocalStack, StackSettings
+from local_stack.state import write_state
 
 Echo = Callable[[str], None]
 

@@ -12,7 +12,7 @@ from urllib.parse import quote_plus
 
 from facemood import storage
 from facemood.augment import CSV_SUFFIXES
-from facemood.local.s3_server import LOOPBACK
+from local_stack.s3_server import LOOPBACK
 
 log = logging.getLogger(__name__)
 # Called as handler(event, client) for each new object, as Lambda calls the augmentation handler.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from facemood.cli.options import config_option, model_option, print_json, stack_option
+from cli.options import config_option, model_option, print_json, stack_option
 
 
 @click.command()
@@ -74,7 +74,7 @@ def evaluate(model_uri: str, data: str) -> None:
     """
     from facemood import bundle, storage  # pylint: disable=import-outside-toplevel
     from facemood.dataset import load_faces  # pylint: disable=import-outside-toplevel
-    from facemood.scores import classification_scores  # pylint: disable=import-outside-toplevel
+    from pipeline.scores import classification_scores  # pylint: disable=import-outside-toplevel
 
     client = storage.s3_client()
     model = bundle.load_bundle(model_uri, client)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from facemood.cli.options import print_json, stack_option
+from cli.options import print_json, stack_option
 
 
 @click.command("sign-in-secrets")
@@ -33,7 +33,7 @@ def check_config() -> None:
     from facemood.augment import load_augment_settings  # pylint: disable=import-outside-toplevel
     from facemood.config import config_path  # pylint: disable=import-outside-toplevel
     from facemood.errors import ConfigError  # pylint: disable=import-outside-toplevel
-    from facemood.local.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
+    from local_stack.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
     from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
 
     load_augment_settings()

@@ -15,9 +15,9 @@ from facemood import config as cfg
 from facemood import storage
 from facemood.augment import load_augment_settings
 from facemood.config import Buckets
-from facemood.local.event_relay import EventHandler
-from facemood.local.stack import LocalStack, StackSettings
-from facemood.local.state import state_file
+from local_stack.event_relay import EventHandler
+from local_stack.stack import LocalStack, StackSettings
+from local_stack.state import state_file
 
 log = logging.getLogger(__name__)
 REPORT_SUFFIX = ".report.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from facemood.cli.options import model_store, print_json, store_option
+from cli.options import model_store, print_json, store_option
 
 
 @click.group()

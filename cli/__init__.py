@@ -1,8 +1,10 @@
-"""The ``facemood`` command: the composition root. Each command loads config, builds
-objects, calls one library function and prints the result; heavy imports are lazy.
+"""The ``facemood`` command: the composition root, outside the core package ``facemood``.
+Each command loads config, builds objects, calls one library function and prints the result;
+heavy imports are lazy. The ECS training task runs its ``train`` command too (the pipeline
+image's entrypoint is ``facemood train``): one command, one ``Error:`` line for a domain error.
 
 Only this package imports the deployables (``pipeline``, ``preprocessing_lambda``) and
-wires them into the local stack; the rest of ``facemood`` never does. One module per group of
+wires them into the local stack (``local_stack``); the core never does. One module per group of
 commands: pipeline_commands (train, augment, evaluate, predict), model_commands (models),
 operations (sign-in-secrets, check-config, replay-failed), local_run (local, demo); options
 holds what they share."""
@@ -14,7 +16,7 @@ from typing import Any
 
 import click
 
-from facemood.cli import local_run, model_commands, operations, pipeline_commands
+from cli import local_run, model_commands, operations, pipeline_commands
 from facemood.errors import FaceMoodError
 
 
@@ -45,5 +47,5 @@ for command in (pipeline_commands.train, pipeline_commands.augment, pipeline_com
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``facemood`` console script and ``python -m facemood``."""
+    """Entry point of the ``facemood`` console script and ``python -m cli``."""
     cli.main(args=argv, prog_name="facemood")

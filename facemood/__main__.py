@@ -1,4 +1,0 @@
-"""``python -m facemood``."""
-from facemood.cli import main
-
-main()
