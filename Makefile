@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 DATA ?=
 comma := ,
 
-.PHONY: demo test lint bench model model-photos images messages screenshots clean help
+.PHONY: demo test test-fast lint bench model model-photos images messages screenshots clean help
 
 help:
 	@echo "make demo         - run FaceMood locally end to end (DATA=path/to/fer2013.csv to run the pipeline on it; SIGN_IN=1 for campus sign-in and the journal)"
 	@echo "make test         - run every test (FACEMOOD_FER2013=path/to/fer2013.csv when ../shared is absent)"
+	@echo "make test-fast    - the edit-test loop: every test not marked slow (no lint; make test runs everything)"
 	@echo "make lint         - pylint, ruff and checkov (the AWS template)"
 	@echo "make bench        - print the benchmarks' figures"
 	@echo "make model        - retrain the shipped model's FER2013 networks on ../shared/data/fer2013.npz (4 networks: about 1 h each with native bfloat16, 3.6 h in float32 on AVX2; rerun resumes; STAGE_MINUTES=70 stops each run after 70 min)"
@@ -44,6 +45,11 @@ test: $(VENV)/.extras-dev $(AXE)
 	nice -n 10 $(MAKE) --no-print-directory lint; linted=$$?; \
 	wait $$tests; tested=$$?; cat $$log; rm -f $$log; \
 	[ $$linted -eq 0 ] && [ $$tested -eq 0 ]
+
+# The edit-test loop: the tests not marked `slow` (the end-to-end layers: demo, local stack, browser,
+# images, training to the end); `make test` and CI run every test.
+test-fast: $(VENV)/.extras-dev
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # checkov (the template's security checks) lives in its own environment: its pins would downgrade
 # boto3 in .venv. --skip-download: no call home for guideline links (none are reachable here).

@@ -84,10 +84,11 @@ def main() -> None:
     graph_alone = replace(model, first_pass=None)
     without_rest = (replace(model, first_pass=replace(model.first_pass, rest=None))
                     if model.first_pass is not None and model.first_pass.rest is not None else None)
-    flip = model.manifest.get("config", {}).get("model", {}).get("flip_tta")
+    flip = model.manifest.section("config").get("model", {}).get("flip_tta")
     print(f"model {model.run_id} ({Path(model.uri).name}), onnxruntime on one core, flip TTA in the graph: {flip}")
     if model.first_pass is not None:
-        print(f"first pass: network {model.manifest['first_pass']['network'] + 1} alone, answers a face when its top "
+        network = model.manifest.section("first_pass")["network"] + 1
+        print(f"first pass: network {network} alone, answers a face when its top "
               f"probability is at least {model.first_pass.exit_probability:g}; the whole graph reads the rest")
     for name, faces in sets.items():
         print(f"{len(faces)} {name}, batch of 1:")

@@ -47,15 +47,15 @@ def main() -> None:
     print("  recall per class: " + ", ".join(f"{name} {m['recall']:.1%}" for name, m in metrics["per_class"].items()))
     if model.first_pass is not None:  # served as a cascade: say how much the first pass answered, and what it costs
         alone = classification_scores(labels, replace(model, first_pass=None).predict_proba(pixels))
-        print(f"  first pass (network {model.manifest['first_pass']['network'] + 1} alone, at >= "
+        print(f"  first pass (network {model.manifest.section('first_pass')['network'] + 1} alone, at >= "
               f"{model.first_pass.exit_probability:g}) answers {model.answered_by_first_pass(pixels).mean():.1%} of "
               f"these faces; the whole graph alone reads {alone['accuracy']:.2%}, macro-F1 {alone['macro_f1']:.2%}")
-    calibration = model.manifest.get("calibration")
+    calibration = model.manifest.section("calibration")
     if calibration:
         print(f"calibration: temperature {calibration['temperature']:.3f} fitted on {calibration['fit_rows']} faces; "
               f"on the other {calibration['report_rows']}: ECE ({calibration['bins']} bins) "
               f"{calibration['ece_before']:.2%} before, {calibration['ece_after']:.2%} after (target <= 2.5%)")
-        config = model.manifest.get("config", {})
+        config = model.manifest.section("config")
         _, report_rows = halves(labels, config["calibration"]["fit_fraction"], config["training"]["seed"])
         median, high = sampling_ece(probs[report_rows], calibration["bins"])
         print(f"  on those {len(report_rows)} faces a perfectly calibrated model with these confidences would read an "

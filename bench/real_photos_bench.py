@@ -36,9 +36,14 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
+
+from facemood.emotions import EMOTIONS
+
+if TYPE_CHECKING:
+    from facemood.manifest import Manifest
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "wild" / "dev"
@@ -52,26 +57,25 @@ def photo_source(file_name: str) -> str:
     return "LFW close-ups" if _CLOSE_UP.search(Path(file_name).stem) else "small web crops"
 
 
-def bundle_split(manifest: dict, photos_root: Path) -> dict[str, dict[str, int]] | None:
+def bundle_split(manifest: Manifest | None, photos_root: Path) -> dict[str, dict[str, int]] | None:
     """The bundle's person split of each photo folder it was fitted on (folder name -> {file:
     part}), rebuilt from its manifest over the folders of that name under ``photos_root``; None
     when the bundle was fitted on no photos."""
     from facemood.photo_set import split_across_folders  # pylint: disable=import-outside-toplevel
 
-    split = (manifest.get("photo_finetune") or {}).get("split")
-    if not split:
+    if manifest is None or manifest.photo_stage is None:
         return None
-    names = list(split["folders"])
+    split = manifest.photo_stage.split
+    names = list(split.folders)
     folders = [photos_root / name for name in names]
-    fractions = [tuple(split["folders"][name]) for name in names]
+    fractions = [split.folders[name] for name in names]
     missing = [str(f) for f in folders if not (f / "labels.csv").is_file()]
     if missing:
         raise SystemExit(f"the bundle was fitted on photo folders that are not here: {', '.join(missing)}")
-    seed = int(split["seed"])
-    if split.get("across_folders"):
-        parts = split_across_folders(folders, fractions, seed)
+    if split.across_folders:
+        parts = split_across_folders(folders, fractions, split.seed)
     else:  # bundles before the split across folders: each folder on its own
-        parts = [split_across_folders([f], [shares], seed)[0] for f, shares in zip(folders, fractions)]
+        parts = [split_across_folders([f], [shares], split.seed)[0] for f, shares in zip(folders, fractions)]
     return dict(zip(names, parts))
 
 
@@ -122,14 +126,14 @@ def chosen_rows(persons: np.ndarray, files: np.ndarray, split: dict[str, dict[st
     return rows, which
 
 
-def describe_photo_calibration(manifest: dict) -> str:
+def describe_photo_calibration(manifest: Manifest | None) -> str:
     """One line on the bundle's photo calibration: what it is and what it was fitted on."""
-    entry = manifest.get("photo_calibration")
-    if not entry:
+    calibration = None if manifest is None else manifest.photo_calibration
+    if calibration is None:
         return "photo calibration: none (photos are read as the graph reads them)"
-    fit = entry.get("fit", {})
-    return (f"photo calibration: temperature {entry['temperature']:.2f}, shifts "
-            + ", ".join(f"{name} {value:+.2f}" for name, value in entry["shift"].items())
+    fit = manifest.section("photo_calibration").get("fit", {})
+    return (f"photo calibration: temperature {calibration.temperature:.2f}, shifts "
+            + ", ".join(f"{name} {value:+.2f}" for name, value in zip(EMOTIONS, calibration.shift))
             + f" (fitted on {fit.get('photos', '?')} tune photos of {fit.get('persons', '?')} persons, "
             f"L2 {fit.get('l2', '?')})")
 
@@ -206,7 +210,7 @@ def main() -> None:
           f"{len(crops.missed)} of the folder's photos had no face found")
     print(f"  {describe_photo_calibration(model.manifest)}")
     if model.first_pass is not None:
-        print(f"  first pass (network {model.manifest['first_pass']['network'] + 1} alone, at >= "
+        print(f"  first pass (network {model.manifest.section('first_pass')['network'] + 1} alone, at >= "
               f"{model.first_pass.exit_probability:g}) answers {model.answered_by_first_pass(crops.crops).mean():.1%} "
               "of these faces; the whole graph reads the rest")
     sources = np.array([photo_source(f) for f in crops.files.tolist()])

@@ -21,29 +21,20 @@ import numpy as np
 
 from facemood import storage
 from facemood.clock import utc_timestamp
-from facemood.distress import DistressRule, read_distress_rule
+from facemood.distress import DistressRule
 from facemood.emotions import EMOTIONS, IMAGE_SIDE
 from facemood.errors import BundleIntegrityError, ModelInputError, NotFound, StorageError
 from facemood.first_pass import FILE_NAME as FIRST_PASS_NAME
 from facemood.first_pass import MANIFEST_KEY as FIRST_PASS_KEY
 from facemood.first_pass import REST_FILE_NAME as REST_NAME
-from facemood.first_pass import FirstPass, FirstPassEntry, GraphRest, cascade_probabilities, read_first_pass, run_graph
-from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
+from facemood.first_pass import FirstPass, FirstPassEntry, GraphRest, cascade_probabilities, run_graph
+from facemood.manifest import MANIFEST_NAME, FileRecord, Manifest
+from facemood.photo_calibration import PhotoCalibration
 
-FORMAT_VERSION = 1
 MODELS_PREFIX = "models"
 LATEST_NAME = "latest.json"
-MANIFEST_NAME = "manifest.json"
 MODEL_NAME = "model.onnx"
 POINTER_KEYS = ("run_id", "bundle", "manifest_sha256")  # what latest.json must hold
-INPUT_SPEC = {
-    "name": "faces",
-    "shape": [None, 1, IMAGE_SIDE, IMAGE_SIDE],
-    "dtype": "float32",
-    "scale": "grayscale pixel / 255, in [0, 1]",
-    "preprocessing": "facemood.faces: detect, crop with margin, grayscale, resize to 48x48",
-}
-OUTPUT_SPEC = {"name": "probabilities", "shape": [None, len(EMOTIONS)], "labels": list(EMOTIONS)}
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -87,28 +78,20 @@ def latest_uri(root: str) -> str:
     return join(root, MODELS_PREFIX, LATEST_NAME)
 
 
-def write_bundle(folder: Path, root: str, run_id: str, manifest: dict[str, Any], client: Any = None) -> dict[str, Any]:
+def write_bundle(folder: Path, root: str, run_id: str, entries: dict[str, Any], client: Any = None) -> Manifest:
     """Publish every file of the local ``folder`` to ``root/models/<run_id>/``, manifest last.
 
-    ``manifest`` is completed with the format version, labels, I/O spec and file hashes
-    and returned as written.
+    The manifest is the run's ``entries`` completed with the format version, labels, I/O spec
+    and file hashes (:meth:`Manifest.for_run`, which checks it as any reader would); returned as written.
     """
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != MANIFEST_NAME)
     if not any(p.name == MODEL_NAME for p in files):
         raise BundleIntegrityError(f"{folder} holds no {MODEL_NAME}")
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "run_id": run_id,
-        "labels": list(EMOTIONS),
-        "input": INPUT_SPEC,
-        "output": OUTPUT_SPEC,
-        **manifest,
-        "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files},
-    }
+    manifest = Manifest.for_run(run_id, entries, {p.name: FileRecord(sha256_file(p), p.stat().st_size) for p in files})
     target = bundle_uri(root, run_id)
     for path in files:
         storage.copy_file_to(join(target, path.name), path, client, _content_type(path.name))
-    payload = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    payload = manifest.to_bytes()
     (folder / MANIFEST_NAME).write_bytes(payload)
     storage.write_bytes(join(target, MANIFEST_NAME), payload, client, "application/json")
     return manifest
@@ -165,7 +148,7 @@ class Bundle:
     """A verified bundle, ready to predict."""
 
     uri: str
-    manifest: dict[str, Any]
+    manifest: Manifest | None  # None: a bare model.onnx
     session: Any  # onnxruntime.InferenceSession
     photo_calibration: PhotoCalibration | None = None  # how faces cut from photos are read (None: as the graph)
     distress_rule: DistressRule | None = None  # chosen for this model (None: the app's own)
@@ -174,7 +157,7 @@ class Bundle:
     @property
     def run_id(self) -> str:
         """The training run that produced this bundle."""
-        return str(self.manifest.get("run_id", ""))
+        return "" if self.manifest is None else self.manifest.run_id
 
     def predict_proba(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Probabilities (n,7) for (n,48,48) uint8 faces (or one (48,48) face)."""
@@ -252,18 +235,11 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
         raise BundleIntegrityError(f"{folder} is incomplete: no {MANIFEST_NAME}") from exc
     if expected_manifest and sha256_bytes(manifest_bytes) != expected_manifest:
         raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} does not match the hash in {LATEST_NAME}")
-    try:
-        manifest = json.loads(manifest_bytes)
-        version = int(manifest["format_version"])
-        files = dict(manifest["files"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} is not a valid manifest: {exc}") from exc
-    if version > FORMAT_VERSION:
-        raise BundleIntegrityError(
-            f"{folder} has bundle format {version}; this code reads up to {FORMAT_VERSION}: upgrade facemood")
+    manifest = Manifest.loads(manifest_bytes, f"{folder}/{MANIFEST_NAME}")
+    files = manifest.files
     if MODEL_NAME not in files:
         raise BundleIntegrityError(f"{folder}/{MANIFEST_NAME} lists no {MODEL_NAME}")
-    first_pass_entry = read_first_pass(manifest)
+    first_pass_entry = manifest.first_pass
     needed = [] if first_pass_entry is None else [FIRST_PASS_NAME] + (
         [REST_NAME] if first_pass_entry.rest_passes is not None else [])
     for name in needed:
@@ -275,7 +251,7 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
             data = storage.read_bytes(join(folder, name), client)
         except NotFound as exc:
             raise BundleIntegrityError(f"{folder} is incomplete: {name} is missing") from exc
-        if sha256_bytes(data) != entry.get("sha256"):
+        if sha256_bytes(data) != entry.sha256:
             raise BundleIntegrityError(f"{folder}/{name} fails its sha256 check: the bundle was altered")
         if name in (MODEL_NAME, FIRST_PASS_NAME, REST_NAME):
             graphs[name] = data
@@ -284,8 +260,8 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
         threads=threads, where=folder)
     return Bundle(uri=folder, manifest=manifest,
                   session=onnx_session(graphs[MODEL_NAME], threads, f"{folder}/{MODEL_NAME}"),
-                  photo_calibration=read_photo_calibration(manifest),
-                  distress_rule=read_distress_rule(manifest), first_pass=first_pass)
+                  photo_calibration=manifest.photo_calibration, distress_rule=manifest.distress_rule,
+                  first_pass=first_pass)
 
 
 def onnx_session(model: bytes, threads: int = 1, name: str = MODEL_NAME) -> Any:
@@ -360,5 +336,5 @@ def load_onnx_file(path: Path, threads: int = 1, first_pass: tuple[Path, float, 
         entry = FirstPassEntry(first_pass[1], first_pass[2], *(rest[1:] if rest else (None, 1.0)))
         cascade = first_pass_of(entry, Path(first_pass[0]).read_bytes(), Path(rest[0]).read_bytes() if rest else b"",
                                 threads=threads, where=str(Path(first_pass[0]).parent))
-    return Bundle(uri=str(path), manifest={}, session=onnx_session(Path(path).read_bytes(), threads, str(path)),
+    return Bundle(uri=str(path), manifest=None, session=onnx_session(Path(path).read_bytes(), threads, str(path)),
                   first_pass=cascade)

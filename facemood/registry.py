@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from facemood import bundle, storage
 from facemood.clock import utc_timestamp
 from facemood.errors import BundleIntegrityError, NotFound, StorageError
+from facemood.manifest import Manifest
 
 log = logging.getLogger(__name__)
 HISTORY_FOLDER = "history"
@@ -117,18 +117,6 @@ def _why(exc: Exception) -> str:
     return "not a JSON object of the expected form"
 
 
-def _numeric_metrics(metrics: Any) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """The metrics whose accuracy and macro-F1 are numbers, and a problem for each other one."""
-    kept, problems = {}, []
-    for name, figures in (metrics.items() if isinstance(metrics, dict) else []):
-        values = [figures.get(k) for k in ("accuracy", "macro_f1")] if isinstance(figures, dict) else [None]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-            kept[name] = figures
-        else:
-            problems.append(f"manifest.json: the {name} metrics are not numbers")
-    return kept, problems
-
-
 def served_run_id(root: str, client: Any = None) -> str | None:
     """The run id ``latest.json`` names, or None when nothing is served."""
     pointer = bundle.read_latest(root, client)
@@ -146,23 +134,17 @@ def list_models(root: str, client: Any = None) -> list[Entry]:
             continue
         uri = bundle.join(models, name, bundle.MANIFEST_NAME)
         try:
-            manifest = json.loads(storage.read_bytes(uri, client))
-            if not isinstance(manifest, dict):
-                raise TypeError("not an object")
+            manifest = Manifest.loads(storage.read_bytes(uri, client), bundle.MANIFEST_NAME)
         except NotFound:
             continue  # an upload in progress or abandoned: no manifest, not a bundle
-        except (ValueError, TypeError) as exc:
-            log.warning("the manifest %s cannot be read: %s", uri, _why(exc))
-            entries.append(Entry(name, "", "unreadable", [f"manifest.json: {_why(exc)}"], {}, name == served,
+        except BundleIntegrityError as exc:
+            log.warning("the manifest %s cannot be read: %s", uri, exc)
+            entries.append(Entry(name, "", "unreadable", [str(exc)], {}, name == served,
                                  [m for m in moves if m.run_id == name]))
             continue
-        gate = manifest.get("gate") if isinstance(manifest.get("gate"), dict) else {}
-        champion = manifest.get("champion") if isinstance(manifest.get("champion"), dict) else {}
-        metrics, problems = _numeric_metrics(manifest.get("metrics", {}))
         entries.append(Entry(
-            run_id=name, created=str(manifest.get("created", "")), status=str(manifest.get("status", "unknown")),
-            reasons=[str(r) for r in list(gate.get("reasons", [])) + list(champion.get("reasons", []))] + problems,
-            metrics=metrics, served=name == served,
+            run_id=name, created=manifest.created, status=manifest.status, reasons=manifest.reasons,
+            metrics={k: dict(v) for k, v in manifest.metrics.items()}, served=name == served,
             moves=[m for m in moves if m.run_id == name]))
     return sorted(entries, key=lambda e: (e.created, e.run_id))
 

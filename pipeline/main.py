@@ -7,7 +7,7 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,11 @@ import facemood
 from facemood import bundle, registry, telemetry
 from facemood.clock import utc_timestamp
 from facemood.dataset import load_faces
-from facemood.distress import MANIFEST_KEY as DISTRESS_THRESHOLD_KEY
+from facemood.distress import MANIFEST_KEY as DISTRESS_RULE_KEY
 from facemood.faces import load_face_settings
 from facemood.faceset import FaceSet
 from facemood.first_pass import MANIFEST_KEY as FIRST_PASS_KEY
+from facemood.manifest import PHOTO_STAGE_KEY, Manifest
 from facemood.photo_calibration import MANIFEST_KEY as PHOTO_CALIBRATION_KEY
 from facemood.photo_set import PART_NAMES
 from pipeline import artifacts
@@ -226,39 +227,125 @@ def photo_reading(settings: PipelineSettings, served: bundle.Bundle,
     return calibration, None if choice is None else choice.manifest_entry(settings.distress_threshold)
 
 
+@dataclass(frozen=True)
+class RunData:
+    """What a run trained on: the splits, where they came from and their fingerprint."""
+
+    splits: Any  # pipeline.splits.Splits
+    uri: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The export stage: the served graph (loaded as the app loads it), its calibration, the
+    export's figures and the first pass's manifest entry (None: no first pass)."""
+
+    model: bundle.Bundle
+    calibration: Calibration
+    figures: dict[str, Any]
+    first_pass: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """The evaluation stage: the served graph's scores on every FER2013 split it did not train on
+    (the validation split first), and its reading of the tune photos (None: no photos)."""
+
+    scores: dict[str, dict[str, Any]]
+    tune: FaceSet | None
+    photo_scores: dict[str, Any] | None
+
+    @property
+    def validation(self) -> dict[str, Any]:
+        """The validation split's scores (the gate's and the champion rule's)."""
+        return next(iter(self.scores.values()))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The decide stage: the quality gate and the champion rule, and so whether to serve."""
+
+    gate: dict[str, Any]
+    champion: dict[str, Any]
+
+    @property
+    def accepted(self) -> bool:
+        """Served when it passed the gate and the champion rule found no reason against it."""
+        return bool(self.gate["passed"]) and not self.champion["reasons"]
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why it was not served."""
+        return list(self.gate["reasons"]) + list(self.champion["reasons"])
+
+
 def publish(settings: PipelineSettings, client: Any, members: list[tuple[EmotionCNN, History]], splits,
             data_uri: str, data_fingerprint: str, run_id: str, bundle_dir: Path,
             photos: PhotoParts | None = None) -> dict[str, Any]:
-    """Calibrate, export, evaluate through ONNX Runtime, write the artifacts and publish the bundle."""
-    history = members[0][1]
+    """Export, evaluate, decide, write and promote the bundle (each stage returns its value)."""
+    data = RunData(splits, data_uri, data_fingerprint)
     tune = None if photos is None or photos.tune is None else FaceSet(photos.tune.crops, photos.tune.labels)
-    onnx_model, calibration, export = export_served_model(settings, [m.eval() for m, _ in members], splits,
-                                                          bundle_dir / bundle.MODEL_NAME, tune)
-    first_pass = export.pop("first_pass", None)  # the manifest's own entry, not a training figure
-    served_probabilities = onnx_model.predict_proba(splits.validation.pixels)
-    calibration = remeasured(calibration, served_probabilities, splits.validation.labels)
+    exported = export_stage(settings, members, splits, bundle_dir, tune)
+    evaluated = evaluate_stage(exported, splits, tune)
+    decision = decide_stage(settings, client, splits, evaluated)
+    manifest = write_stage(settings, client, members, data, run_id, bundle_dir,
+                           (exported, evaluated, decision), photos)
+    promote_stage(settings, client, run_id, evaluated, decision)
+    return {"run_id": run_id, "bundle": bundle.bundle_uri(settings.output_uri, run_id), "status": manifest.status,
+            "gate": decision.gate, "champion": decision.champion, "metrics": dict(manifest.metrics),
+            "validation": {"name": splits.validation_name, "accuracy": evaluated.validation["accuracy"],
+                           "macro_f1": evaluated.validation["macro_f1"]}}
+
+
+def export_stage(settings: PipelineSettings, members: list[tuple[EmotionCNN, History]], splits, bundle_dir: Path,
+                 tune: FaceSet | None) -> Exported:
+    """Calibrate and export the served graph (int8, with its first pass), load it as the app
+    does, and remeasure its calibration on the validation rows that did not fit it."""
+    onnx_model, calibration, figures = export_served_model(settings, [m.eval() for m, _ in members], splits,
+                                                           bundle_dir / bundle.MODEL_NAME, tune)
+    first_pass = figures.pop("first_pass", None)  # the manifest's own entry, not a training figure
+    calibration = remeasured(calibration, onnx_model.predict_proba(splits.validation.pixels),
+                             splits.validation.labels)
     log.info("temperature %.3f: ECE %.2f%% -> %.2f%% on %d validation faces not used to fit it",
              calibration.temperature, 100 * calibration.ece_before, 100 * calibration.ece_after,
              calibration.report_rows)
-    evaluations = {splits.validation_name: classification_scores(splits.validation.labels, served_probabilities)}
+    return Exported(onnx_model, calibration, figures, first_pass)
+
+
+def evaluate_stage(exported: Exported, splits, tune: FaceSet | None) -> Evaluated:
+    """The served graph's scores through ONNX Runtime: validation, test (when there is one), tune photos."""
+    model = exported.model
+    scores = {splits.validation_name: classification_scores(splits.validation.labels,
+                                                           model.predict_proba(splits.validation.pixels))}
     if splits.test is not None:
-        evaluations[splits.test_name] = classification_scores(
-            splits.test.labels, onnx_model.predict_proba(splits.test.pixels))
-    validation = evaluations[splits.validation_name]
-    gate = apply_gate(settings, validation)
-    photo_metrics = None if tune is None else classification_scores(tune.labels, onnx_model.predict_proba(tune.pixels))
-    champion = compare_with_served(settings, client, splits.validation, validation, tune, photo_metrics)
-    photo_calibration, distress_threshold = photo_reading(settings, onnx_model, photos)
-    accepted = gate["passed"] and not champion["reasons"]
-    history_dict = asdict(history)
-    manifest = {
+        scores[splits.test_name] = classification_scores(splits.test.labels, model.predict_proba(splits.test.pixels))
+    photo_scores = None if tune is None else classification_scores(tune.labels, model.predict_proba(tune.pixels))
+    return Evaluated(scores, tune, photo_scores)
+
+
+def decide_stage(settings: PipelineSettings, client: Any, splits, evaluated: Evaluated) -> Decision:
+    """The quality gate, then the champion rule against the served model on the same rows and photos."""
+    gate = apply_gate(settings, evaluated.validation)
+    champion = compare_with_served(settings, client, splits.validation, evaluated.validation, evaluated.tune,
+                                   evaluated.photo_scores)
+    return Decision(gate, champion)
+
+
+def manifest_entries(settings: PipelineSettings, members: list[tuple[EmotionCNN, History]], data: RunData,
+                     stages: tuple[Exported, Evaluated, Decision], photos: PhotoParts | None) -> dict[str, Any]:
+    """What the run records in its manifest (:class:`facemood.manifest.Manifest` completes and checks it)."""
+    exported, evaluated, decision = stages
+    splits, history = data.splits, members[0][1]
+    photo_calibration, distress_rule = photo_reading(settings, exported.model, photos)
+    return {
         "created": utc_timestamp(),
         "code_version": facemood.__version__,
-        "status": "accepted" if accepted else "rejected",
-        "gate": gate,
-        "champion": champion,
+        "status": "accepted" if decision.accepted else "rejected",
+        "gate": decision.gate,
+        "champion": decision.champion,
         "data": {
-            "uri": data_uri, "fingerprint": data_fingerprint,
+            "uri": data.uri, "fingerprint": data.fingerprint,
             "train_rows": len(splits.train), "validation_rows": len(splits.validation),
             "test_rows": 0 if splits.test is None else len(splits.test),
             "validation_name": splits.validation_name, "test_name": splits.test_name,
@@ -266,35 +353,51 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
         },
         "training": {"epochs_run": len(history.train_loss), "best_epoch": history.best_epoch,
                      "stopped_early": history.stopped_early, "seconds": round(sum(h.seconds for _, h in members), 1),
-                     "threads": settings.training.threads, **export,
+                     "threads": settings.training.threads, **exported.figures,
                      "members": [{"epochs_run": len(h.train_loss), "best_epoch": h.best_epoch,
                                   "best_validation_accuracy": max(h.validation_accuracy, default=None),
                                   "seconds": h.seconds} for _, h in members]},
         "config": json.loads(json.dumps(asdict(settings))),
-        "metrics": {name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]} for name, m in evaluations.items()},
-        "calibration": calibration.summary(),
+        "metrics": {name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+                    for name, m in evaluated.scores.items()},
+        "calibration": exported.calibration.summary(),
         # which persons of each photo folder trained and tuned: the real-photo bench reports on the rest
-        **({"photo_finetune": {"split": {"seed": settings.photo_finetune.split_seed,
+        **({PHOTO_STAGE_KEY: {"split": {"seed": settings.photo_finetune.split_seed,
                                          "parts": list(PART_NAMES), "across_folders": True,
                                          "folders": {Path(f.folder).name: list(f.fractions)
                                                      for f in settings.photo_finetune.photos}},
-                               "tune_photos": len(tune)}} if tune is not None else {}),
+                               "tune_photos": len(evaluated.tune)}} if evaluated.tune is not None else {}),
         **({PHOTO_CALIBRATION_KEY: photo_calibration} if photo_calibration else {}),
-        **({DISTRESS_THRESHOLD_KEY: distress_threshold} if distress_threshold else {}),
-        **({FIRST_PASS_KEY: first_pass} if first_pass else {}),
+        **({DISTRESS_RULE_KEY: distress_rule} if distress_rule else {}),
+        **({FIRST_PASS_KEY: exported.first_pass} if exported.first_pass else {}),
     }
+
+
+def write_stage(settings: PipelineSettings, client: Any, members: list[tuple[EmotionCNN, History]], data: RunData,
+                run_id: str, bundle_dir: Path, stages: tuple[Exported, Evaluated, Decision],
+                photos: PhotoParts | None) -> Manifest:
+    """Write the bundle's artifacts and publish it, manifest last; returns the manifest as written."""
+    exported, evaluated, _ = stages
+    splits, history_dict = data.splits, asdict(members[0][1])
+    entries = manifest_entries(settings, members, data, stages, photos)
+    validation = evaluated.validation
     (bundle_dir / "metrics.json").write_text(json.dumps({
-        "evaluations": evaluations, "history": history_dict,
-        "calibration": {**calibration.summary(), "reliability_before": calibration.reliability_before,
-                        "reliability_after": calibration.reliability_after}}, indent=2))
-    artifacts.plot_reliability(calibration, bundle_dir / "calibration.png")
+        "evaluations": evaluated.scores, "history": history_dict,
+        "calibration": {**exported.calibration.summary(), "reliability_before": exported.calibration.reliability_before,
+                        "reliability_after": exported.calibration.reliability_after}}, indent=2))
+    artifacts.plot_reliability(exported.calibration, bundle_dir / "calibration.png")
     artifacts.plot_confusion(validation["confusion_matrix"], f"{splits.validation_name} (accuracy "
                              f"{validation['accuracy']:.3f})", bundle_dir / "confusion_matrix.png")
     artifacts.plot_curves(history_dict, bundle_dir / "training_curves.png")
-    (bundle_dir / "model_card.md").write_text(artifacts.model_card({**manifest, "run_id": run_id}, evaluations))
-    root = settings.output_uri
-    bundle.write_bundle(bundle_dir, root, run_id, manifest, client)
-    if accepted:
+    (bundle_dir / "model_card.md").write_text(artifacts.model_card({**entries, "run_id": run_id}, evaluated.scores))
+    return bundle.write_bundle(bundle_dir, settings.output_uri, run_id, entries, client)
+
+
+def promote_stage(settings: PipelineSettings, client: Any, run_id: str, evaluated: Evaluated,
+                  decision: Decision) -> None:
+    """Serve the bundle when it was accepted (saying why); else leave ``latest.json`` as it was."""
+    root, validation, champion = settings.output_uri, evaluated.validation, decision.champion
+    if decision.accepted:
         served = champion.get("served")
         reason = (f"accuracy {validation['accuracy']:.1%} vs served {served['accuracy']:.1%} on the same "
                   f"{champion['rows']} faces" if served else "passed the quality gate; nothing was served")
@@ -306,9 +409,6 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
         log.info("published %s and moved %s (%s)", bundle.bundle_uri(root, run_id), bundle.latest_uri(root), reason)
     else:
         log.warning("run %s rejected (%s); its bundle is kept, latest.json left as it was",
-                    run_id, "; ".join(gate["reasons"] + champion["reasons"]))
-    telemetry.record_training(settings.metrics_namespace, validation["accuracy"], validation["macro_f1"], accepted)
-    return {"run_id": run_id, "bundle": bundle.bundle_uri(root, run_id), "status": manifest["status"],
-            "gate": gate, "champion": champion, "metrics": manifest["metrics"],
-            "validation": {"name": splits.validation_name, "accuracy": validation["accuracy"],
-                           "macro_f1": validation["macro_f1"]}}
+                    run_id, "; ".join(decision.reasons))
+    telemetry.record_training(settings.metrics_namespace, validation["accuracy"], validation["macro_f1"],
+                              decision.accepted)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facemood.emotions import EMOTIONS
-from facemood.photo_calibration import PhotoCalibration
+from facemood.photo_calibration import MAX_SHIFT, PhotoCalibration
 from pipeline.scores import classification_scores, expected_calibration_error
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,10 @@ def fit_map(probabilities: np.ndarray, labels: np.ndarray, l2: float) -> PhotoCa
         read = PhotoCalibration(temperature, tuple(values[:count])).apply(probabilities)
         return negative_log_likelihood(read, labels) + l2 * float(np.sum(values[:count] ** 2)) / len(labels)
 
-    values = minimize(loss, np.zeros(count + 1), method="L-BFGS-B").x
+    # bounded: with few photos and no penalty a shift can run off towards infinity (an expression
+    # no photo shows); within +-MAX_SHIFT/2 the centred shifts stay a valid calibration
+    bounds = [(-MAX_SHIFT / 2, MAX_SHIFT / 2)] * count + [LOG_TEMPERATURE_BOUNDS]
+    values = minimize(loss, np.zeros(count + 1), method="L-BFGS-B", bounds=bounds).x
     shift = values[:count] - values[:count].mean()
     temperature = float(np.exp(np.clip(values[count], *LOG_TEMPERATURE_BOUNDS)))
     return PhotoCalibration(temperature, tuple(float(s) for s in shift))

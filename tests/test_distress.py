@@ -211,13 +211,13 @@ def test_a_check_in_flags_distress_at_the_threshold_the_bundle_carries():
     graph = FixedGraph([0.3, 0.0, 0.1, 0.05, 0.3, 0.05, 0.2])  # sad + fear + angry: 0.7
     face = Face(box=(0, 0, 48, 48), score=0.99, crop=np.zeros((48, 48), np.uint8))
     app = DistressPolicy(("sad", "fear", "angry"), "sum", None, 0.8)
-    assert not read_faces([face], Bundle("m", {}, graph), app)[0].flagged  # the fallback, 0.8
+    assert not read_faces([face], Bundle("m", None, graph), app)[0].flagged  # the fallback, 0.8
     own = DistressRule(("sad", "fear", "angry"), 0.65)
-    carrying = Bundle("m", {"distress_threshold": own.to_manifest()}, graph, distress_rule=own)
+    carrying = Bundle("m", None, graph, distress_rule=own)
     assert read_faces([face], carrying, app)[0].flagged  # this model's own, 0.65
     assert not read_faces([face], carrying, replace(app, threshold=0.75))[0].flagged  # the configured one
     # the same reading under a model whose rule takes the likeliest distress expression alone
     likeliest = DistressRule(("sad", "fear", "angry"), 0.35, "max")
-    by_likeliest = Bundle("m", {"distress_threshold": likeliest.to_manifest()}, graph, distress_rule=likeliest)
+    by_likeliest = Bundle("m", None, graph, distress_rule=likeliest)
     assert not read_faces([face], by_likeliest, app)[0].flagged  # angry 0.3 alone is under 0.35
     assert read_faces([face], by_likeliest, replace(app, threshold=0.7))[0].flagged  # configured: the app's sum

@@ -81,7 +81,7 @@ def test_the_whole_chain_on_2000_real_faces(fer2013, tmp_path, s3_server):
             assert served_model(page) == f"Model {shipped}."  # the page keeps serving the better model
         registry.promote("s3://facemood-models", summary["run_id"], "test", client=stack.client)
         served = bundle.load_bundle("s3://facemood-models", stack.client)
-        assert served.run_id == summary["run_id"] and served.manifest["data"]["train_rows"] == 1700 * 4
+        assert served.run_id == summary["run_id"] and served.manifest.section("data")["train_rows"] == 1700 * 4
     finally:
         if app is not None:
             app.stop()

@@ -186,7 +186,7 @@ def test_a_run_builds_a_first_pass_the_bundle_serves_through(s3, real_faces, tmp
     run_id = pipeline_main.run(settings, stores)["run_id"]
     assert {f"models/{run_id}/{FILE_NAME}", f"models/{run_id}/{REST_FILE_NAME}"} <= set(model_keys(stores))
     loaded = bundle.load_bundle(f"s3://{MODELS}", stores)
-    entry = loaded.manifest["first_pass"]
+    entry = loaded.manifest.section("first_pass")
     assert loaded.first_pass is not None and loaded.first_pass.exit_probability == entry["exit_probability"]
     assert loaded.first_pass.answer_temperature == entry["answer_temperature"] > 0
     assert entry["file"] == FILE_NAME and 0 < entry["exits"] <= 1
@@ -194,9 +194,9 @@ def test_a_run_builds_a_first_pass_the_bundle_serves_through(s3, real_faces, tmp
     views = (2 if settings.model.flip_tta else 1) * (2 if settings.model.zoom_tta > 1 else 1)
     assert entry["rest_file"] == REST_FILE_NAME and entry["rest_passes"] == views - 1 >= 1
     assert loaded.first_pass.rest.retemper == pytest.approx(entry["graph_temperature"] / entry["temperature"])
-    assert entry["graph_temperature"] == pytest.approx(loaded.manifest["calibration"]["temperature"], abs=1e-3)
+    assert entry["graph_temperature"] == pytest.approx(loaded.manifest.section("calibration")["temperature"], abs=1e-3)
     assert entry["accuracy"] >= entry["graph_accuracy"] - 0.05
-    assert "first_pass" not in loaded.manifest["training"]
+    assert "first_pass" not in loaded.manifest.section("training")
     card = stores.get_object(Bucket=MODELS, Key=f"models/{run_id}/model_card.md")["Body"].read().decode()
     assert "- First pass: network 1 of 1 reads each face alone first" in card
     assert f"at least {entry['exit_probability']:g} is answered by it" in card

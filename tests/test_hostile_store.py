@@ -61,7 +61,7 @@ def test_models_list_names_each_unreadable_file_and_lists_the_rest(store, caplog
     lines = result.stdout.splitlines()
     assert any(line.startswith("run-a") and "SERVED" in line for line in lines)
     assert any(line.startswith("run-b") and "unreadable" in line for line in lines)
-    assert "why: manifest.json: the PublicTest metrics are not numbers" in result.stdout
+    assert "why: manifest.json is not a valid manifest: the PublicTest metrics are not numbers" in result.stdout
     logged = caplog.text + result.stderr
     assert "20990101T000000000000000-bad.json: not JSON" in logged
     assert "20990101T000000000000001-partial.json: it has no 'run_id'" in logged

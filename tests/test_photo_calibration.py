@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from facemood.bundle import Bundle
-from facemood.checkin import DistressPolicy, read_faces
+from facemood.checkin import read_faces
+from facemood.distress import DistressPolicy
 from facemood.emotions import EMOTIONS
 from facemood.errors import BundleIntegrityError
 from facemood.faces import Face
 from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
-from pipeline.photo_calibration import fit_photo_calibration, person_folds, repeated_held_out_readings
+from pipeline.photo_calibration import fit_map, fit_photo_calibration, person_folds, repeated_held_out_readings
 from pipeline.scores import expected_calibration_error, sampling_ece
 
 NEUTRAL = EMOTIONS.index("neutral")
@@ -121,9 +122,9 @@ def test_a_check_in_reads_a_photo_face_through_the_bundles_photo_calibration():
     calibration = PhotoCalibration(1.0, (-0.5, 0.0, -0.5, 0.0, -0.3, 0.3, 1.0))
     face = Face(box=(0, 0, 48, 48), score=0.99, crop=np.zeros((48, 48), np.uint8))
     distress = DistressPolicy(emotions=("sad", "fear", "angry"), combine="sum", threshold=0.5, fallback_threshold=0.5)
-    as_graph = read_faces([face], Bundle("m", {}, graph), distress)[0]
+    as_graph = read_faces([face], Bundle("m", None, graph), distress)[0]
     assert as_graph.top == "sad" and as_graph.flagged
-    calibrated = Bundle("m", {"photo_calibration": calibration.to_manifest()}, graph,
+    calibrated = Bundle("m", None, graph,
                         photo_calibration=calibration)
     reading = read_faces([face], calibrated, distress)[0]
     assert reading.top == "neutral" and not reading.flagged
@@ -139,3 +140,16 @@ def test_the_ece_of_a_perfectly_calibrated_model_is_far_from_zero_on_a_few_hundr
     assert expected_calibration_error(probabilities, labels, 15) < high * 1.5
     many = softmax(rng.normal(0.0, 2.0, (20000, 7)))
     assert sampling_ece(many, 15, draws=50)[0] < 0.01
+
+
+def test_an_unpenalised_fit_on_a_few_photos_stays_a_valid_calibration():
+    """Three photos whose labels the graph finds unlikely: with no penalty the likelihood keeps
+    rising as their shifts grow without end; the fit stops at a valid calibration instead of
+    failing the whole run (it raised "shift must hold 7 numbers within +-20")."""
+    probabilities = np.array([[0.066081, 0.125078, 0.000043, 0.093698, 0.000034, 0.109026, 0.606041],
+                              [0.003998, 0.0, 0.002155, 0.104917, 0.00142, 0.000057, 0.887454],
+                              [0.328225, 0.173485, 0.001788, 0.016668, 0.21457, 0.265263, 0.000001]])
+    labels = np.array([EMOTIONS.index(e) for e in ("angry", "fear", "sad")])
+    calibration = fit_map(probabilities, labels, l2=0.0)
+    read = calibration.apply(probabilities)
+    assert (read[np.arange(3), labels] > probabilities[np.arange(3), labels]).all()

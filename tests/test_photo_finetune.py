@@ -165,7 +165,7 @@ def test_the_tiny_run_fine_tunes_on_photos_and_records_which_persons_it_used(
     upload_refined(stores, real_faces, tmp_path)
     config = tmp_path / "pipeline.yaml"
     photos = f"{{folder: '{photo_folder}', fractions: [0.34, 0.33, 0.33]}}"
-    config.write_text(TINY + f"photo_finetune: {{photos: [{photos}], epochs: 1, batch_size: 32}}\n")
+    config.write_text(TINY + f"photo_finetune: {{photos: [{photos}], split_seed: 1, epochs: 1, batch_size: 32}}\n")
     settings = load_pipeline_settings(config)
     workdir = tmp_path / "work"
     summary = pipeline_main.run(settings, stores, workdir)
@@ -190,9 +190,9 @@ def test_the_tiny_run_fine_tunes_on_photos_and_records_which_persons_it_used(
     rules = settings.distress_threshold
     assert [(c["combine"], c["threshold"]) for c in chosen["candidates"]] == [
         (combine, threshold) for combine in rules.combines for threshold in rules.candidates]
-    # two tune persons with one distressed photo cannot show a threshold meets the targets: none is
+    # two tune persons with two distressed photos cannot show a threshold meets the targets: none is
     # chosen, the bundle carries none and the app's fallback applies; the card says so
-    assert chosen["distress_photos"] == 1 and chosen["threshold"] is None and served.distress_rule is None
+    assert chosen["distress_photos"] == 2 and chosen["threshold"] is None and served.distress_rule is None
     assert "- Distress threshold: none chosen" in card
 
 
@@ -253,8 +253,8 @@ def test_the_int8_graph_reads_like_the_float_one_on_this_cpu(tmp_path, fer2013):
     ({"sad": 0.90, "happy": 0.10}, True),
 ])
 def test_distress_is_the_summed_probability_of_the_distress_emotions(probabilities, expected):
-    full = {name: probabilities.get(name, 0.0) for name in EMOTION_NAMES}
-    assert DistressRule(("sad", "fear", "angry"), 0.5, "sum").flags(full) is expected
+    row = np.array([[probabilities.get(name, 0.0) for name in EMOTION_NAMES]])
+    assert DistressRule(("sad", "fear", "angry"), 0.5, "sum").flags(row).tolist() == [expected]
 
 
 def test_photo_crops_name_the_row_of_an_unknown_emotion(tmp_path):

@@ -78,8 +78,8 @@ def test_a_worse_run_is_kept_rejected_and_the_served_model_stays(models_bucket, 
     assert f"the served model ({theirs:.1%} on the same faces) stays" in result.stderr
     assert registry.served_run_id(STORE, models_bucket) == served
     kept = bundle.open_bundle(bundle.BundleRef(bundle.bundle_uri(STORE, summary["run_id"]), None), models_bucket)
-    assert kept.manifest["status"] == "rejected" and kept.manifest["champion"]["reasons"][0] == reason
-    assert kept.manifest["champion"]["reasons"][1].startswith("macro-F1 ")
+    assert kept.manifest.status == "rejected" and kept.manifest.reasons[0] == reason
+    assert kept.manifest.reasons[1].startswith("macro-F1 ")
     assert [m.run_id for m in registry.read_history(STORE, models_bucket)] == [served]  # no move recorded
     metrics = [json.loads(line) for line in result.stderr.splitlines() if '"_aws"' in line]
     assert len(metrics) == 1 and metrics[0]["service"] == "training" and metrics[0]["Promoted"] == [0.0]

@@ -9,6 +9,7 @@ import io
 import numpy as np
 
 from bench.real_photos_bench import bundle_split, chosen_rows, list_parts, photo_source
+from facemood.manifest import FileRecord, Manifest
 from facemood.photo_set import person_of
 
 DEV_FRACTIONS, EXTRA_FRACTIONS = [0.4, 0.2, 0.4], [0.85, 0.15, 0.0]
@@ -31,10 +32,12 @@ def _wild(tmp_path):
     return dev
 
 
-def _manifest(across: bool) -> dict:
+def _manifest(across: bool) -> Manifest:
     split = {"seed": 1, "parts": ["train", "tune", "report"],
              "folders": {"dev": DEV_FRACTIONS, "extra": EXTRA_FRACTIONS}}
-    return {"photo_finetune": {"split": {**split, "across_folders": True} if across else split}}
+    entries = {"status": "accepted",
+               "photo_finetune": {"split": {**split, "across_folders": True} if across else split, "tune_photos": 1}}
+    return Manifest.for_run("run", entries, {"model.onnx": FileRecord("ab" * 32, 1)})
 
 
 def _report(dev, manifest) -> tuple[set[str], str]:

@@ -18,6 +18,7 @@ from facemood import bundle
 from facemood.augment import augment_file, load_augment_settings
 from facemood.config import CONFIG_DIR, ConfigError
 from facemood.errors import BundleIntegrityError, InvalidDataset, StorageError, TrainingError
+from facemood.manifest import FORMAT_VERSION
 from pipeline import main as pipeline_main
 from pipeline.export import check_parity, export_onnx
 from pipeline.model import EmotionCNN
@@ -86,8 +87,8 @@ def test_tiny_run_publishes_a_verified_bundle_and_moves_latest(stores, real_face
     assert latest["run_id"] == run_id
     loaded = bundle.load_bundle(f"s3://{MODELS}", stores)  # resolves latest.json and verifies every hash
     assert loaded.run_id == run_id
-    manifest = loaded.manifest
-    assert manifest["status"] == "accepted" and manifest["format_version"] == bundle.FORMAT_VERSION
+    manifest = loaded.manifest.record
+    assert loaded.manifest.status == "accepted" and loaded.manifest.format_version == FORMAT_VERSION
     assert manifest["data"]["train_rows"] == 300 * 4 and manifest["data"]["validation_rows"] == 100
     assert manifest["config"]["training"]["epochs"] == 2 and manifest["labels"][3] == "happy"
     assert manifest["config"]["training"]["bf16"] is native_bf16()  # asked for: used only where the CPU has it
@@ -194,11 +195,11 @@ def test_incomplete_bundle_is_refused(stores, published):
 def test_newer_format_and_swapped_manifest_are_refused(stores, published):
     key = f"models/{published}/manifest.json"
     manifest = json.loads(stores.get_object(Bucket=MODELS, Key=key)["Body"].read())
-    manifest["format_version"] = bundle.FORMAT_VERSION + 1
+    manifest["format_version"] = FORMAT_VERSION + 1
     stores.put_object(Bucket=MODELS, Key=key, Body=json.dumps(manifest).encode())
     with pytest.raises(BundleIntegrityError, match="does not match the hash in latest.json"):
         bundle.load_bundle(f"s3://{MODELS}", stores)
-    with pytest.raises(BundleIntegrityError, match=f"has bundle format {bundle.FORMAT_VERSION + 1}"):
+    with pytest.raises(BundleIntegrityError, match=f"has bundle format {FORMAT_VERSION + 1}"):
         bundle.load_bundle(f"s3://{MODELS}/models/{published}", stores)
 
 
