@@ -142,10 +142,9 @@ def headline(name: str, probs: np.ndarray, labels: np.ndarray, rule) -> str:
     """One line of figures for a set of photos: accuracy, macro-F1, neutral recall, the flag, the
     ECE beside what sampling alone gives a perfectly calibrated model on as many photos."""
     # pylint: disable=import-outside-toplevel
-    from facemood.emotions import EMOTIONS
     from pipeline.scores import classification_scores, expected_calibration_error, flag_figures, sampling_ece
 
-    if not len(labels):
+    if labels.size == 0:
         return f"  {name}: no photos"
     metrics = classification_scores(labels, probs)
     truly = np.isin(labels, [EMOTIONS.index(e) for e in rule.emotions])
@@ -176,7 +175,6 @@ def main() -> None:
     from facemood.app_settings import load_app_settings
     from facemood.bundle import load_bundle
     from facemood.distress import COMBINES, DistressRule
-    from facemood.emotions import EMOTIONS
     from facemood.photo_set import photo_crops
     from pipeline.scores import (
         classification_scores,
