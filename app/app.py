@@ -177,8 +177,8 @@ def talk_line(settings: AppSettings) -> None:
         name=first.name, way=way))
 
 
-def summary_ui(this_check_in: CheckIn) -> None:
-    """The answer, first: each face's reading in plain words."""
+def count_ui(this_check_in: CheckIn) -> None:
+    """How many faces were found and read, when more than one."""
     readings = this_check_in.readings
     if this_check_in.faces_found > len(readings):
         st.markdown(ngettext("{found} faces found; showing the largest.", "{found} faces found; showing the "
@@ -186,6 +186,11 @@ def summary_ui(this_check_in: CheckIn) -> None:
                                                                        shown=len(readings)))
     elif len(readings) > 1:
         st.markdown(_("{count} faces found; each is shown below, largest first.").format(count=len(readings)))
+
+
+def readings_ui(this_check_in: CheckIn) -> None:
+    """Each face's reading in plain words."""
+    readings = this_check_in.readings
     for number, reading in enumerate(readings, start=1):
         sentence = reading.sentence(words())
         st.header(_("Face {number}: {reading}").format(number=number, reading=sentence) if len(readings) > 1
@@ -402,9 +407,16 @@ def check_in_or_none(photo: bytes, model, settings: AppSettings, keeper: Student
 
 
 def check_in_ui(this_check_in: CheckIn, settings: AppSettings) -> None:
-    """The answer first, the help right under it on distress, then each face's details and the photo."""
-    summary_ui(this_check_in)
-    if any(r.flagged for r in this_check_in.readings):
+    """The answer first, the help right under it on distress, then each face's details and the
+    photo. With several faces and one of them flagged, the help comes before the faces' readings:
+    however many there are, it stays on the first screen."""
+    count_ui(this_check_in)
+    flagged = this_check_in.flagged
+    several = len(this_check_in.readings) > 1
+    if flagged and several:
+        help_ui(settings)
+    readings_ui(this_check_in)
+    if flagged and not several:
         help_ui(settings)
     for number, reading in enumerate(this_check_in.readings, start=1):
         chart_ui(number, reading, len(this_check_in.readings))
@@ -432,7 +444,7 @@ def page_body(settings: AppSettings) -> None:
         talk_ui(settings)
         return
     check_in_ui(this_check_in, settings)
-    remember(photo, this_check_in.readings[0])
+    remember(photo, this_check_in.kept_reading)
     history_ui(settings, student)
     talk_ui(settings)
     st.markdown(_("FaceMood reads facial expressions; it cannot know how you feel, and this is not a diagnosis."))

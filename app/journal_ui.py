@@ -260,7 +260,7 @@ def journal_ui(student: Student, settings: AppSettings, entries: list[JournalEnt
 
 def keep(student: Student, this_check_in: CheckIn) -> None:
     """Add this check-in to the student's journal (called once per check-in)."""
-    first = this_check_in.readings[0]
-    student.journal.add(student.key, JournalEntry(time.time(), uuid.uuid4().hex[:12], first.probabilities,
-                                                  first.clear, any(r.flagged for r in this_check_in.readings)))
+    kept = this_check_in.kept_reading  # the flagged face when there is one (docs/data-formats.md)
+    student.journal.add(student.key, JournalEntry(time.time(), uuid.uuid4().hex[:12], kept.probabilities,
+                                                  kept.clear, this_check_in.flagged))
     st.session_state.pop("journal_entries", None)

@@ -108,6 +108,18 @@ class CheckIn:
     face_seconds: float  # the face step (in-process or the face Lambda)
     model_seconds: float  # the emotion model on the crops
 
+    @property
+    def flagged(self) -> bool:
+        """Whether any face read offers help first."""
+        return any(r.flagged for r in self.readings)
+
+    @property
+    def kept_reading(self) -> FaceReading:
+        """The one reading the journal and the session's history keep for this check-in: the
+        first flagged face (the largest of them), else the largest face. So the journal keeps
+        what the student saw help for, not a calm face beside it."""
+        return next((r for r in self.readings if r.flagged), self.readings[0])
+
 
 def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSettings) -> CheckIn:
     """Upload bytes -> the check-in: the faces come from the same path as ``facemood predict``;

@@ -257,3 +257,30 @@ def test_a_configured_campus_resource_comes_first(app, photos):
                   photos["one"])
     info = " ".join(texts(test, "info"))
     assert "[call +1-555-0100](tel:+1-555-0100)" in info and info.index("Student Wellbeing") < info.index("988")
+
+
+def element_order(test) -> list[tuple[str, str]]:
+    """Every element of the page's main area, in the order a student reads them: (type, text)."""
+    found = []
+
+    def walk(node) -> None:
+        children = getattr(node, "children", None)
+        if children:
+            for child in children.values():
+                walk(child)
+        else:
+            found.append((type(node).__name__, str(getattr(node, "value", ""))))
+
+    walk(test.main)
+    return found
+
+
+def test_with_several_faces_help_comes_before_their_readings(app, photos):
+    everything = {"emotions": list(bundle.EMOTIONS), "combine": "sum", "threshold": 0.0, "fallback_threshold": 0.0}
+    order = element_order(upload(app(distress=everything), photos["two"]))
+    help_at = next(i for i, (kind, text) in enumerate(order) if kind == "Info" and "help is one tap away" in text)
+    first_face = next(i for i, (kind, text) in enumerate(order) if kind == "Header" and text.startswith("Face 1"))
+    assert help_at < first_face  # with five faces the help stays on the first screen
+    one = element_order(upload(app(distress=everything), photos["one"]))
+    header = next(i for i, (kind, _) in enumerate(one) if kind == "Header")
+    assert header < next(i for i, (kind, text) in enumerate(one) if kind == "Info" and "help is" in text)

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 
+import numpy as np
 import pytest
 import yaml
 
 from facemood import aws, journal, secret_store
+from facemood.emotions import EMOTIONS
+from facemood.i18n import ENGLISH, expression_names
 from facemood.journal import Journal, JournalEntry, student_key
 from tests.apptest import CONFIG, texts, upload
+from tests.photos import encode_jpeg, make_photo
 
 SETTINGS = yaml.safe_load((CONFIG / "app.yaml").read_text())
 TABLE, PEPPER = SETTINGS["journal"]["table"], SETTINGS["journal"]["pepper_secret"]
@@ -198,3 +203,34 @@ def test_reading_the_notice_with_the_journal_on_keeps_that(student, table):
     test.button(key="consent").click().run()
     assert table.choices(key_of("carol")) == journal.Choices(keep=True, notice=True)
     assert test.get("file_uploader")
+
+
+def happy_and_sad_photo(fer2013, app) -> tuple[bytes, str, int]:
+    """A photo of a happy face (larger, first) beside a sad one that the page reads as two
+    different expressions; the second's top expression and percentage."""
+    rng = np.random.default_rng(7)
+    training = fer2013["usage"] == "Training"
+    happy = np.flatnonzero(training & (fer2013["emotion"] == EMOTIONS.index("happy")))
+    sad = np.flatnonzero(training & (fer2013["emotion"] == EMOTIONS.index("sad")))
+    names = {name: emotion for emotion, name in expression_names(ENGLISH).items()}
+    for pair in range(20):  # the first pair the model reads apart (deterministic)
+        photo, _ = make_photo(rng, [fer2013["pixels"][happy[pair]], fer2013["pixels"][sad[pair]]], (800, 480))
+        headers = texts(upload(app(), encode_jpeg(photo)), "header")
+        tops = [re.search(r"Looks mostly (\w+) \((\d+)%\)", h) for h in headers]
+        if len(tops) == 2 and all(tops) and tops[0].group(1) != tops[1].group(1):
+            return encode_jpeg(photo), names[tops[1].group(1)], int(tops[1].group(2))
+    raise AssertionError("no pair of faces read as two clear, different expressions")
+
+
+def test_a_check_in_with_several_faces_keeps_the_face_help_was_shown_for(student, app, fer2013, table):
+    """Two faces, the second flagged alone: the journal keeps the second's reading (it kept the first's)."""
+    del table
+    photo, emotion, shown = happy_and_sad_photo(fer2013, app)
+    rule = {"emotions": [emotion], "combine": "max", "threshold": shown / 100, "fallback_threshold": 1.0}
+    test = app(distress=rule, auth="oidc", secrets=AUTH,
+               user={"is_logged_in": True, "iss": ISSUER, "sub": "carol", "email": "carol@campus.edu"})
+    test.toggle(key="journal_on").set_value(True).run()
+    upload(test, photo)
+    assert any("help is one tap away" in text for text in texts(test, "info"))
+    kept = Journal(TABLE, aws.aws_client("dynamodb"), 90).entries(key_of("carol"))
+    assert len(kept) == 1 and kept[0].flagged and kept[0].top == emotion
