@@ -75,6 +75,11 @@ def wait_for_training(retrainer: Retrainer, timeout: float = 3600) -> dict[str, 
     return result
 
 
+# the test provider's own "Authorize" page is unstyled and says nothing of what to type
+SIGN_IN_HINT = ("Signing in: on the test provider's \"Authorize\" page, type any name as \"sub\" (for example "
+                "alice; each name is its own student with its own journal) and press Authorize.")
+
+
 def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool = True,
              config_path: str | None = None, sign_in: bool = False) -> dict[str, Any]:
     """Stack up; with data, the whole event-driven chain (upload -> augmentation -> training,
@@ -109,6 +114,8 @@ def run_demo(settings: StackSettings, data: Path | None, echo: Echo, serve: bool
         for problem in load_app_settings().problems():  # say it here, not only in the app's log
             echo(f"    Note: hidden from students until config/app.yaml is filled in: {problem}")
         echo(f"\nOpen {url} in a browser and upload a face photo. Press Ctrl-C to stop everything.")
+        if stack.provider:
+            echo(SIGN_IN_HINT)
         while app.process.poll() is None:
             time.sleep(0.5)
         raise LocalStackError(f"the app stopped unexpectedly: {app.log_tail()}")

@@ -28,10 +28,16 @@ def config_option(default_file: str) -> Callable:
                         help=f"Config file (default: config/{default_file}).")
 
 
-def model_option(required: bool) -> Callable:
-    """``--model URI``: the bundle to use."""
-    default = "" if required else " (default: config/app.yaml's model_uri)"
-    return click.option("--model", "model_uri", required=required, default=None, help=f"{MODEL_HELP}{default}.")
+def model_option() -> Callable:
+    """``--model URI``: the bundle to use; absent, the one the app serves (:func:`served_model_uri`)."""
+    return click.option("--model", "model_uri", help=f"{MODEL_HELP} (default: config/app.yaml's model_uri).")
+
+
+def served_model_uri(model_uri: str | None) -> str:
+    """``--model`` when given, else the model the app serves (config/app.yaml's model_uri)."""
+    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
+
+    return model_uri or load_app_settings().model_uri
 
 
 store_option = click.option("--store", default=None, help=STORE_HELP)

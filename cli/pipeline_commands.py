@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli.options import config_option, model_option, print_json, stack_option
+from cli.options import config_option, model_option, print_json, served_model_uri, stack_option
 
 
 @click.command()
@@ -65,10 +65,11 @@ def augment(source: str, target: str, config_file: str | None) -> None:
 
 
 @click.command()
-@model_option(required=True)
+@model_option()
 @click.argument("data")
-def evaluate(model_uri: str, data: str) -> None:
-    """Print accuracy, macro-F1, per-class metrics and the confusion matrix of a bundle on DATA (JSON).
+def evaluate(model_uri: str | None, data: str) -> None:
+    """Print accuracy, macro-F1, per-class metrics and the confusion matrix of a bundle (the
+    served one unless --model names another) on DATA (JSON).
 
     DATA is a labelled FER2013 CSV(.gz) or an .npz with pixels and emotion arrays.
     """
@@ -77,14 +78,14 @@ def evaluate(model_uri: str, data: str) -> None:
     from pipeline.scores import classification_scores  # pylint: disable=import-outside-toplevel
 
     client = storage.s3_client()
-    model = bundle.load_bundle(model_uri, client)
+    model = bundle.load_bundle(served_model_uri(model_uri), client)
     faces = load_faces(data, client)
     metrics = classification_scores(faces.labels, model.predict_proba(faces.pixels))
     print_json({"model": model.uri, "run_id": model.run_id, "data": data, **metrics})
 
 
 @click.command()
-@model_option(required=False)
+@model_option()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
     """Print the faces, boxes and emotion probabilities of each IMAGE (JSON).
@@ -99,7 +100,7 @@ def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
     from facemood.faces import NO_FACE_MESSAGE, FacePreprocessor  # pylint: disable=import-outside-toplevel
 
     settings = load_app_settings()
-    model = bundle.load_bundle(model_uri or settings.model_uri, storage.s3_client())
+    model = bundle.load_bundle(served_model_uri(model_uri), storage.s3_client())
     preprocessor = FacePreprocessor(settings.faces)
     results, failed = [], 0
     for path in images:

@@ -1,4 +1,5 @@
-"""`facemood demo` as a user runs it: a taken app port, stopping it with `kill`, ports reused."""
+"""`facemood demo --sign-in` as a user runs it: a taken app port, what to type to sign in, stopping it
+with `kill`, ports reused."""
 
 from __future__ import annotations
 
@@ -59,12 +60,13 @@ def test_demo_moves_off_a_taken_port_and_kill_stops_the_app_too(tmp_path):
         (config / "stack.yaml").write_text(yaml.safe_dump(stack))
         env = {**os.environ, "FACEMOOD_CONFIG_DIR": str(config), "FACEMOOD_STATE_FILE": str(tmp_path / "stack.json")}
         # started as nohup or `&` in a script start it: SIGINT ignored, inherited through exec
-        command = ["sh", "-c", "trap '' INT; exec \"$0\" \"$@\"", sys.executable, "-m", "cli", "demo"]
+        command = ["sh", "-c", "trap '' INT; exec \"$0\" \"$@\"", sys.executable, "-m", "cli", "demo", "--sign-in"]
         # pylint: disable-next=consider-using-with  # stopped with SIGTERM below, killed if that fails
         demo = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            lines = read_until(demo, "Open http")
+            lines = read_until(demo, 'as "sub"')  # signing in: what to type on the provider's bare page
             said = "".join(lines)
+            assert 'type any name as "sub" (for example alice' in said
             # the placeholder campus entry is hidden from students, and the demo says so
             assert "Note: hidden from students until config/app.yaml is filled in" in said
             assert f"port {taken} is taken by another program" in said

@@ -126,7 +126,8 @@ def test_gate_failure_keeps_the_bundle_marked_rejected_and_latest_untouched(stor
     assert bundle.load_bundle(f"s3://{MODELS}", stores).run_id == first["run_id"]
 
 
-def test_cli_train_exits_2_on_gate_failure_and_evaluate_prints_metrics(stores, real_faces, tmp_path, tiny_config):
+def test_cli_train_exits_2_on_gate_failure_and_evaluate_prints_metrics(stores, real_faces, tmp_path, tiny_config,
+                                                                       monkeypatch):
     data = upload_refined(stores, real_faces, tmp_path)
     strict = tmp_path / "strict.yaml"
     strict.write_text(TINY.replace("min_validation_accuracy: 0.0", "min_validation_accuracy: 0.99"))
@@ -142,6 +143,11 @@ def test_cli_train_exits_2_on_gate_failure_and_evaluate_prints_metrics(stores, r
     metrics = json.loads(result.stdout)
     assert metrics["count"] == 100 and 0 <= metrics["accuracy"] <= 1
     assert np.array(metrics["confusion_matrix"]).sum() == 100 and set(metrics["per_class"]) >= {"disgust"}
+    # without --model: the model the app serves (config/app.yaml's model_uri); it was a traceback
+    monkeypatch.setenv("FACEMOOD_MODEL_URI", f"s3://{MODELS}")
+    served = CliRunner().invoke(cli, ["evaluate", str(npz)])
+    assert served.exit_code == 0, served.output
+    assert json.loads(served.stdout)["run_id"] == metrics["run_id"]
 
 
 def test_onnx_export_matches_pytorch_within_1e4(tmp_path, real_faces):
