@@ -449,7 +449,28 @@ def page_body(settings: AppSettings) -> None:
     talk_ui(settings)
     st.markdown(_("FaceMood reads facial expressions; it cannot know how you feel, and this is not a diagnosis."))
     with st.expander(_("About this reading")):
-        st.caption(_("Model {run_id}.").format(run_id=model.run_id))
+        about_ui(model)
+
+
+def about_ui(model) -> None:
+    """How often a reading like this is right on people the model has never seen (the served
+    bundle's own figures, from its manifest), what it cannot tell, and its model card."""
+    report = model.manifest.photo_report if model.manifest is not None else None
+    if report is not None:
+        st.markdown(_("On {photos} photos of {persons} people this model had never seen, it read the expression "
+                      "the way people did {accuracy}% of the time.").format(
+            photos=report.photos, persons=report.persons, accuracy=percent(report.accuracy)))
+        if report.flag_precision is not None and report.flag_recall is not None:
+            st.markdown(_("When it offered help, people saw distress in that face too {precision}% of the time; of "
+                          "the faces where people saw distress, it offered help for {recall}%.").format(
+                precision=percent(report.flag_precision), recall=percent(report.flag_recall)))
+    st.markdown(_("It reads the expression a face shows, not how you feel: it cannot see a hard day behind a smile, "
+                  "and a face that is small, dark or turned away is read less well."))
+    if model.model_card:
+        st.download_button(_("The model card: how this model was made and tested, and where it falls short"),
+                           model.model_card, file_name=f"facemood-model-{model.run_id}.md", mime="text/markdown",
+                           key="model_card")
+    st.caption(_("Model {run_id}.").format(run_id=model.run_id))
 
 
 def main() -> None:

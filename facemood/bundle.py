@@ -34,6 +34,7 @@ from facemood.photo_calibration import PhotoCalibration
 MODELS_PREFIX = "models"
 LATEST_NAME = "latest.json"
 MODEL_NAME = "model.onnx"
+MODEL_CARD_NAME = "model_card.md"
 POINTER_KEYS = ("run_id", "bundle", "manifest_sha256")  # what latest.json must hold
 
 
@@ -153,6 +154,7 @@ class Bundle:
     photo_calibration: PhotoCalibration | None = None  # how faces cut from photos are read (None: as the graph)
     distress_rule: DistressRule | None = None  # chosen for this model (None: the app's own)
     first_pass: FirstPass | None = None  # one network read first; the graph only where it is unsure
+    model_card: str = ""  # the bundle's model_card.md (verified like every file; empty when it has none)
 
     @property
     def run_id(self) -> str:
@@ -253,7 +255,7 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
             raise BundleIntegrityError(f"{folder} is incomplete: {name} is missing") from exc
         if sha256_bytes(data) != entry.sha256:
             raise BundleIntegrityError(f"{folder}/{name} fails its sha256 check: the bundle was altered")
-        if name in (MODEL_NAME, FIRST_PASS_NAME, REST_NAME):
+        if name in (MODEL_NAME, FIRST_PASS_NAME, REST_NAME, MODEL_CARD_NAME):
             graphs[name] = data
     first_pass = None if first_pass_entry is None else first_pass_of(
         first_pass_entry, *(graphs.get(name, b"") for name in (FIRST_PASS_NAME, REST_NAME)),
@@ -261,7 +263,7 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
     return Bundle(uri=folder, manifest=manifest,
                   session=onnx_session(graphs[MODEL_NAME], threads, f"{folder}/{MODEL_NAME}"),
                   photo_calibration=manifest.photo_calibration, distress_rule=manifest.distress_rule,
-                  first_pass=first_pass)
+                  first_pass=first_pass, model_card=graphs.get(MODEL_CARD_NAME, b"").decode("utf-8", "replace"))
 
 
 def onnx_session(model: bytes, threads: int = 1, name: str = MODEL_NAME) -> Any:

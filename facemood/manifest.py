@@ -30,6 +30,7 @@ from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 PHOTO_STAGE_KEY = "photo_finetune"
+PHOTO_REPORT_KEY = "photo_report"
 INPUT_SPEC = {
     "name": "faces",
     "shape": [None, 1, IMAGE_SIDE, IMAGE_SIDE],
@@ -68,6 +69,19 @@ class PhotoStage:
 
 
 @dataclass(frozen=True)
+class PhotoReport:
+    """How the bundle reads real photos of people it has never seen (its report persons, read as
+    the page reads them), measured once when it was written: what the page tells a student."""
+
+    photos: int
+    persons: int
+    accuracy: float
+    macro_f1: float
+    flag_precision: float | None = None  # None: the bundle carries no distress rule
+    flag_recall: float | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A bundle's manifest: the typed contract, and the run's record as written."""
 
@@ -80,6 +94,7 @@ class Manifest:
     photo_calibration: PhotoCalibration | None = None
     distress_rule: DistressRule | None = None  # None: the app's policy applies its fallback
     first_pass: FirstPassEntry | None = None
+    photo_report: PhotoReport | None = None  # absent in bundles before 2026-12-07
     record: Mapping[str, Any] = field(default_factory=dict)  # the whole manifest as written
 
     @classmethod
@@ -95,7 +110,7 @@ class Manifest:
                      for name, entry in dict(data["files"]).items()}
             manifest = cls(run_id=str(data["run_id"]), status=str(data.get("status", "unknown")),
                            format_version=version, files=files, metrics=metrics, photo_stage=_photo_stage(data),
-                           record=data)
+                           photo_report=_photo_report(data), record=data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleIntegrityError(f"{where} is not a valid manifest: {_missing(exc)}") from exc
         if version > FORMAT_VERSION:
@@ -103,7 +118,8 @@ class Manifest:
                                        f"{FORMAT_VERSION}: upgrade facemood")
         # each serving entry's own reader checks it and names it when it is not valid
         return cls(manifest.run_id, manifest.status, version, files, metrics, manifest.photo_stage,
-                   read_photo_calibration(data), read_distress_rule(data), read_first_pass(data), data)
+                   read_photo_calibration(data), read_distress_rule(data), read_first_pass(data),
+                   manifest.photo_report, data)
 
     @classmethod
     def loads(cls, payload: bytes, where: str = MANIFEST_NAME) -> Manifest:
@@ -159,6 +175,26 @@ def _photo_stage(data: dict[str, Any]) -> PhotoStage | None:
     folders = {str(name): tuple(float(f) for f in fractions) for name, fractions in dict(split["folders"]).items()}
     return PhotoStage(PhotoSplit(int(split["seed"]), folders, bool(split.get("across_folders", False))),
                       int(stage.get("tune_photos", 0)))
+
+
+def _photo_report(data: dict[str, Any]) -> PhotoReport | None:
+    entry = data.get(PHOTO_REPORT_KEY)
+    if not entry:
+        return None
+
+    def share(key: str) -> float | None:
+        value = entry.get(key)
+        if value is None:
+            return None
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{PHOTO_REPORT_KEY}.{key} must be a share in [0, 1], got {value}")
+        return float(value)
+
+    accuracy, macro_f1 = share("accuracy"), share("macro_f1")
+    if accuracy is None or macro_f1 is None:
+        raise ValueError(f"{PHOTO_REPORT_KEY} needs accuracy and macro_f1")
+    return PhotoReport(int(entry["photos"]), int(entry["persons"]), accuracy, macro_f1, share("flag_precision"),
+                       share("flag_recall"))
 
 
 def _metrics(metrics: Any) -> dict[str, dict[str, float]]:

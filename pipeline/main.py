@@ -23,7 +23,7 @@ from facemood.distress import MANIFEST_KEY as DISTRESS_RULE_KEY
 from facemood.faces import load_face_settings
 from facemood.faceset import FaceSet
 from facemood.first_pass import MANIFEST_KEY as FIRST_PASS_KEY
-from facemood.manifest import PHOTO_STAGE_KEY, Manifest
+from facemood.manifest import PHOTO_REPORT_KEY, PHOTO_STAGE_KEY, Manifest
 from facemood.photo_calibration import MANIFEST_KEY as PHOTO_CALIBRATION_KEY
 from facemood.photo_set import PART_NAMES
 from pipeline import artifacts
@@ -36,6 +36,7 @@ from pipeline.int8_import import float_networks
 from pipeline.model import EmotionCNN
 from pipeline.photo_calibration import fit_photo_calibration, repeated_held_out_readings
 from pipeline.photo_finetune import PhotoParts, finetuned_networks, mixed_faces, photo_parts
+from pipeline.photo_report import photo_report
 from pipeline.promotion import apply_gate, compare_with_served
 from pipeline.quantize import check_quantized, quantize_int8
 from pipeline.run_data import fingerprint, new_run_id, resolve_data_uri
@@ -338,6 +339,8 @@ def manifest_entries(settings: PipelineSettings, members: list[tuple[EmotionCNN,
     exported, evaluated, decision = stages
     splits, history = data.splits, members[0][1]
     photo_calibration, distress_rule = photo_reading(settings, exported.model, photos)
+    report = photo_report(exported.model, None if photos is None else photos.report, photo_calibration,
+                          distress_rule, settings.calibration.bins)
     return {
         "created": utc_timestamp(),
         "code_version": facemood.__version__,
@@ -370,6 +373,7 @@ def manifest_entries(settings: PipelineSettings, members: list[tuple[EmotionCNN,
         **({PHOTO_CALIBRATION_KEY: photo_calibration} if photo_calibration else {}),
         **({DISTRESS_RULE_KEY: distress_rule} if distress_rule else {}),
         **({FIRST_PASS_KEY: exported.first_pass} if exported.first_pass else {}),
+        **({PHOTO_REPORT_KEY: report} if report else {}),
     }
 
 

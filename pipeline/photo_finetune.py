@@ -129,6 +129,7 @@ class PhotoParts:
     train: list[PhotoCrops]  # one per folder
     tune: PhotoCrops | None  # every folder's tune part together (None: no photos)
     calibration: PhotoCrops | None = None  # the tune parts of the folders that fit the photo calibration
+    report: PhotoCrops | None = None  # the report parts of those folders: measured once, never chosen on
 
 
 def photo_parts(settings: PhotoFinetuneSettings, face_settings: FaceSettings, cache: Path) -> PhotoParts:
@@ -137,7 +138,7 @@ def photo_parts(settings: PhotoFinetuneSettings, face_settings: FaceSettings, ca
     folders falls in one part."""
     folders = [Path(source.folder) for source in settings.photos]
     split = split_across_folders(folders, [source.fractions for source in settings.photos], settings.split_seed)
-    train, tune, calibration = [], [], []
+    train, tune, calibration, report = [], [], [], []
     for source, folder, part_of in zip(settings.photos, folders, split):
         crops = cached_photo_crops(folder, face_settings, cache / f"{folder.name}.npz")
         parts = np.array([part_of[name] for name in crops.files.tolist()], dtype=np.int64)
@@ -145,10 +146,12 @@ def photo_parts(settings: PhotoFinetuneSettings, face_settings: FaceSettings, ca
         tune.append(crops.subset(np.flatnonzero(parts == 1)))
         if source.calibrates:
             calibration.append(tune[-1])
+            report.append(crops.subset(np.flatnonzero(parts == 2)))
         log.info("%s: %d photos read (%d without a face): %d train, %d tune, %d report", folder,
                  len(crops.labels), len(crops.missed), len(train[-1].labels), len(tune[-1].labels),
                  int((parts == 2).sum()))
-    return PhotoParts(train, concatenated(tune) if tune else None, concatenated(calibration) if calibration else None)
+    return PhotoParts(train, concatenated(tune) if tune else None, concatenated(calibration) if calibration else None,
+                      concatenated(report) if report else None)
 
 
 def concatenated(parts: list[PhotoCrops]) -> PhotoCrops:

@@ -284,3 +284,25 @@ def test_with_several_faces_help_comes_before_their_readings(app, photos):
     one = element_order(upload(app(distress=everything), photos["one"]))
     header = next(i for i, (kind, _) in enumerate(one) if kind == "Header")
     assert header < next(i for i, (kind, text) in enumerate(one) if kind == "Info" and "help is" in text)
+
+
+def test_about_this_reading_says_how_often_such_a_reading_is_right_from_the_manifest(app, photos, tmp_path):
+    folder = tmp_path / "run-with-report"
+    folder.mkdir()
+    source = CONFIG.parent / bundle.read_latest(str(CONFIG.parent))["bundle"]
+    shutil.copyfile(source / bundle.MODEL_NAME, folder / bundle.MODEL_NAME)
+    (folder / bundle.MODEL_CARD_NAME).write_text("# FaceMood emotion model `run-with-report`\n")
+    report = {"photos": 301, "persons": 212, "accuracy": 0.6634, "macro_f1": 0.53, "flag_precision": 0.7143,
+              "flag_recall": 0.6061}
+    root = tmp_path / "store"
+    bundle.write_bundle(folder, str(root), "run-with-report", {"status": "accepted", "photo_report": report})
+    bundle.point_latest(str(root), "run-with-report")
+    test = upload(app(model_uri=str(root)), photos["one"])
+    about = " ".join(texts(test.expander[-1], "markdown"))
+    assert "On 301 photos of 212 people this model had never seen" in about and "66% of the time" in about
+    assert "71% of the time" in about and "offered help for 61%" in about
+    assert "not how you feel" in about
+    card = test.get("download_button")[0]
+    assert "model card" in card.proto.label
+    spanish = upload(app(model_uri=str(root), languages=["es", "en", "zh"]), photos["one"])
+    assert "nunca había visto" in " ".join(texts(spanish.expander[-1], "markdown"))
