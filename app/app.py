@@ -59,6 +59,9 @@ COMPACT_TOP = """<style>
   h1 { font-size: 1.9rem !important; padding-top: 0.5rem !important; }
   h2 { font-size: 1.35rem !important; }
 }
+/* Streamlit's own "NN MB per file" line under the uploader is in English whatever the page's
+   language, and names its transport limit, not the app's: the caption under it says the limit. */
+[data-testid="stFileUploaderDropzoneInstructions"] small { display: none; }
 </style>"""
 
 
@@ -112,13 +115,16 @@ def consent_ui(student: Student | None) -> bool:
     return False
 
 
-def photo_ui() -> bytes | None:
-    """The photo: uploaded, or taken with the camera."""
+def photo_ui(settings: AppSettings) -> bytes | None:
+    """The photo: uploaded, or taken with the camera. The upload limit is said in the student's
+    language (Streamlit's own lets files up to app/.streamlit/config.toml's maxUploadSize through,
+    above the app's, so a photo over the app's limit gets the app's own refusal, not a tooltip)."""
     use_camera = st.toggle(_("Use my camera"), key="use_camera")
     if use_camera:
         shot = st.camera_input(_("Take a photo"), key="camera")
         return shot.getvalue() if shot else None
     upload = st.file_uploader(_("Upload a photo of a face"), type=["jpg", "jpeg", "png", "webp"], key="upload")
+    st.caption(_("A JPEG, PNG or WebP photo, up to {limit} MB.").format(limit=f"{settings.upload_max_bytes / 2**20:g}"))
     return upload.getvalue() if upload else None
 
 
@@ -432,7 +438,7 @@ def page_body(settings: AppSettings) -> None:
         talk_ui(settings)
         return
     keeping = student is not None and journal_switch_ui(student, settings)
-    photo = photo_ui()
+    photo = photo_ui(settings)
     if photo is None:
         st.write(_("Upload or take a photo of your face to check in."))
         history_ui(settings, student)

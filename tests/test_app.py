@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -306,3 +307,14 @@ def test_about_this_reading_says_how_often_such_a_reading_is_right_from_the_mani
     assert "model card" in card.proto.label
     spanish = upload(app(model_uri=str(root), languages=["es", "en", "zh"]), photos["one"])
     assert "nunca había visto" in " ".join(texts(spanish.expander[-1], "markdown"))
+
+
+def test_the_upload_limit_is_said_in_the_students_language_and_a_larger_photo_is_refused_in_it(app):
+    spanish = app(languages=["es", "en", "zh"])
+    assert "Una foto JPEG, PNG o WebP, de hasta 20 MB." in texts(spanish, "caption")
+    limit_mb = int(re.search(r"maxUploadSize = (\d+)", (CONFIG.parent / "app" / ".streamlit" / "config.toml")
+                             .read_text())[1])
+    assert limit_mb > 20  # Streamlit lets a photo a little over the app's limit reach the app...
+    big = b"\xff\xd8\xff" + bytes(21 * 2**20)  # 21 MiB
+    refused = upload(spanish, big, "grande.jpg")
+    assert any("20 MiB" in e and "Ese archivo no se puede usar" in e for e in texts(refused, "error"))  # ...which says why
