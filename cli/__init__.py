@@ -38,6 +38,35 @@ def cli() -> None:
     from facemood.logs import setup_logging  # pylint: disable=import-outside-toplevel
 
     setup_logging()
+    use_running_local_stack()
+
+
+def use_running_local_stack() -> None:
+    """With no AWS endpoint, credentials or profile of its own, a command talks to the local stack
+    when one is running (`facemood local up` or `make demo`; its state file says where), as the
+    app it serves does. Elsewhere (no local stack installed, none running) nothing changes."""
+    import logging  # pylint: disable=import-outside-toplevel
+    import os  # pylint: disable=import-outside-toplevel
+    from pathlib import Path  # pylint: disable=import-outside-toplevel
+
+    from facemood.config import ENV  # pylint: disable=import-outside-toplevel
+
+    own = (ENV.ENDPOINT, "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+    files = (os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+             os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"))
+    if any(os.environ.get(name) for name in own) or any(Path(f).expanduser().is_file() for f in files):
+        return
+    try:
+        from local_stack.s3_server import local_environment  # pylint: disable=import-outside-toplevel
+        from local_stack.state import read_state  # pylint: disable=import-outside-toplevel
+    except ImportError:  # an image without the local stack
+        return
+    state = read_state()
+    if state is None:
+        return
+    os.environ.update(local_environment(state["endpoint"]))
+    logging.getLogger(__name__).info("no AWS settings of its own: using the running local stack at %s",
+                                     state["endpoint"])
 
 
 for command in (pipeline_commands.train, pipeline_commands.augment, pipeline_commands.evaluate,

@@ -317,4 +317,5 @@ def test_the_upload_limit_is_said_in_the_students_language_and_a_larger_photo_is
     assert limit_mb > 20  # Streamlit lets a photo a little over the app's limit reach the app...
     big = b"\xff\xd8\xff" + bytes(21 * 2**20)  # 21 MiB
     refused = upload(spanish, big, "grande.jpg")
-    assert any("20 MiB" in e and "Ese archivo no se puede usar" in e for e in texts(refused, "error"))  # ...which says why
+    said = texts(refused, "error")  # ...which says why, in the student's language
+    assert any("20 MiB" in e and "Ese archivo no se puede usar" in e for e in said)

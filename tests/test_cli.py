@@ -136,6 +136,7 @@ def test_missing_credentials_are_one_error_line(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("FACEMOOD_STATE_FILE", str(tmp_path / "no-stack.json"))  # no local stack running either
     result = CliRunner().invoke(cli, ["predict", "--model", "s3://models", str(tmp_path / "x.jpg")])
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()

@@ -28,7 +28,8 @@ def test_local_up_relays_events_and_status_and_down_work(tmp_path, fer2013):
     stack.update(port=0, relay_interval_seconds=0.2, seed_store=str(REPO))
     (config / "stack.yaml").write_text(yaml.safe_dump(stack))
     env = {**os.environ, "FACEMOOD_CONFIG_DIR": str(config), "FACEMOOD_STATE_FILE": str(tmp_path / "stack.json")}
-    for name in ("AWS_ENDPOINT_URL", "FACEMOOD_RAW_BUCKET", "FACEMOOD_REFINED_BUCKET", "FACEMOOD_MODEL_BUCKET"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "FACEMOOD_RAW_BUCKET",
+                 "FACEMOOD_REFINED_BUCKET", "FACEMOOD_MODEL_BUCKET", "FACEMOOD_MODEL_URI"):
         env.pop(name, None)
     facemood = [sys.executable, "-m", "cli"]
 
@@ -57,6 +58,11 @@ def test_local_up_relays_events_and_status_and_down_work(tmp_path, fer2013):
         while json.loads(cli("local", "status").stdout)["buckets"]["refined"]["objects"] < 2:
             assert time.monotonic() < deadline, "the relay delivered no event"
             time.sleep(0.3)
+        # a command with no AWS settings of its own uses the running stack (it said "no AWS credentials")
+        listed = cli("models", "list")
+        assert listed.returncode == 0, listed.stderr
+        if (REPO / "models" / "latest.json").exists():
+            assert shipped["run_id"] in listed.stdout and "SERVED" in listed.stdout
         keys = json.loads(cli("local", "status").stdout)["buckets"]["refined"]["keys"]
         assert any(k.startswith("refined/uploads/my data(1).") and k.endswith(".report.json") for k in keys)
         down = cli("local", "down")
