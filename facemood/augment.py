@@ -239,7 +239,11 @@ class _NothingToWrite(Exception):
 
 
 def augment_file(source: str, target: str, settings: AugmentSettings) -> Report:
-    """``facemood augment IN OUT``: the same step on local files (OUT gets gzip if it ends .gz)."""
+    """``facemood augment IN OUT``: the same step on local files (OUT gets gzip if it ends .gz).
+    An OUT that is IN (the same file, however named) is refused: writing it would destroy the input."""
+    if storage.parse_s3_uri(source) is None and storage.parse_s3_uri(target) is None and \
+            Path(source).resolve() == Path(target).resolve():
+        raise StorageError(f"the output {target} is the input {source}: name another file (the input is kept)")
     report = Report(input={"uri": source})
     with storage.open_uri(source) as stream:
         try:

@@ -24,17 +24,31 @@ def dependencies() -> tuple[augment.AugmentSettings, Any]:
     return augment.load_augment_settings(), storage.s3_client()
 
 
-def records(event: dict[str, Any]) -> list[tuple[str, str, str | None]]:
-    """(bucket, unquoted key, version id) of every S3 record in ``event``."""
-    found = []
-    for record in event.get("Records", []):
-        s3 = record.get("s3", {})
-        obj = s3.get("object", {})
-        found.append((s3.get("bucket", {}).get("name", ""), unquote_plus(obj.get("key", "")), obj.get("versionId")))
-    return found
+def records(event: Any) -> tuple[list[tuple[str, str, str | None]], list[str]]:
+    """(bucket, unquoted key, version id) of every well-formed S3 record in ``event``, and why
+    each other part of it is not one (an event that is not an S3 notification at all included)."""
+    found, refused = [], []
+    listed = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(listed, list):
+        return [], [f"not an S3 event: expected an object with a list of Records, got {type(event).__name__}"
+                    + (f" with Records {type(listed).__name__}" if isinstance(event, dict) else "")]
+    for number, record in enumerate(listed, start=1):
+        s3 = record.get("s3") if isinstance(record, dict) else None
+        bucket = s3.get("bucket") if isinstance(s3, dict) else None
+        obj = s3.get("object") if isinstance(s3, dict) else None
+        name = bucket.get("name") if isinstance(bucket, dict) else None
+        key = obj.get("key") if isinstance(obj, dict) else None
+        version = obj.get("versionId") if isinstance(obj, dict) else None
+        if not isinstance(name, str) or not isinstance(key, str) or not name or not key:
+            refused.append(f"record {number}: not an S3 record with a bucket name and an object key")
+            continue
+        found.append((name, unquote_plus(key), version if isinstance(version, str) else None))
+    if not listed:
+        refused.append("an S3 event with no records")
+    return found, refused
 
 
-def handler(event: dict[str, Any], _context: Any = None, client: Any = None,
+def handler(event: Any, _context: Any = None, client: Any = None,
             settings: augment.AugmentSettings | None = None) -> dict[str, Any]:
     """Process every record; a failing record is logged and, after the others ran, the first
     failure is re-raised so that Lambda retries the event (finished records are idempotent)."""
@@ -42,7 +56,16 @@ def handler(event: dict[str, Any], _context: Any = None, client: Any = None,
         default_settings, default_client = dependencies()
         client, settings = client or default_client, settings or default_settings
     results, failures = [], []
-    for bucket, key, version in records(event):
+    found, malformed = records(event)
+    for reason in malformed:  # refused, not retried: the same event would fail the same way
+        log.warning("refused: %s", reason)
+        results.append({"status": "refused", "reason": reason})
+    for bucket, key, version in found:
+        if bucket != settings.buckets.raw:  # only the raw bucket feeds training data
+            reason = f"bucket {bucket!r} is not the raw bucket {settings.buckets.raw!r}"
+            log.warning("refused: %s", reason, extra={"bucket": bucket, "key": key})
+            results.append({"key": key, "status": "refused", "reason": reason})
+            continue
         if not augment.is_csv_key(key):
             log.info("skipped: not a .csv or .csv.gz key", extra={"bucket": bucket, "key": key})
             results.append({"key": key, "status": "skipped", "reason": "not a .csv or .csv.gz key"})

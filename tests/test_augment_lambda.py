@@ -259,3 +259,31 @@ def test_each_file_writes_one_metrics_line(buckets, capsys):
     assert (line["RowsIn"], line["RowsRejected"], line["RowsWritten"], line["FilesFailed"]) == ([9.0], [1.0], [26.0],
                                                                                                 [0.0])
     assert line["service"] == "augment"
+
+
+def test_a_file_from_another_bucket_is_refused_and_logged(buckets, caplog):
+    s3 = buckets
+    s3.create_bucket(Bucket="other-bucket")
+    s3.put_object(Bucket="other-bucket", Key="uploads/ok.csv", Body=csv_text(LABELS, PIXELS, USAGE).encode())
+    event = load_event("s3_put.json", bucket="other-bucket", key="uploads/ok.csv", etag="x")
+    with caplog.at_level("WARNING"):
+        result = augment_lambda.handler(event, None, client=s3, settings=SETTINGS)
+    assert result["results"] == [{"key": "uploads/ok.csv", "status": "refused",
+                                  "reason": f"bucket 'other-bucket' is not the raw bucket '{RAW}'"}]
+    assert keys(s3, REFINED) == []  # it was augmented into the refined bucket, to be trained on
+    assert "is not the raw bucket" in caplog.text
+
+
+@pytest.mark.parametrize(("event", "said"), [
+    ({"Records": None}, "not an S3 event"),
+    ("x", "not an S3 event"),
+    (["x"], "not an S3 event"),
+    ({"Records": []}, "no records"),
+    ({"Records": ["x"]}, "record 1: not an S3 record"),
+    ({"Records": [{"s3": {"bucket": {"name": RAW}, "object": {"key": 7}}}]}, "record 1: not an S3 record"),
+])
+def test_a_malformed_event_is_refused_in_words_and_not_retried(buckets, caplog, event, said):
+    with caplog.at_level("WARNING"):
+        result = augment_lambda.handler(event, None, client=buckets, settings=SETTINGS)  # returns: no retry
+    assert result["results"][0]["status"] == "refused" and said in result["results"][0]["reason"]
+    assert said in caplog.text and keys(buckets, REFINED) == []

@@ -113,6 +113,18 @@ def test_augment_into_a_path_under_a_file_is_one_error_line(tmp_path):
     assert result.stderr.strip() == f"Error: cannot write {good / 'out.csv.gz'}: {good} is a file, not a folder"
 
 
+@pytest.mark.parametrize("target", ["same.csv", "./same.csv", "link.csv"])
+def test_augment_refuses_to_write_over_its_own_input(tmp_path, monkeypatch, target):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "same.csv").write_text(ROWS)
+    (tmp_path / "link.csv").symlink_to(tmp_path / "same.csv")
+    result = CliRunner().invoke(cli, ["augment", "same.csv", target])
+    assert result.exit_code == 1  # it was 0, with the original data gone
+    assert result.stderr.strip() == f"Error: the output {target} is the input same.csv: name another file " \
+                                    "(the input is kept)"
+    assert (tmp_path / "same.csv").read_text() == ROWS
+
+
 def test_a_hung_store_never_holds_a_check_in(s3, tmp_path, monkeypatch):
     s3.create_bucket(Bucket="models")
     source = REPO_ROOT / bundle.read_latest(str(REPO_ROOT))["bundle"]
