@@ -157,8 +157,9 @@ def _sniff(stream: IO[bytes]) -> tuple[bytes, IO[bytes]]:
 def open_text(stream: IO[bytes], limits: TextLimits | None = None) -> io.TextIOWrapper:
     """Decode a binary CSV stream (gzip detected by its magic bytes; BOM and CRLF accepted).
 
-    With ``limits``, the decompressed text is bounded while it streams, and bytes that are not
-    UTF-8 are kept as escapes for the row to be rejected (or the file refused) by line.
+    Bytes that are not UTF-8 are kept as escapes for the row to be rejected (with ``limits``
+    allowing it) or the file refused, by line. With ``limits``, the decompressed text is also
+    bounded while it streams.
     Raises InvalidDataset for an empty file or one that is plainly not text.
     """
     head, stream = _sniff(stream)
@@ -172,8 +173,8 @@ def open_text(stream: IO[bytes], limits: TextLimits | None = None) -> io.TextIOW
     for magic, what in _MAGIC.items():
         if head.startswith(magic):
             raise InvalidDataset(f"the file is {what}, not a FER2013 CSV")
-    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="",
-                            errors="strict" if limits is None else "surrogateescape")
+    # undecodable bytes are kept as escapes, so the row that holds one is named (non_utf8_reason)
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", errors="surrogateescape")
 
 
 def non_utf8_reason(row: list[str]) -> str | None:
@@ -200,6 +201,9 @@ class Header:
     @classmethod
     def parse(cls, row: list[str]) -> Header:
         """Match column names case- and space-insensitively; raise InvalidDataset if unusable."""
+        if non_utf8_reason(row):
+            raise InvalidDataset("the file is not UTF-8 text (it looks binary: its first line holds bytes that are "
+                                 "not UTF-8), not a FER2013 CSV")
         names = tuple(name.strip().lower() for name in row)
         missing = [c for c in REQUIRED_COLUMNS if c not in names]
         if missing:
@@ -393,8 +397,8 @@ def read_batches(stream: IO[bytes], batch_rows: int = DEFAULT_BATCH_ROWS,
         builder = _BatchBuilder(header)
         pending = 0
         for row in reader:
-            undecodable = non_utf8_reason(row) if limits is not None else None
-            if undecodable and limits.non_utf8 == "refuse_file":
+            undecodable = non_utf8_reason(row)
+            if undecodable and (limits is None or limits.non_utf8 == "refuse_file"):
                 raise InvalidDataset(f"line {done + 1}: {undecodable}")
             if undecodable:
                 builder.rejections.append(Rejection(done + 1, undecodable))

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 NO_FACE_MESSAGE = "no face found"
 MIB = 1024 * 1024
 PAD_FRACTION = 0.15  # border added around the downscaled photo before detection
-FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# what every path reads, and what its refusal names: the page's uploader, `facemood predict` and the
+# face Lambda agree (GIF, BMP and TIFF were decoded while the message said "JPEG, PNG or WebP")
+FORMATS = ("JPEG", "PNG", "WEBP")
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,8 @@ def read_history(root: str, client: Any = None) -> list[Move]:
                               str(data["reason"])))
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("skipped the history record %s: %s", uri, _why(exc))
+        except StorageError as exc:  # a folder where a record should be, a file that cannot be read
+            log.warning("skipped the history record %s: %s", uri, exc)
     return moves
 
 

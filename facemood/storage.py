@@ -75,10 +75,15 @@ def open_uri(uri: str, client: Any = None) -> Iterator[IO[bytes]]:
     location = parse_s3_uri(uri)
     if location is None:
         try:
-            with open(uri, "rb") as handle:
-                yield handle
+            handle = open(uri, "rb")  # pylint: disable=consider-using-with  # closed below, once read
         except FileNotFoundError as exc:
             raise NotFound(f"{uri} does not exist") from exc
+        except IsADirectoryError as exc:
+            raise StorageError(f"{uri} is a folder, not a file") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read {uri}: {(exc.strerror or str(exc)).lower()}") from exc
+        with handle:
+            yield handle
         return
     body = get_object(client, location)["Body"]
     try:

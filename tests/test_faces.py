@@ -69,9 +69,16 @@ def test_transparent_pixels_become_white():
 
 
 def test_animated_images_use_the_first_frame():
-    frames = [Image.fromarray(np.full((48, 64), v, np.uint8)).convert("P") for v in (10, 240)]
-    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    frames = [Image.fromarray(np.full((48, 64), v, np.uint8)).convert("RGB") for v in (10, 240)]
+    data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100, lossless=True)
     assert decode_photo(data, SETTINGS).mean() < 30
+
+
+@pytest.mark.parametrize("kind", ["GIF", "BMP", "TIFF"])
+def test_formats_the_message_does_not_name_are_refused_with_it(kind):
+    data = encode(Image.fromarray(GRADIENT), kind)
+    with pytest.raises(InvalidImage, match=r"not a photo this service can read \(JPEG, PNG or WebP\)"):
+        decode_photo(data, SETTINGS)
 
 
 def test_webp_is_read():

@@ -77,6 +77,12 @@ def test_a_latin1_byte_rejects_its_row_and_names_the_line(tmp_path):
     assert "byte 0xE9 in field 2 is not UTF-8" in report["rejected"][0]["reason"]
 
 
+def test_evaluate_names_the_line_of_a_latin1_byte(tmp_path):
+    result = CliRunner().invoke(cli, ["evaluate", "--model", str(REPO_ROOT), str(latin1_file(tmp_path))])
+    assert result.exit_code == 1  # it called the file "binary"
+    assert result.stderr.strip().startswith("Error: line 151: byte 0xE9 in field 2 is not UTF-8")
+
+
 def test_config_can_refuse_a_file_with_bytes_that_are_not_utf8(tmp_path):
     config = tmp_path / "augment.yaml"
     config.write_text(f"extends: {REPO_ROOT / 'config' / 'augment.yaml'}\nlimits: {{non_utf8: refuse_file}}\n")

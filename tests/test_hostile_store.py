@@ -51,6 +51,7 @@ def test_models_list_names_each_unreadable_file_and_lists_the_rest(store, caplog
     history = store / "models" / "history"
     (history / "20990101T000000000000000-bad.json").write_text("{not json")
     (history / "20990101T000000000000001-partial.json").write_text('{"time": "2099"}')
+    (history / "x.json").mkdir()  # a folder named like a record: it was an IsADirectoryError traceback
     (store / "models" / "run-b" / "manifest.json").write_text("[1, 2")
     broken = store / "models" / "run-c"
     broken.mkdir()
@@ -65,6 +66,7 @@ def test_models_list_names_each_unreadable_file_and_lists_the_rest(store, caplog
     logged = caplog.text + result.stderr
     assert "20990101T000000000000000-bad.json: not JSON" in logged
     assert "20990101T000000000000001-partial.json: it has no 'run_id'" in logged
+    assert "x.json is a folder, not a file" in logged
 
 
 @pytest.mark.parametrize(("value", "word"), [(".nan", "nan"), (".inf", "inf")])
