@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from facemood import config as cfg
 from facemood.config import ENV, aws_region
+from facemood.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -47,17 +49,27 @@ def aws_client(service: str, region: str | None = None, endpoint_url: str | None
     """
     import boto3  # pylint: disable=import-outside-toplevel
     from botocore.config import Config  # pylint: disable=import-outside-toplevel
+    from botocore.exceptions import InvalidRegionError  # pylint: disable=import-outside-toplevel
 
     limits = aws_client_settings()
-    # A session of its own: boto3's default session caches the credentials it first found.
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint_url or os.environ.get(ENV.ENDPOINT) or None,
-        region_name=region or aws_region(),
-        config=Config(connect_timeout=limits.connect_timeout_s, read_timeout=read_timeout_s or limits.read_timeout_s,
-                      retries={"total_max_attempts": max_attempts or limits.max_attempts, "mode": "standard"}),
-        **credentials,
-    )
+    endpoint = endpoint_url or os.environ.get(ENV.ENDPOINT) or None
+    if endpoint is not None and not re.fullmatch(r"https?://[^\s/?#]+(/\S*)?", endpoint):
+        raise ConfigError(f"the AWS endpoint {endpoint!r} ({ENV.ENDPOINT} or the stack's) is not a URL: "
+                          "expected http(s)://host[:port], e.g. http://127.0.0.1:4566")
+    try:
+        # A session of its own: boto3's default session caches the credentials it first found.
+        return boto3.session.Session().client(
+            service, endpoint_url=endpoint, region_name=region or aws_region(),
+            config=Config(connect_timeout=limits.connect_timeout_s,
+                          read_timeout=read_timeout_s or limits.read_timeout_s,
+                          retries={"total_max_attempts": max_attempts or limits.max_attempts, "mode": "standard"}),
+            **credentials,
+        )
+    except InvalidRegionError as exc:
+        raise ConfigError(f"the AWS region {region or aws_region()!r} (AWS_DEFAULT_REGION) is not a region name: "
+                          "expected e.g. us-east-1") from exc
+    except ValueError as exc:  # botocore's word on a malformed endpoint
+        raise ConfigError(f"the AWS endpoint {endpoint!r} cannot be used: {exc}") from exc
 
 
 def s3_transfer_config(threshold: int, chunk: int) -> Any:

@@ -101,6 +101,11 @@ def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: byte 0x{exc.object[exc.start]:02X} at offset {exc.start} is not UTF-8 "
+                          "(save the file as UTF-8 text)") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path} is a folder, not a config file") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if data is None:

@@ -22,9 +22,14 @@ def train_and_publish(config_file: str | None, data_uri: str | None, output: str
     # pylint: disable=import-outside-toplevel  # torch loads only when a run starts
     from facemood import storage
     from facemood.errors import ConfigError
-    from pipeline.main import run
-    from pipeline.settings import dry_run_settings, load_pipeline_settings
-    from pipeline.train import TimeBudget
+
+    try:
+        from pipeline.main import run
+        from pipeline.settings import dry_run_settings, load_pipeline_settings
+        from pipeline.train import TimeBudget
+    except ModuleNotFoundError as exc:  # torch, onnx, scikit-learn...: the train extra
+        raise ConfigError(f"training needs the train extra, which is not installed here (no module {exc.name!r}): "
+                          "pip install -e '.[train]' (make model installs it)") from exc
 
     settings = load_pipeline_settings(config_file, data_uri, output)
     if dry_run:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -159,3 +162,36 @@ def test_a_hung_store_never_holds_a_check_in(s3, tmp_path, monkeypatch):
         refreshing.join(timeout=30)
     assert not refreshing.is_alive()  # the read timeout ended the refresh; the last model still serves
     assert cache.current().run_id == run_id
+
+
+@pytest.mark.parametrize(("variable", "value", "said"), [
+    ("AWS_ENDPOINT_URL", "not-a-url",
+     "Error: the AWS endpoint 'not-a-url' (AWS_ENDPOINT_URL or the stack's) is not a URL"),
+    ("AWS_DEFAULT_REGION", "bad region!",
+     "Error: the AWS region 'bad region!' (AWS_DEFAULT_REGION) is not a region name"),
+])
+def test_aws_settings_that_cannot_work_are_one_error_line(monkeypatch, variable, value, said):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(cli, ["models", "list", "--store", "s3://facemood-models"])
+    assert result.exit_code == 1 and result.stderr.strip().startswith(said), result.stderr
+
+
+def test_a_config_file_with_a_byte_that_is_not_utf8_is_one_error_line(tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    shutil.copytree(REPO_ROOT / "config", config)
+    (config / "app.yaml").write_bytes((config / "app.yaml").read_bytes().replace(b"emergency", b"emerg\xe9ncy", 1))
+    monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config))
+    result = CliRunner().invoke(cli, ["check-config"])
+    assert result.exit_code == 1
+    assert "app.yaml: byte 0xE9 at offset" in result.stderr and "is not UTF-8" in result.stderr
+
+
+def test_training_without_the_train_extra_says_which_to_install():
+    """Run where torch cannot be imported (a venv with the app extra only): the command says which extra."""
+    blocker = "import sys; sys.modules['torch'] = None; from cli import main; main(['train', '--dry-run'])"
+    result = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1
+    assert "training needs the train extra" in result.stderr and "pip install -e '.[train]'" in result.stderr
+    assert "Traceback" not in result.stderr
