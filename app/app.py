@@ -386,6 +386,8 @@ def refusal(error: InvalidImage, settings: AppSettings) -> str:
                              "a phone's camera works.").format(megapixels=f"{settings.faces.max_megapixels:g}"),
         "not_a_photo": _("it is not a JPEG, PNG or WebP photo."),
         "damaged": _("the photo is damaged or incomplete. Please try another one."),
+        "unreadable_face": _("the face could not be read in it (it may be too dark). Please try another photo in "
+                             "better light."),
     }
     reason = reasons.get(error.kind, _("it could not be read as a photo. Please try another one."))
     return _("That file can't be used: {reason}").format(reason=reason)

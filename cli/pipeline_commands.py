@@ -111,7 +111,12 @@ def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             results.append({"image": path, "error": reason.lower() if isinstance(exc, OSError) else reason})
             continue
-        found = read_faces(reading.faces, model, settings.distress)
+        try:
+            found = read_faces(reading.faces, model, settings.distress)
+        except InvalidImage as exc:  # a reading that is not a number: said, never printed as NaN
+            failed += 1
+            results.append({"image": path, "error": str(exc)})
+            continue
         results.append({
             "image": path, "image_size": list(reading.image_size), "faces_found": reading.found,
             "faces": [{"box": list(r.face.box), "emotion": r.top, "distress": r.flagged,

@@ -282,8 +282,11 @@ def onnx_session(model: bytes, threads: int = 1, name: str = MODEL_NAME) -> Any:
 
 
 def probe_faces() -> np.ndarray:
-    """Four fixed 48x48 test images (flat grey, a gradient, noise, a drawn face): what every
-    model must answer with finite probabilities before it is published, promoted or served."""
+    """Fixed 48x48 test images that every model must answer with finite probabilities before it is
+    published, promoted or served: flat grey, a gradient, noise and a drawn face, then the drawn face
+    as photos bring it, dark (as at night: mean under 0.3, and nearly black), bright, washed out
+    and low in contrast, noisy and dark, and all black and all white. A graph that fails only on
+    dark faces must not pass on four mid-grey ones."""
     side = np.arange(IMAGE_SIDE, dtype=np.float32)
     yy, xx = np.meshgrid(side, side, indexing="ij")
     face = np.full((IMAGE_SIDE, IMAGE_SIDE), 60.0, np.float32)
@@ -291,8 +294,19 @@ def probe_faces() -> np.ndarray:
     for eye_x in (17, 31):
         face[((xx - eye_x) / 3) ** 2 + ((yy - 20) / 2) ** 2 <= 1] = 30.0
     face[(abs(xx - 24) <= 6) & (abs(yy - 34) <= 1)] = 40.0  # the mouth
-    noise = np.random.default_rng(0).integers(0, 256, (IMAGE_SIDE, IMAGE_SIDE))
-    return np.stack([np.full((IMAGE_SIDE, IMAGE_SIDE), 128), (xx + yy) * 255 / 94, noise, face]).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (IMAGE_SIDE, IMAGE_SIDE))
+    variants = [
+        face * 0.35,  # dark: mean brightness about 0.1
+        face * 0.08,  # nearly black
+        np.minimum(face * 1.5 + 60, 255),  # bright
+        face * 0.1 + 200,  # washed out
+        (face - 100) * 0.12 + 128,  # low contrast
+        np.clip(face * 0.3 + rng.normal(0, 12, face.shape), 0, 255),  # dark and noisy
+        np.zeros_like(face), np.full_like(face, 255),
+    ]
+    return np.stack([np.full((IMAGE_SIDE, IMAGE_SIDE), 128), (xx + yy) * 255 / 94, noise, face,
+                     *variants]).round().astype(np.uint8)
 
 
 def check_contract(session: Any, name: str) -> None:
@@ -314,8 +328,11 @@ def check_contract(session: Any, name: str) -> None:
                                    f"({len(faces)},{len(EMOTIONS)}): one probability per emotion")
     if not np.isfinite(probabilities).all() or probabilities.min() < 0 or probabilities.max() > 1 \
             or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
-        raise BundleIntegrityError(f"{name} does not give probabilities on test faces (NaN, infinite, outside "
-                                   "[0, 1] or not summing to 1)")
+        bad = [i for i, row in enumerate(probabilities) if not (np.isfinite(row).all() and row.min() >= 0
+                                                                 and row.max() <= 1 and abs(row.sum() - 1) <= 1e-3)]
+        raise BundleIntegrityError(f"{name} does not give probabilities on test faces {bad} of {len(faces)} (NaN, "
+                                   "infinite, outside [0, 1] or not summing to 1; bundle.probe_faces: dark, bright, "
+                                   "low-contrast and noisy faces among them)")
 
 
 def first_pass_of(entry: FirstPassEntry, first_pass_graph: bytes, rest_graph: bytes, threads: int,

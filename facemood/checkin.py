@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +20,8 @@ from facemood.i18n import ENGLISH, Words, expression_names
 
 if TYPE_CHECKING:
     from facemood.app_settings import AppSettings
+
+log = logging.getLogger(__name__)
 
 # Finds the faces of an uploaded photo's bytes (in-process or through the face Lambda).
 FaceStep = Callable[[bytes], FoundFaces]
@@ -77,6 +80,11 @@ def read_faces(faces: list[Face], model: Bundle, distress: DistressPolicy,
     if not faces:
         return []
     probs = model.predict_photo_proba(np.stack([f.crop for f in faces]))
+    if not np.isfinite(probs).all():  # a model that passed its checks may still fail on some face: refuse, never NaN
+        log.warning("the model gave a reading that is not a number for %d of %d faces",
+                    int((~np.isfinite(probs).all(axis=1)).sum()), len(faces))
+        raise InvalidImage("the face could not be read in this photo (it may be too dark); please try another "
+                           "photo in better light", "unreadable_face")
     flags = distress.rule_for(model.distress_rule).flags(probs)
     readings = []
     for face, row, flagged in zip(faces, probs, flags.tolist()):

@@ -51,7 +51,7 @@ class InvalidImage(FaceMoodError):
     """An uploaded photo cannot be decoded or breaks a size limit; ``kind`` says which, so the
     page can say it in the student's language (the message is for logs and the CLI)."""
 
-    KINDS = ("empty", "too_big", "too_many_pixels", "not_a_photo", "damaged", "unreadable")
+    KINDS = ("empty", "too_big", "too_many_pixels", "not_a_photo", "damaged", "unreadable", "unreadable_face")
 
     def __init__(self, message: str, kind: str = "unreadable") -> None:
         super().__init__(message)

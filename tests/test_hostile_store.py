@@ -9,14 +9,21 @@ import json
 import re
 import shutil
 import warnings
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 from cli import cli
 from facemood import aws, bundle, registry
+from facemood.app_settings import load_app_settings
+from facemood.bundle import Bundle
+from facemood.checkin import read_faces
 from facemood.config import CONFIG_DIR
+from facemood.errors import InvalidImage
+from facemood.faces import Face
 from facemood.model_cache import ModelCache
 from tests.conftest import REPO_ROOT
 
@@ -147,18 +154,33 @@ class _NotANumber(torch.nn.Module):
         return x.mean(dim=(2, 3)).repeat(1, 7) * float("nan")
 
 
+class _NotANumberInTheDark(torch.nn.Module):
+    """Answers sensibly, except NaN for a dark face (mean brightness under 0.3)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pylint: disable=missing-function-docstring
+        brightness = x.mean(dim=(1, 2, 3), keepdim=False)[:, None]
+        probabilities = torch.softmax(torch.arange(7.0)[None, :] * brightness, dim=1)
+        return torch.where(brightness < 0.3, torch.full_like(probabilities, float("nan")), probabilities)
+
+
+def export(module: torch.nn.Module, shape: tuple[int, ...], path) -> None:
+    """``module`` as an ONNX graph taking ``faces``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter, as pipeline.export uses
+        torch.onnx.export(module, (torch.rand(*shape),), str(path), input_names=["faces"],
+                          output_names=["probabilities"], dynamic_axes={"faces": {0: "n"}}, dynamo=False)
+
+
 @pytest.mark.parametrize(("module", "shape", "message"), [
     (_WrongInput(), (2, 3, 64, 64), "does not take faces as float (n,1,48,48)"),
-    (_ThreeClasses(), (2, 1, 48, 48), "answers (4, 3) for 4 faces"),
+    (_ThreeClasses(), (2, 1, 48, 48), "answers (12, 3) for 12 faces"),
     (_NotANumber(), (2, 1, 48, 48), "does not give probabilities on test faces"),
+    (_NotANumberInTheDark(), (2, 1, 48, 48), "does not give probabilities on test faces [4, 5, 9, 10]"),
 ])
 def test_a_model_that_breaks_the_contract_is_never_promoted_or_served(store, tmp_path, module, shape, message):
     folder = tmp_path / "bad"
     folder.mkdir()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter, as pipeline.export uses
-        torch.onnx.export(module, (torch.rand(*shape),), str(folder / bundle.MODEL_NAME), input_names=["faces"],
-                          output_names=["probabilities"], dynamic_axes={"faces": {0: "n"}}, dynamo=False)
+    export(module, shape, folder / bundle.MODEL_NAME)
     bundle.write_bundle(folder, str(store), "run-bad", {"status": "accepted"})
     cache = ModelCache(str(store), refresh_seconds=0.0)
     assert cache.current().run_id == "run-a"
@@ -168,3 +190,20 @@ def test_a_model_that_breaks_the_contract_is_never_promoted_or_served(store, tmp
     assert cache.current().run_id == "run-a"  # the last good model goes on serving
     result = CliRunner().invoke(cli, ["predict", "--model", str(store / "models" / "run-bad"), "x.jpg"])
     assert result.exit_code == 1 and message in result.stderr
+
+
+def test_a_reading_that_is_not_a_number_is_a_refusal_a_student_understands(tmp_path):
+    """Should a graph answer NaN for some face anyway (it passed on the probe faces), the check-in
+    refuses the photo in words: it crashed the page (int(NaN)) and `predict` printed NaN."""
+    export(_NotANumberInTheDark(), (2, 1, 48, 48), tmp_path / "dark.onnx")
+    import onnxruntime  # pylint: disable=import-outside-toplevel  # a bare session: around the bundle's checks
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "dark.onnx"), providers=["CPUExecutionProvider"])
+    graph = Bundle("dark", None, session)
+    dark = Face(box=(0, 0, 48, 48), score=0.99, crop=np.full((48, 48), 30, np.uint8))
+    policy = load_app_settings().distress
+    with pytest.raises(InvalidImage, match="could not be read in this photo") as refused:
+        read_faces([dark], graph, policy)
+    assert refused.value.kind == "unreadable_face"
+    lit = replace(dark, crop=np.full((48, 48), 160, np.uint8))
+    assert read_faces([lit], graph, policy)[0].probabilities["neutral"] > 0  # a lit face is read
