@@ -94,11 +94,30 @@ def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+MAX_CONFIG_BYTES = 256 * 1024  # the largest config is a few kB
+
+
+class _NoAliasLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors  # PyYAML's own hierarchy
+    """PyYAML's safe loader, refusing aliases (``*name``): a config never needs one, and nested
+    aliases make a few hundred bytes expand to gigabytes when the settings are read."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D102  # PyYAML's hook
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(f"line {mark.line + 1}: an alias (*{self.peek_event().anchor}); "
+                                 "aliases are not allowed in config files")
+        return super().compose_node(parent, index)
+
+
 def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a YAML mapping from ``path``, following ``extends:``; errors are ConfigErrors."""
+    """Read a YAML mapping from ``path``, following ``extends:``; errors are ConfigErrors. A file
+    over :data:`MAX_CONFIG_BYTES` or holding an alias is refused before anything is built from it."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size} bytes; a config file is at most "
+                              f"{MAX_CONFIG_BYTES // 1024} KiB")
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)  # noqa: S506  # a safe loader
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
     except UnicodeDecodeError as exc:

@@ -195,3 +195,27 @@ def test_training_without_the_train_extra_says_which_to_install():
     assert result.returncode == 1
     assert "training needs the train extra" in result.stderr and "pip install -e '.[train]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_yaml_alias_bomb_under_a_known_key_is_refused_at_once(tmp_path, monkeypatch):
+    """Nine nested levels of aliases under `emergency:` ran check-config past 60 s at about 1 GB."""
+    config = tmp_path / "config"
+    shutil.copytree(REPO_ROOT / "config", config)
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    app = (config / "app.yaml").read_text()
+    (config / "app.yaml").write_text("bomb:\n" + "".join(f"  {line}\n" for line in levels)
+                                     + app.replace("\nemergency:", "\nemergency: *a9\nemergency_was:", 1))
+    monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config))
+    result = CliRunner().invoke(cli, ["check-config"])  # refused before any alias is expanded
+    assert result.exit_code == 1 and "aliases are not allowed in config files" in result.stderr
+
+
+def test_a_config_file_too_large_to_be_one_is_refused(tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    shutil.copytree(REPO_ROOT / "config", config)
+    with (config / "app.yaml").open("a") as stream:
+        stream.write("# " + "x" * 300_000 + "\n")
+    monkeypatch.setenv("FACEMOOD_CONFIG_DIR", str(config))
+    result = CliRunner().invoke(cli, ["check-config"])
+    assert result.exit_code == 1 and "a config file is at most 256 KiB" in result.stderr
