@@ -10,6 +10,7 @@ from typing import Any
 from facemood import bundle
 
 log = logging.getLogger(__name__)
+REFRESH_THREAD = "model-refresh"
 
 
 class ModelCache:
@@ -29,31 +30,36 @@ class ModelCache:
     def current(self) -> bundle.Bundle:
         """The current verified bundle.
 
-        Raises StorageError or BundleIntegrityError only while no bundle was ever loaded: once
-        one is, any failure of a refresh (a broken ``latest.json`` or bundle, a store that errs
-        or never answers) is logged and the last verified bundle goes on serving. A refresh runs
-        in one caller while every other caller is served the last verified bundle at once.
+        Only the first load waits (there is nothing to serve before it) and raises StorageError
+        or BundleIntegrityError when it fails. After that, a due refresh runs in the background
+        (one at a time) and every caller, the one that found it due included, is served the last
+        verified bundle at once; a refresh that fails (a broken ``latest.json`` or bundle, a store
+        that errs or never answers) is logged and changes nothing.
         """
         serving = self._bundle
-        due = serving is None or time.monotonic() - self._checked >= self.refresh_seconds
-        # a lock held across calls, not a with-block: callers that find it taken must not wait
-        if serving is not None and (not due or not self._refreshing.acquire(blocking=False)):  # pylint: disable=consider-using-with
+        if serving is not None:
+            due = time.monotonic() - self._checked >= self.refresh_seconds
+            # a lock held across threads, not a with-block: a caller that finds it taken does not wait
+            if due and self._refreshing.acquire(blocking=False):  # pylint: disable=consider-using-with
+                self._checked = time.monotonic()
+                threading.Thread(target=self._refresh_in_background, name=REFRESH_THREAD, daemon=True).start()
             return serving
-        if serving is None:
-            self._refreshing.acquire()  # pylint: disable=consider-using-with  # the first load: every caller needs it
-        try:
-            if self._bundle is None or time.monotonic() - self._checked >= self.refresh_seconds:
+        with self._refreshing:  # the first load: every caller needs it
+            if self._bundle is None:
                 self._checked = time.monotonic()
                 self._refresh()
-        except Exception as exc:  # pylint: disable=broad-exception-caught  # any store failure: keep serving
-            if self._bundle is None:
-                raise
-            log.warning("the published model cannot be loaded; still serving the last verified one",
-                        extra={"model_uri": self.uri, "error": str(exc), "serving": self._bundle.run_id})
-        finally:
-            self._refreshing.release()
         assert self._bundle is not None
         return self._bundle
+
+    def _refresh_in_background(self) -> None:
+        try:
+            self._refresh()
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # any store failure: keep serving
+            log.warning("the published model cannot be loaded; still serving the last verified one",
+                        extra={"model_uri": self.uri, "error": str(exc),
+                               "serving": self._bundle.run_id if self._bundle else None})
+        finally:
+            self._refreshing.release()
 
     def _refresh(self) -> None:
         ref = bundle.resolve(self.uri, self.client)

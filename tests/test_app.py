@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
 
 import pytest
 import yaml
@@ -14,6 +15,7 @@ from PIL import Image
 
 from facemood import bundle
 from facemood.i18n import ENGLISH, expression_names
+from facemood.model_cache import REFRESH_THREAD
 from tests.apptest import CONFIG, texts, upload
 from tests.photos import encode, encode_jpeg, faceless_sample
 
@@ -147,6 +149,8 @@ def test_a_newly_published_model_is_picked_up_without_a_restart(app, photos, mod
     assert any(f"Model {runs[0]}" in c for c in texts(test, "caption"))
     bundle.point_latest(str(root), runs[1])
     try:
+        test.run()  # finds the refresh due: it runs in the background, this check-in is not held
+        wait_for_refresh()
         test.run()
         assert any(f"Model {runs[1]}" in c for c in texts(test, "caption"))
     finally:
@@ -202,6 +206,7 @@ def test_a_broken_pointer_keeps_the_last_verified_model_serving(app, photos, mod
             caplog.clear()
             with caplog.at_level("WARNING", logger="facemood.model_cache"):
                 test.run()
+                wait_for_refresh()
             assert not test.exception
             assert any(f"Model {runs[0]}" in c for c in texts(test, "caption")), broken
             assert texts(test, "warning") == [] and len(texts(test, "header")) == 1
@@ -209,9 +214,17 @@ def test_a_broken_pointer_keeps_the_last_verified_model_serving(app, photos, mod
             assert len(warned) == 1 and warned[0].serving == runs[0] and warned[0].error, broken
         bundle.point_latest(str(root), runs[1])  # fixed: the newly published model is served
         test.run()
+        wait_for_refresh()
+        test.run()
         assert any(f"Model {runs[1]}" in c for c in texts(test, "caption"))
     finally:
         latest.write_text(saved)
+
+
+def wait_for_refresh() -> None:
+    """Until the model cache's background refresh (if one runs) has finished."""
+    for thread in [t for t in threading.enumerate() if t.name == REFRESH_THREAD]:
+        thread.join(timeout=30)
 
 
 def test_more_faces_than_the_cap_are_counted_on_the_page(app, photos):
