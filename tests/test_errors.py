@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import threading
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from facemood import bundle, storage
 from facemood.config import REPO_ROOT
 from facemood.errors import FaceMoodError, ModelInputError, StorageError
-from facemood.model_cache import ModelCache
+from facemood.model_cache import REFRESH_THREAD, ModelCache
 
 
 @pytest.mark.parametrize("call", [
@@ -60,4 +61,6 @@ def test_the_model_cache_reads_latest_json_once_per_refresh(s3):
     assert reads.count("models/latest.json") == 1  # resolved once; the bundle is loaded from that answer
     reads.clear()
     assert cache.current().run_id == model.run_id
+    for refresh in [t for t in threading.enumerate() if t.name == REFRESH_THREAD]:  # it runs in the background
+        refresh.join(timeout=30)
     assert reads == ["models/latest.json"]  # an unchanged pointer: nothing else is read
