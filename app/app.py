@@ -85,7 +85,7 @@ def model_cache(uri: str, refresh_seconds: float) -> ModelCache:
 @st.cache_resource
 def face_step(_settings: AppSettings) -> FaceStep:
     """The face step, shared by every session: in-process locally, the face Lambda on AWS."""
-    from dataclasses import replace  # pylint: disable=import-outside-toplevel
+    from dataclasses import replace
 
     if _settings.face_function == LOCAL_FACE_STEP:
         return InProcessFaceStep(replace(_settings.faces, max_request_bytes=_settings.upload_max_bytes))
@@ -206,7 +206,7 @@ def readings_ui(this_check_in: CheckIn) -> None:
 def chart_ui(number: int, reading: FaceReading, total: int) -> None:
     """One face's seven probabilities: percentages on the bars, a fixed colour per emotion, a text
     equivalent; with several faces, the face itself beside its number, so each reading shows whose it is."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
 
     if total > 1:
         face, title = st.columns([1, 5], vertical_alignment="center")
@@ -225,7 +225,7 @@ def chart_ui(number: int, reading: FaceReading, total: int) -> None:
 
 def photo_ui_with_boxes(this_check_in: CheckIn) -> None:
     """The photo, smaller, with each face's box and number, and the crops the model read."""
-    from PIL import Image, ImageDraw, ImageFont  # pylint: disable=import-outside-toplevel
+    from PIL import Image, ImageDraw, ImageFont
 
     image = Image.fromarray(this_check_in.photo).convert("RGB")
     draw = ImageDraw.Draw(image)
@@ -250,9 +250,9 @@ def photo_ui_with_boxes(this_check_in: CheckIn) -> None:
 def image_ui(image, alt: str, width: int, caption: bool = True) -> None:
     """An image with alternative text and (unless not ``caption``) a visible caption (st.image sets
     no alt text). The image goes to this student's browser only, inline; nothing is stored."""
-    import base64  # pylint: disable=import-outside-toplevel
-    import html  # pylint: disable=import-outside-toplevel
-    import io  # pylint: disable=import-outside-toplevel
+    import base64
+    import html
+    import io
 
     if image.width > 2 * width:  # twice the shown width is sharp on a phone; more is CPU and bytes for nothing
         image = image.copy()

@@ -31,7 +31,7 @@ RAW, REFINED = "bench-raw", "bench-refined"
 
 def build_csv(path: Path, rows: int) -> None:
     """FER2013-shaped CSV: Training, PublicTest, and PublicTest faces again as PrivateTest to reach ``rows``."""
-    from facemood import dataset  # pylint: disable=import-outside-toplevel
+    from facemood import dataset
 
     data = load_fer2013(fer2013_path())
     pixels, labels, usage = data["pixels"], data["emotion"], data["usage"]
@@ -49,16 +49,16 @@ def measure(mode: str, endpoint: str, key: str) -> dict:
     """Run one implementation in this (fresh, one-core) process; return its figures."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    from dataclasses import replace  # pylint: disable=import-outside-toplevel
+    from dataclasses import replace
 
-    from facemood import storage  # pylint: disable=import-outside-toplevel
-    from facemood.augment import load_augment_settings  # pylint: disable=import-outside-toplevel
-    from facemood.config import Buckets  # pylint: disable=import-outside-toplevel
+    from facemood import storage
+    from facemood.augment import load_augment_settings
+    from facemood.config import Buckets
 
     client = storage.s3_client(endpoint_url=endpoint)
     started = time.perf_counter()
     if mode == "handler":
-        from preprocessing_lambda import augment  # pylint: disable=import-outside-toplevel
+        from preprocessing_lambda import augment
 
         settings = replace(load_augment_settings(), buckets=Buckets(RAW, REFINED, "bench-models"))
         etag = client.head_object(Bucket=RAW, Key=key)["ETag"]
@@ -66,7 +66,7 @@ def measure(mode: str, endpoint: str, key: str) -> dict:
         result = augment.handler(event, None, client=client, settings=settings)["results"][0]
         rows = result["rows_written"]
     else:
-        from bench.reference_augment import reference_augment  # pylint: disable=import-outside-toplevel
+        from bench.reference_augment import reference_augment
 
         rows = reference_augment(client, RAW, key, REFINED, "reference/out.csv.gz")
     wall = time.perf_counter() - started
@@ -103,7 +103,7 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        from facemood import storage  # pylint: disable=import-outside-toplevel
+        from facemood import storage
 
         for _ in range(100):
             try:

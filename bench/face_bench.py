@@ -61,7 +61,7 @@ def empty_photos(count: int, seed: int = 5) -> list[np.ndarray]:
 
 def haar_candidate():
     """OpenCV's Haar cascade, the detector of the `fer` package, for comparison."""
-    import cv2  # pylint: disable=import-outside-toplevel
+    import cv2
 
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
 
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true")
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    from facemood import bundle, faces  # pylint: disable=import-outside-toplevel
+    from facemood import bundle, faces
 
     data = load_fer2013(fer2013_path())
     usage, pixels, labels = data["usage"], data["pixels"], data["emotion"]
@@ -174,7 +174,7 @@ def calibrate(pixels, labels, settings, count) -> None:
     face should reproduce the 48x48 face that was pasted, so pick the values that maximise the mean
     pixel correlation between crop and source."""
 
-    from facemood import faces  # pylint: disable=import-outside-toplevel
+    from facemood import faces
 
     detector = faces.FaceDetector(settings)
     photos = build_set(pixels, labels, count, seed=13)

@@ -41,7 +41,7 @@ print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - started,
 
 def bomb(path: Path, byte: bytes, gib: float) -> None:
     """A gzip of a FER2013 header and then ``gib`` GiB of ``byte``, written in chunks."""
-    from isal import igzip  # pylint: disable=import-outside-toplevel
+    from isal import igzip
 
     left = int(gib * 1024 ** 3)
     chunk = byte * CHUNK

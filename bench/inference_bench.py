@@ -68,7 +68,7 @@ def main() -> None:
                         "face's fastest is its cost on an uncontended core, the slower ones add other processes' time")
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    # pylint: disable=import-outside-toplevel
+
     from facemood.app_settings import load_app_settings
     from facemood.bundle import load_bundle
     from facemood.photo_set import photo_crops

@@ -72,7 +72,7 @@ async def check_ins(page, photos: list[str], latencies: list[float]) -> None:
 
 async def run(url: str, pid: int, sessions: int, photo_sets: list[list[str]]) -> dict[str, float]:
     """Open ``sessions`` students at once; return the figures."""
-    from playwright.async_api import async_playwright  # pylint: disable=import-outside-toplevel
+    from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)

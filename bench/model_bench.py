@@ -29,12 +29,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(REPO / "models" / "latest.json"))
     args = parser.parse_args()
-    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
-    from facemood.bundle import load_bundle  # pylint: disable=import-outside-toplevel
-    from facemood.checkin import is_clear  # pylint: disable=import-outside-toplevel
-    from facemood.emotions import EMOTIONS  # pylint: disable=import-outside-toplevel
-    from pipeline.calibration import halves  # pylint: disable=import-outside-toplevel
-    from pipeline.scores import classification_scores, flag_figures, sampling_ece  # pylint: disable=import-outside-toplevel
+    from facemood.app_settings import load_app_settings
+    from facemood.bundle import load_bundle
+    from facemood.checkin import is_clear
+    from facemood.emotions import EMOTIONS
+    from pipeline.calibration import halves
+    from pipeline.scores import classification_scores, flag_figures, sampling_ece
 
     data = load_fer2013(fer2013_path())
     public = data["usage"] == "PublicTest"

@@ -61,7 +61,7 @@ def bundle_split(manifest: Manifest | None, photos_root: Path) -> dict[str, dict
     """The bundle's person split of each photo folder it was fitted on (folder name -> {file:
     part}), rebuilt from its manifest over the folders of that name under ``photos_root``; None
     when the bundle was fitted on no photos."""
-    from facemood.photo_set import split_across_folders  # pylint: disable=import-outside-toplevel
+    from facemood.photo_set import split_across_folders
 
     if manifest is None or manifest.photo_stage is None:
         return None
@@ -81,14 +81,14 @@ def bundle_split(manifest: Manifest | None, photos_root: Path) -> dict[str, dict
 
 def seen_persons(split: dict[str, dict[str, int]]) -> set[str]:
     """The persons with a photo in a train or tune part of any folder."""
-    from facemood.photo_set import person_of  # pylint: disable=import-outside-toplevel
+    from facemood.photo_set import person_of
 
     return {person_of(file) for parts in split.values() for file, part in parts.items() if part != PARTS["report"]}
 
 
 def list_parts(split: dict[str, dict[str, int]], out: TextIO = sys.stdout) -> None:
     """Write the split as CSV: folder, file, person, part."""
-    from facemood.photo_set import PART_NAMES, person_of  # pylint: disable=import-outside-toplevel
+    from facemood.photo_set import PART_NAMES, person_of
 
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["folder", "file", "person", "part"])
@@ -102,7 +102,7 @@ def chosen_rows(persons: np.ndarray, files: np.ndarray, split: dict[str, dict[st
     """The rows to report, and a line saying which: the bundle's own person split when it was
     fitted on this folder (less, for the report part, every person seen in a train or tune part
     of any folder), else ``split_given`` (with ``seed_given``), else every photo."""
-    from facemood.photo_set import person_parts  # pylint: disable=import-outside-toplevel
+    from facemood.photo_set import person_parts
 
     if part == "all":
         return np.ones(len(persons), dtype=bool), "every photo"
@@ -141,7 +141,7 @@ def describe_photo_calibration(manifest: Manifest | None) -> str:
 def headline(name: str, probs: np.ndarray, labels: np.ndarray, rule) -> str:
     """One line of figures for a set of photos: accuracy, macro-F1, neutral recall, the flag, the
     ECE beside what sampling alone gives a perfectly calibrated model on as many photos."""
-    # pylint: disable=import-outside-toplevel
+
     from pipeline.scores import classification_scores, expected_calibration_error, flag_figures, sampling_ece
 
     if labels.size == 0:
@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--split-seed", type=int, default=0,
                         help="the seed of --split (a fitted bundle's own seed: the same persons as it reports on)")
     args = parser.parse_args()
-    # pylint: disable=import-outside-toplevel
+
     from facemood.app_settings import load_app_settings
     from facemood.bundle import load_bundle
     from facemood.distress import COMBINES, DistressRule

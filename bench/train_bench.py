@@ -29,12 +29,12 @@ def main() -> None:
     parser.add_argument("--emulated-bf16", action="store_true", help="also time bfloat16 forced on (a few batches)")
     args = parser.parse_args()
 
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
-    from facemood.faceset import FaceSet  # pylint: disable=import-outside-toplevel
-    from pipeline.main import build_model  # pylint: disable=import-outside-toplevel
-    from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
-    from pipeline.train import evaluate, fit, native_bf16, resolved_training  # pylint: disable=import-outside-toplevel
+    from facemood.faceset import FaceSet
+    from pipeline.main import build_model
+    from pipeline.settings import load_pipeline_settings
+    from pipeline.train import evaluate, fit, native_bf16, resolved_training
 
     settings = load_pipeline_settings(args.config)
     native = native_bf16()
@@ -46,7 +46,7 @@ def main() -> None:
     validation = FaceSet(rng.integers(0, 256, (args.validation_rows, 48, 48), dtype=np.uint8),
                          rng.integers(0, 7, args.validation_rows))
     model = build_model(settings)
-    from dataclasses import replace  # pylint: disable=import-outside-toplevel
+    from dataclasses import replace
 
     warm = replace(training, epochs=1, max_batches_per_epoch=3)
     fit(model, faces, FaceSet(validation.pixels[:64], validation.labels[:64]), warm, settings.batch_transforms, False)

@@ -35,7 +35,7 @@ class _Group(click.Group):
 @click.version_option(package_name="facemood")
 def cli() -> None:
     """FaceMood: facial-emotion recognition for student well-being."""
-    from facemood.logs import setup_logging  # pylint: disable=import-outside-toplevel
+    from facemood.logs import setup_logging
 
     setup_logging()
     use_running_local_stack()
@@ -45,11 +45,11 @@ def use_running_local_stack() -> None:
     """With no AWS endpoint, credentials or profile of its own, a command talks to the local stack
     when one is running (`facemood local up` or `make demo`; its state file says where), as the
     app it serves does. Elsewhere (no local stack installed, none running) nothing changes."""
-    import logging  # pylint: disable=import-outside-toplevel
-    import os  # pylint: disable=import-outside-toplevel
-    from pathlib import Path  # pylint: disable=import-outside-toplevel
+    import logging
+    import os
+    from pathlib import Path
 
-    from facemood.config import ENV  # pylint: disable=import-outside-toplevel
+    from facemood.config import ENV
 
     own = (ENV.ENDPOINT, "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
     files = (os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
@@ -57,8 +57,8 @@ def use_running_local_stack() -> None:
     if any(os.environ.get(name) for name in own) or any(Path(f).expanduser().is_file() for f in files):
         return
     try:
-        from local_stack.s3_server import local_environment  # pylint: disable=import-outside-toplevel
-        from local_stack.state import read_state  # pylint: disable=import-outside-toplevel
+        from local_stack.s3_server import local_environment
+        from local_stack.state import read_state
     except ImportError:  # an image without the local stack
         return
     state = read_state()

@@ -22,12 +22,12 @@ def local() -> None:
                    "says auth: oidc).")
 def local_up(retrain: bool, sign_in: bool) -> None:
     """Start the local stack in the foreground (Ctrl-C or `facemood local down` stops it)."""
-    import time  # pylint: disable=import-outside-toplevel
+    import time
 
-    from cli.wiring import app_sign_in_secrets, local_stack  # pylint: disable=import-outside-toplevel
-    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
-    from local_stack.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
-    from local_stack.state import read_state, write_state  # pylint: disable=import-outside-toplevel
+    from cli.wiring import app_sign_in_secrets, local_stack
+    from facemood.app_settings import load_app_settings
+    from local_stack.stack import load_stack_settings
+    from local_stack.state import read_state, write_state
 
     if read_state() is not None:
         raise LocalStackError("a local stack is already running: see `facemood local status`")
@@ -59,7 +59,7 @@ def local_up(retrain: bool, sign_in: bool) -> None:
 @local.command("status")
 def local_status() -> None:
     """Print what the running local stack holds (JSON)."""
-    from local_stack.state import read_state, status  # pylint: disable=import-outside-toplevel
+    from local_stack.state import read_state, status
 
     state = read_state()
     print_json(status(state) if state else {"running": False})
@@ -68,7 +68,7 @@ def local_status() -> None:
 @local.command("down")
 def local_down() -> None:
     """Stop the running local stack."""
-    from local_stack.state import read_state, stop_running  # pylint: disable=import-outside-toplevel
+    from local_stack.state import read_state, stop_running
 
     state = read_state()
     if state is None:
@@ -87,9 +87,9 @@ def local_down() -> None:
               help="Require sign-in, through an OpenID Connect test provider on loopback (and offer the journal).")
 def demo(data: Path | None, config_file: str | None, sign_in: bool) -> None:
     """The main job, locally: stack up, data in, augment, train (or the shipped model), app served."""
-    from cli.demo_run import run_demo  # pylint: disable=import-outside-toplevel
-    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
-    from local_stack.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
+    from cli.demo_run import run_demo
+    from facemood.app_settings import load_app_settings
+    from local_stack.stack import load_stack_settings
 
     stop_on_signals()
     try:

@@ -17,7 +17,7 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_list(store: str | None, as_json: bool) -> None:
     """Every bundle in the store: run id, date, metrics, accepted or rejected and why, which is served."""
-    from facemood import registry, storage  # pylint: disable=import-outside-toplevel
+    from facemood import registry, storage
 
     entries = registry.list_models(model_store(store), storage.s3_client())
     if as_json:
@@ -43,7 +43,7 @@ def models_list(store: str | None, as_json: bool) -> None:
 def models_promote(run_id: str, store: str | None, reason: str) -> None:
     """Serve bundle RUN_ID (promotion or rollback): verified first, then latest.json moves and the
     move is appended to models/history/."""
-    from facemood import registry, storage  # pylint: disable=import-outside-toplevel
+    from facemood import registry, storage
 
     move = registry.promote(model_store(store), run_id, reason, client=storage.s3_client())
     print_json(move.to_json())

@@ -17,7 +17,7 @@ def sign_in_secrets(output: Path) -> None:
     """Write Streamlit's [auth] secrets for st.login from the environment (FACEMOOD_OIDC_CLIENT_ID,
     FACEMOOD_OIDC_CLIENT_SECRET, FACEMOOD_COOKIE_SECRET, FACEMOOD_OIDC_METADATA_URL,
     FACEMOOD_OIDC_REDIRECT_URI), owner-only. The app container runs it at start."""
-    from facemood.sign_in import secrets_from_environment  # pylint: disable=import-outside-toplevel
+    from facemood.sign_in import secrets_from_environment
 
     path = secrets_from_environment().write(output)
     click.echo(f"wrote the sign-in settings to {path}", err=True)
@@ -29,12 +29,12 @@ def check_config() -> None:
 
     Prints what it checked; exits 1 naming each problem. scripts/deploy.sh runs it first.
     """
-    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
-    from facemood.augment import load_augment_settings  # pylint: disable=import-outside-toplevel
-    from facemood.config import config_path  # pylint: disable=import-outside-toplevel
-    from facemood.errors import ConfigError  # pylint: disable=import-outside-toplevel
-    from local_stack.stack import load_stack_settings  # pylint: disable=import-outside-toplevel
-    from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
+    from facemood.app_settings import load_app_settings
+    from facemood.augment import load_augment_settings
+    from facemood.config import config_path
+    from facemood.errors import ConfigError
+    from local_stack.stack import load_stack_settings
+    from pipeline.settings import load_pipeline_settings
 
     load_augment_settings()
     load_stack_settings()
@@ -56,8 +56,8 @@ def replay_failed(stack: str, limit: int) -> None:
     Fix the cause first (a bug, a too-small memory or timeout setting), then replay: each
     event runs again asynchronously; one that fails again returns to the queue.
     """
-    from facemood.aws import aws_client  # pylint: disable=import-outside-toplevel
-    from facemood.deployment import (  # pylint: disable=import-outside-toplevel
+    from facemood.aws import aws_client
+    from facemood.deployment import (
         replay_failed_events,
         require_outputs,
         stack_outputs,

@@ -35,7 +35,7 @@ def model_option() -> Callable:
 
 def served_model_uri(model_uri: str | None) -> str:
     """``--model`` when given, else the model the app serves (config/app.yaml's model_uri)."""
-    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
+    from facemood.app_settings import load_app_settings
 
     return model_uri or load_app_settings().model_uri
 
@@ -45,7 +45,7 @@ store_option = click.option("--store", default=None, help=STORE_HELP)
 
 def model_store(store: str | None) -> str:
     """The model store a command works on: ``store``, else the one the app serves from."""
-    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
+    from facemood.app_settings import load_app_settings
 
     return store or load_app_settings().model_uri
 
@@ -54,7 +54,7 @@ def stop_on_signals() -> None:
     """Ctrl-C, `kill` and `local down` all stop a long-running command cleanly (its finally
     blocks stop the app and the servers), even when it was started with SIGINT ignored
     (nohup, or `&` from a script)."""
-    import signal  # pylint: disable=import-outside-toplevel
+    import signal
 
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, signal.default_int_handler)

@@ -29,15 +29,15 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
           from_checkpoint: Path | None, dry_run: bool, stop_after: float | None, remote: bool, stack: str) -> None:
     """Train, evaluate and publish a model bundle (what the ECS task runs)."""
     if remote:
-        from facemood.aws import aws_client  # pylint: disable=import-outside-toplevel
-        from facemood.deployment import stack_outputs  # pylint: disable=import-outside-toplevel
-        from pipeline.remote import run_training_task  # pylint: disable=import-outside-toplevel
+        from facemood.aws import aws_client
+        from facemood.deployment import stack_outputs
+        from pipeline.remote import run_training_task
 
         outputs = stack_outputs(aws_client("cloudformation"), stack)
         print_json(run_training_task(aws_client("ecs"), outputs, data_uri))
         return
-    from facemood.errors import TimeBudgetReached  # pylint: disable=import-outside-toplevel
-    from pipeline.task import RESUME_LATER, report, train_and_publish  # pylint: disable=import-outside-toplevel
+    from facemood.errors import TimeBudgetReached
+    from pipeline.task import RESUME_LATER, report, train_and_publish
 
     try:
         summary = train_and_publish(config_file, data_uri, output, workdir, from_checkpoint, dry_run, stop_after)
@@ -55,7 +55,7 @@ def train(config_file: str | None, data_uri: str | None, output: str | None, wor
 @config_option("augment.yaml")
 def augment(source: str, target: str, config_file: str | None) -> None:
     """Validate and augment a FER2013 CSV(.gz) into TARGET (gzip if it ends .gz); print the report."""
-    from facemood.augment import augment_file, load_augment_settings  # pylint: disable=import-outside-toplevel
+    from facemood.augment import augment_file, load_augment_settings
 
     report = augment_file(source, target, load_augment_settings(config_file))
     click.echo(report.to_json().decode())
@@ -73,9 +73,9 @@ def evaluate(model_uri: str | None, data: str) -> None:
 
     DATA is a labelled FER2013 CSV(.gz) or an .npz with pixels and emotion arrays.
     """
-    from facemood import bundle, storage  # pylint: disable=import-outside-toplevel
-    from facemood.dataset import load_faces  # pylint: disable=import-outside-toplevel
-    from pipeline.scores import classification_scores  # pylint: disable=import-outside-toplevel
+    from facemood import bundle, storage
+    from facemood.dataset import load_faces
+    from pipeline.scores import classification_scores
 
     client = storage.s3_client()
     model = bundle.load_bundle(served_model_uri(model_uri), client)
@@ -93,11 +93,11 @@ def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
     Every image is answered: one that cannot be read gets an "error" entry naming why, and
     the command then exits with code 1 after printing the others.
     """
-    from facemood import bundle, storage  # pylint: disable=import-outside-toplevel
-    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
-    from facemood.checkin import read_faces  # pylint: disable=import-outside-toplevel
-    from facemood.errors import InvalidImage  # pylint: disable=import-outside-toplevel
-    from facemood.faces import NO_FACE_MESSAGE, FacePreprocessor  # pylint: disable=import-outside-toplevel
+    from facemood import bundle, storage
+    from facemood.app_settings import load_app_settings
+    from facemood.checkin import read_faces
+    from facemood.errors import InvalidImage
+    from facemood.faces import NO_FACE_MESSAGE, FacePreprocessor
 
     settings = load_app_settings()
     model = bundle.load_bundle(served_model_uri(model_uri), storage.s3_client())

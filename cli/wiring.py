@@ -25,7 +25,7 @@ REPORT_SUFFIX = ".report.json"
 
 def augment_handler(buckets: Buckets) -> EventHandler:
     """The augmentation Lambda's handler, called as Lambda calls it, on the stack's ``buckets``."""
-    from preprocessing_lambda import augment as augment_lambda  # pylint: disable=import-outside-toplevel
+    from preprocessing_lambda import augment as augment_lambda
 
     settings = replace(load_augment_settings(), buckets=buckets)
     return lambda event, client: augment_lambda.handler(event, None, client, settings)
@@ -42,9 +42,9 @@ class Retrainer:
         self.results: queue.Queue[dict[str, Any] | Exception] = queue.Queue()
 
     def __call__(self, event: dict[str, Any], client: Any) -> None:
-        from pipeline.main import run  # pylint: disable=import-outside-toplevel
-        from pipeline.promotion import describe  # pylint: disable=import-outside-toplevel
-        from pipeline.settings import load_pipeline_settings  # pylint: disable=import-outside-toplevel
+        from pipeline.main import run
+        from pipeline.promotion import describe
+        from pipeline.settings import load_pipeline_settings
 
         key = unquote_plus(event["Records"][0]["s3"]["object"]["key"])
         try:

@@ -80,7 +80,7 @@ class JournalSettings:
     timezone: str  # the campus's time zone: what "a day" means for the view and the recurring rule
 
     def __post_init__(self) -> None:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # pylint: disable=import-outside-toplevel
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         if not self.table or not self.pepper_secret:
             raise ValueError("table and pepper_secret must be named")

@@ -47,9 +47,9 @@ def aws_client(service: str, region: str | None = None, endpoint_url: str | None
 
     ``credentials`` are boto3's ``aws_access_key_id``/``aws_secret_access_key``/``aws_session_token``.
     """
-    import boto3  # pylint: disable=import-outside-toplevel
-    from botocore.config import Config  # pylint: disable=import-outside-toplevel
-    from botocore.exceptions import InvalidRegionError  # pylint: disable=import-outside-toplevel
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import InvalidRegionError
 
     limits = aws_client_settings()
     endpoint = endpoint_url or os.environ.get(ENV.ENDPOINT) or None
@@ -75,14 +75,14 @@ def aws_client(service: str, region: str | None = None, endpoint_url: str | None
 def s3_transfer_config(threshold: int, chunk: int) -> Any:
     """boto3's transfer settings for an upload: multipart above ``threshold`` bytes, in ``chunk``
     bytes, in this thread (a Lambda or a page's thread; no pool of its own)."""
-    from boto3.s3.transfer import TransferConfig  # pylint: disable=import-outside-toplevel
+    from boto3.s3.transfer import TransferConfig
 
     return TransferConfig(multipart_threshold=threshold, multipart_chunksize=chunk, use_threads=False)
 
 
 def aws_errors() -> tuple[type[Exception], ...]:
     """The exceptions an AWS call raises (botocore's client and transport errors), for ``except``."""
-    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+    from botocore.exceptions import BotoCoreError, ClientError
 
     return BotoCoreError, ClientError
 
@@ -99,7 +99,6 @@ NO_CREDENTIALS, NO_REGION, UNREACHABLE, TIMED_OUT = "no-credentials", "no-region
 def error_kind(exc: Exception) -> str:
     """What went wrong in a failed call: one of the transport kinds above, else the service's
     error code (``NoSuchKey``...), else ""."""
-    # pylint: disable-next=import-outside-toplevel
     from botocore.exceptions import (
         ConnectTimeoutError,
         EndpointConnectionError,

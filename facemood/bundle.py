@@ -268,7 +268,7 @@ def open_bundle(ref: BundleRef, client: Any = None, threads: int = 1) -> Bundle:
 
 def onnx_session(model: bytes, threads: int = 1, name: str = MODEL_NAME) -> Any:
     """An onnxruntime CPU session for ``model`` bytes, limited to ``threads`` threads."""
-    import onnxruntime  # pylint: disable=import-outside-toplevel
+    import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads

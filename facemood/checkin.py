@@ -97,7 +97,7 @@ def read_faces(faces: list[Face], model: Bundle, distress: DistressPolicy,
 def read_upload(data: bytes, settings: AppSettings) -> np.ndarray:
     """Decode an upload defensively and downscale it to ``upload_max_side``: the RGB photo
     the page shows and the face boxes refer to (a large JPEG is decoded at a reduced scale)."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
 
     limits = replace(settings.faces, max_request_bytes=settings.upload_max_bytes)
     rgb, _ = decode_photo_reduced(data, limits, settings.upload_max_side)
@@ -154,6 +154,6 @@ def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSett
 def shrink_upload(photo: bytes, settings: AppSettings) -> bytes:
     """A photo too large for the face Lambda's payload, downscaled to ``upload_max_side`` and
     re-encoded as JPEG (the only case the two face paths differ)."""
-    from facemood.face_step import encode_jpeg  # pylint: disable=import-outside-toplevel
+    from facemood.face_step import encode_jpeg
 
     return encode_jpeg(read_upload(photo, settings), settings.upload_jpeg_quality)

@@ -519,7 +519,7 @@ def load_faces(uri: str, client: Any = None, max_rows: int | None = None) -> Fac
             return faces
         faces, rejections = read_faceset(stream, max_rows=max_rows)
     if rejections:
-        import logging  # pylint: disable=import-outside-toplevel
+        import logging
 
         logging.getLogger(__name__).warning("%s: %d rows rejected, e.g. %s", uri, len(rejections), rejections[0])
     return faces

@@ -27,7 +27,7 @@ class FacePresence:
     networks keep per-call state): the caller's lock covers it."""
 
     def __init__(self, model_path: Path = MODEL_PATH) -> None:
-        import cv2  # pylint: disable=import-outside-toplevel
+        import cv2
 
         self._cv2 = cv2
         self._net = without_fusion(cv2.dnn.readNetFromTFLite(str(model_path)))

@@ -44,7 +44,7 @@ class InProcessFaceStep:
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
     """JPEG bytes of an RGB array."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)

@@ -102,7 +102,7 @@ class Face:
 
 def encode_png(gray: np.ndarray) -> str:
     """Base64 PNG of a uint8 grayscale array."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(gray, mode="L").save(buffer, format="PNG")
@@ -111,7 +111,7 @@ def encode_png(gray: np.ndarray) -> str:
 
 def decode_png(text: str) -> np.ndarray:
     """Inverse of :func:`encode_png`."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
 
     with Image.open(io.BytesIO(base64.b64decode(text))) as image:
         return np.asarray(image.convert("L"))
@@ -149,7 +149,7 @@ def decode_photo_reduced(data: bytes, settings: FaceSettings,
     The pixel and memory limits apply to what is decoded, so a 48-megapixel phone JPEG is
     read at 1/8 scale. Returns the RGB array and the (width, height) of the full upright photo.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=import-outside-toplevel
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not data:
         raise InvalidImage("the photo is empty", "empty")
@@ -214,7 +214,7 @@ _PIXEL_KIND = {"L": "8-bit grayscale", "RGB": "8-bit colour", "RGBA": "8-bit col
 
 def _to_8bit(image: Any) -> Any:
     """16- and 32-bit grayscale -> 8-bit ``L``, without a float copy of the whole photo."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
 
     if image.mode.startswith("I;16"):
         raw = np.frombuffer(image.tobytes(), np.uint8)
@@ -231,7 +231,7 @@ def _to_8bit(image: Any) -> Any:
 
 def _to_rgb(image: Any) -> np.ndarray:
     """An 8-bit PIL image -> RGB uint8; transparency is composited on white."""
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
 
     if image.mode == "P":
         image = image.convert("RGBA")
@@ -251,10 +251,10 @@ class FaceDetector:
     """
 
     def __init__(self, settings: FaceSettings) -> None:
-        import cv2  # pylint: disable=import-outside-toplevel
+        import cv2
 
-        from facemood.face_presence import FacePresence  # pylint: disable=import-outside-toplevel
-        from facemood.mtcnn import Cascade  # pylint: disable=import-outside-toplevel
+        from facemood.face_presence import FacePresence
+        from facemood.mtcnn import Cascade
 
         cv2.setNumThreads(1)  # one request, one core: predictable latency in Lambda
         self._cv2 = cv2
@@ -305,14 +305,14 @@ class FaceDetector:
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
     """ITU-R 601 luma (the weights PIL's convert('L') uses), computed by OpenCV."""
-    import cv2  # pylint: disable=import-outside-toplevel
+    import cv2
 
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
 
 
 def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], settings: FaceSettings) -> np.ndarray:
     """The 48x48 crop of ``box``: a square around it with FER2013's margin, edges replicated."""
-    import cv2  # pylint: disable=import-outside-toplevel
+    import cv2
 
     x, y, w, h = box
     side = max(2.0, settings.crop_scale * (w + h / settings.box_aspect) / 2)

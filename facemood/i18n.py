@@ -44,8 +44,8 @@ def words_for(language: str) -> Words:
     process. Raises FileNotFoundError for a language without a catalogue."""
     if language == SOURCE_LANGUAGE:
         return gettext.NullTranslations()
-    from babel.messages.mofile import write_mo  # pylint: disable=import-outside-toplevel
-    from babel.messages.pofile import read_po  # pylint: disable=import-outside-toplevel
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
 
     with catalogue_path(language).open("rb") as po:
         catalogue = read_po(po, locale=language, domain=DOMAIN)

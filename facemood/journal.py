@@ -175,7 +175,7 @@ class Journal:
 def to_csv(entries: list[JournalEntry]) -> str:
     """The entries as CSV: time (UTC, ISO 8601), the reading, whether help was shown, then one
     column per expression's probability."""
-    from datetime import UTC, datetime  # pylint: disable=import-outside-toplevel
+    from datetime import UTC, datetime
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)

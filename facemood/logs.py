@@ -13,7 +13,7 @@ from facemood.config import ENV
 def json_formatter() -> logging.Formatter:
     """Powertools' JSON formatter: level, message, time, where, the logger's name, every ``extra=``
     field and, for an exception, its traceback, one object a line."""
-    from aws_lambda_powertools.logging.formatter import (  # pylint: disable=import-outside-toplevel
+    from aws_lambda_powertools.logging.formatter import (
         LambdaPowertoolsFormatter,
     )
 

@@ -139,7 +139,7 @@ class Cascade:
 
     def __init__(self, thresholds: tuple[float, float, float], scale_factor: float = 0.709,
                  merge_overlaps: tuple[float, float] = (0.7, 0.7)) -> None:
-        import cv2  # pylint: disable=import-outside-toplevel
+        import cv2
 
         folder = weights_folder()
         self._cv2 = cv2

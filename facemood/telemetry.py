@@ -24,7 +24,7 @@ SERVICE_TRAINING = "training"
 def _metrics(namespace: str, service: str):
     """A metric set of its own (Powertools' ``Metrics`` shares one across a process; the app
     serves many sessions on threads, so each event gets an ``EphemeralMetrics``)."""
-    from aws_lambda_powertools.metrics import EphemeralMetrics  # pylint: disable=import-outside-toplevel
+    from aws_lambda_powertools.metrics import EphemeralMetrics
 
     return EphemeralMetrics(namespace=namespace, service=service)
 
@@ -38,7 +38,7 @@ def _emit(metrics: Any) -> None:
 
 def record_check_in(namespace: str, outcome: CheckIn, model_run_id: str) -> None:
     """One EMF line for a check-in: faces, no face, unclear readings, distress shown, latencies."""
-    from aws_lambda_powertools.metrics import MetricUnit  # pylint: disable=import-outside-toplevel
+    from aws_lambda_powertools.metrics import MetricUnit
 
     metrics = _metrics(namespace, SERVICE_APP)
     metrics.add_dimension("ModelRunId", model_run_id)
@@ -54,7 +54,7 @@ def record_check_in(namespace: str, outcome: CheckIn, model_run_id: str) -> None
 
 def record_error(namespace: str, kind: str) -> None:
     """One EMF line for a check-in that failed, by kind (e.g. ``InvalidImage``, ``FaceStepError``)."""
-    from aws_lambda_powertools.metrics import MetricUnit  # pylint: disable=import-outside-toplevel
+    from aws_lambda_powertools.metrics import MetricUnit
 
     metrics = _metrics(namespace, SERVICE_APP)
     metrics.add_dimension("ErrorKind", kind)
@@ -64,7 +64,7 @@ def record_error(namespace: str, kind: str) -> None:
 
 def record_augmentation(namespace: str, rows_valid: int, rows_rejected: int, rows_written: int, status: str) -> None:
     """One EMF line per augmented file: rows in, valid, rejected and written; files that failed."""
-    from aws_lambda_powertools.metrics import MetricUnit  # pylint: disable=import-outside-toplevel
+    from aws_lambda_powertools.metrics import MetricUnit
 
     metrics = _metrics(namespace, SERVICE_AUGMENT)
     metrics.add_metric("RowsIn", MetricUnit.Count, rows_valid + rows_rejected)
@@ -76,7 +76,7 @@ def record_augmentation(namespace: str, rows_valid: int, rows_rejected: int, row
 
 def record_training(namespace: str, accuracy: float, macro_f1: float, promoted: bool) -> None:
     """One EMF line per training run: its validation accuracy and macro-F1 (%), promoted or not."""
-    from aws_lambda_powertools.metrics import MetricUnit  # pylint: disable=import-outside-toplevel
+    from aws_lambda_powertools.metrics import MetricUnit
 
     metrics = _metrics(namespace, SERVICE_TRAINING)
     metrics.add_metric("ValidationAccuracy", MetricUnit.Percent, round(100 * accuracy, 2))

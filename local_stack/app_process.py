@@ -64,7 +64,7 @@ def start_app(port: int, environment: dict[str, str] | None = None, log_path: Pa
     is app/, so app/.streamlit/config.toml applies. ``secrets_file``: Streamlit's secrets (the
     sign-in's ``[auth]`` section), read from there instead of its default places.
     """
-    from local_stack.state import state_file  # pylint: disable=import-outside-toplevel
+    from local_stack.state import state_file
 
     log_path = log_path or state_file().parent / "app.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

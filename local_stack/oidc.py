@@ -33,9 +33,9 @@ class LocalProvider:
 
     def add_user(self, subject: str, claims: dict[str, str]) -> None:
         """Give ``subject`` these claims (e-mail, name) in the tokens the provider issues for it."""
-        import json  # pylint: disable=import-outside-toplevel
-        import urllib.parse  # pylint: disable=import-outside-toplevel
-        import urllib.request  # pylint: disable=import-outside-toplevel
+        import json
+        import urllib.parse
+        import urllib.request
 
         request = urllib.request.Request(f"{self.issuer}/users/{urllib.parse.quote(subject, safe='')}",
                                          data=json.dumps(claims).encode(), method="PUT",
@@ -50,12 +50,12 @@ class LocalProvider:
 
 def start_oidc_provider(port: int = 0) -> LocalProvider:
     """Serve the test provider on localhost (``port`` 0: any free one) in a background thread."""
-    import warnings  # pylint: disable=import-outside-toplevel
+    import warnings
 
     # Its Authlib imports warn of Authlib's own future renames (Authlib forces them "always"):
     # recorded here and dropped, not printed over the demo's output.
     with warnings.catch_warnings(record=True):
-        import oidc_provider_mock  # pylint: disable=import-outside-toplevel
+        import oidc_provider_mock
 
     exit_stack = contextlib.ExitStack()
     server = exit_stack.enter_context(oidc_provider_mock.run_server_in_thread(port=port, require_nonce=True))

@@ -67,7 +67,7 @@ def free_port(host: str = LOOPBACK) -> int:
 
 def start_s3_server(port: int = 0, host: str = LOOPBACK) -> S3Server:
     """Start moto's server in a background thread on ``host:port`` (0: any free port)."""
-    from moto.server import ThreadedMotoServer  # pylint: disable=import-outside-toplevel
+    from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()

@@ -12,10 +12,10 @@ from facemood.emotions import EMOTIONS
 
 
 def _pyplot():
-    import matplotlib  # pylint: disable=import-outside-toplevel
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    import matplotlib.pyplot as plt
 
     return plt
 

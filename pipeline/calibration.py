@@ -101,7 +101,7 @@ def negative_log_likelihood(probs: np.ndarray, labels: np.ndarray) -> float:
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The temperature that minimises the negative log-likelihood of ``labels`` (bounded search)."""
-    from scipy.optimize import minimize_scalar  # pylint: disable=import-outside-toplevel
+    from scipy.optimize import minimize_scalar
 
     result = minimize_scalar(lambda t: negative_log_likelihood(probabilities(logits, t), labels),
                              bounds=(MIN_TEMPERATURE, MAX_TEMPERATURE), method="bounded",

@@ -48,8 +48,8 @@ def _dequantized(init: dict[str, np.ndarray], weight: str, weight_scale: str, in
 
 def float_networks(model_path: Path) -> list[nn.Module]:
     """The networks of an int8 serving graph, in order (``nets.0``, ``nets.1``, ...), as float modules."""
-    import onnx  # pylint: disable=import-outside-toplevel
-    from onnx import numpy_helper  # pylint: disable=import-outside-toplevel
+    import onnx
+    from onnx import numpy_helper
 
     graph = onnx.load(str(model_path)).graph
     init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
@@ -81,8 +81,8 @@ def float_networks(model_path: Path) -> list[nn.Module]:
 
 def graph_temperature(model_path: Path) -> float:
     """The temperature the serving graph divides each view's logits by."""
-    import onnx  # pylint: disable=import-outside-toplevel
-    from onnx import numpy_helper  # pylint: disable=import-outside-toplevel
+    import onnx
+    from onnx import numpy_helper
 
     for initializer in onnx.load(str(model_path)).graph.initializer:
         if initializer.name == "temperature":

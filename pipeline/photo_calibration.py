@@ -62,7 +62,7 @@ def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> fl
 def fit_map(probabilities: np.ndarray, labels: np.ndarray, l2: float) -> PhotoCalibration:
     """The temperature and shifts of least penalised negative log-likelihood on these photos
     (shifts are centred: adding one number to every shift changes nothing)."""
-    from scipy.optimize import minimize  # pylint: disable=import-outside-toplevel
+    from scipy.optimize import minimize
 
     count = len(EMOTIONS)
 

@@ -31,9 +31,8 @@ MAX_PROBABILITY_DIFFERENCE = 0.1  # a face's probabilities may move at most this
 def quantize_int8(source: Path, target: Path, faces: np.ndarray) -> None:
     """Write the int8 version of the float graph ``source`` to ``target``; activation ranges
     are observed on ``faces`` (uint8, (n,48,48))."""
-    # pylint: disable-next=import-outside-toplevel
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process  # pylint: disable=import-outside-toplevel
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Faces(CalibrationDataReader):  # pylint: disable=abstract-method  # quantize_static calls get_next only
         """Batches of float faces for the calibration pass."""

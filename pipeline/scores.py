@@ -14,7 +14,7 @@ from facemood.emotions import EMOTIONS, NUM_CLASSES
 
 def classification_scores(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
     """Metrics of ``probabilities`` (n,7) against true ``labels`` (n,), as plain JSON types."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support  # pylint: disable=import-outside-toplevel
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
     predicted = probabilities.argmax(axis=1)
     classes = list(range(NUM_CLASSES))
@@ -110,7 +110,7 @@ def weighted_share(hits: np.ndarray, of: np.ndarray, weights: np.ndarray) -> flo
 
 def weighted_macro_f1(labels: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> float:
     """Macro-F1 over the seven emotions with per-photo weights (as :func:`classification_scores`)."""
-    from sklearn.metrics import f1_score  # pylint: disable=import-outside-toplevel
+    from sklearn.metrics import f1_score
 
     return float(f1_score(labels, predicted, labels=list(range(NUM_CLASSES)), average="macro",
                           sample_weight=weights, zero_division=0))

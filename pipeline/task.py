@@ -19,7 +19,7 @@ def train_and_publish(config_file: str | None, data_uri: str | None, output: str
     """One training run through publishing; returns its summary. With ``stop_after_minutes`` it
     raises TimeBudgetReached at its first checkpointed epoch past that time (``workdir`` keeps the
     checkpoints the next run continues from)."""
-    # pylint: disable=import-outside-toplevel  # torch loads only when a run starts
+    # torch loads only when a run starts (imports inside the function)
     from facemood import storage
     from facemood.errors import ConfigError
 
@@ -41,7 +41,7 @@ def train_and_publish(config_file: str | None, data_uri: str | None, output: str
 
 def report(summary: dict[str, Any]) -> int:
     """Print the summary (stdout), say what it means (stderr); the exit code it deserves."""
-    from pipeline.promotion import describe  # pylint: disable=import-outside-toplevel
+    from pipeline.promotion import describe
 
     print(json.dumps(summary, indent=2, default=str))
     print(describe(summary), file=sys.stderr)

@@ -61,8 +61,8 @@ def main() -> None:
     net = network_from_onnx(args.bundle / "model.onnx", settings)
     metrics = json.loads((args.bundle / "metrics.json").read_text())
     history = History(**metrics["history"])
-    from facemood.bundle import load_onnx_file  # pylint: disable=import-outside-toplevel
-    from pipeline.model import ServingModel  # pylint: disable=import-outside-toplevel
+    from facemood.bundle import load_onnx_file
+    from pipeline.model import ServingModel
 
     faces = np.random.default_rng(0).integers(0, 256, (32, 48, 48), dtype=np.uint8)
     with torch.no_grad():

@@ -11,7 +11,7 @@ from PIL import Image
 
 def make_photo(rng: np.random.Generator, faces: list[np.ndarray], size: tuple[int, int]):
     """Place ``faces`` (48x48) upscaled on a (width, height) background; return RGB photo and true boxes."""
-    import cv2  # pylint: disable=import-outside-toplevel
+    import cv2
 
     width, height = size
     base = rng.integers(20, 236)
@@ -65,7 +65,7 @@ FACELESS_SAMPLES = ("chelsea", "coffee", "rocket", "horse", "brick", "grass", "g
 
 def faceless_sample(name: str) -> np.ndarray:
     """One of scikit-image's sample photos as uint8 RGB (``astronaut`` and ``camera`` do show a face)."""
-    from skimage import data, util  # pylint: disable=import-outside-toplevel
+    from skimage import data, util
 
     image = util.img_as_ubyte(getattr(data, name)())
     if image.ndim == 2:

@@ -235,7 +235,7 @@ def test_more_faces_than_the_cap_are_counted_on_the_page(app, photos):
 
 
 def test_a_face_lambda_that_times_out_gets_a_message_and_the_page_keeps_serving(app, photos, monkeypatch):
-    from tests.faults import silent_port  # pylint: disable=import-outside-toplevel
+    from tests.faults import silent_port
 
     with silent_port() as silent:
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{silent.port}")

@@ -217,9 +217,9 @@ def test_a_refined_file_uploaded_again_is_refused_not_multiplied(buckets):
 
 
 def test_storage_lost_mid_upload_leaves_nothing_and_a_rerun_completes_byte_identically(buckets, s3_server, tmp_path):
-    from facemood.storage import s3_client  # pylint: disable=import-outside-toplevel
-    from local_stack.s3_server import LOCAL_CREDENTIALS  # pylint: disable=import-outside-toplevel
-    from tests.faults import CuttableProxy  # pylint: disable=import-outside-toplevel
+    from facemood.storage import s3_client
+    from local_stack.s3_server import LOCAL_CREDENTIALS
+    from tests.faults import CuttableProxy
 
     s3 = buckets
     rng = np.random.default_rng(9)

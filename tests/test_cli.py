@@ -68,8 +68,8 @@ def test_augment_refuses_a_refined_file(tmp_path):
 @pytest.fixture
 def shipped_model():
     """The shipped model store (the repository)."""
-    from facemood import bundle  # pylint: disable=import-outside-toplevel
-    from facemood.config import REPO_ROOT  # pylint: disable=import-outside-toplevel
+    from facemood import bundle
+    from facemood.config import REPO_ROOT
 
     if bundle.read_latest(str(REPO_ROOT)) is None:
         pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
@@ -77,9 +77,9 @@ def shipped_model():
 
 
 def test_predict_answers_every_good_file_and_names_each_bad_one(tmp_path, shipped_model):
-    import numpy as np  # pylint: disable=import-outside-toplevel
+    import numpy as np
 
-    from tests.photos import encode_jpeg  # pylint: disable=import-outside-toplevel
+    from tests.photos import encode_jpeg
 
     good = tmp_path / "a.jpg"
     good.write_bytes(encode_jpeg(np.full((240, 320, 3), 120, np.uint8)))
@@ -119,7 +119,7 @@ def test_a_broken_latest_json_is_one_error_line(tmp_path, pointer, message):
 
 
 def test_an_unreachable_endpoint_is_one_error_line(tmp_path, monkeypatch):
-    from local_stack.s3_server import free_port  # pylint: disable=import-outside-toplevel
+    from local_stack.s3_server import free_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
@@ -144,20 +144,20 @@ def test_missing_credentials_are_one_error_line(tmp_path, monkeypatch):
 
 
 def test_the_page_and_predict_read_the_same_file_the_same_way(tmp_path, shipped_model, fer2013):
-    import numpy as np  # pylint: disable=import-outside-toplevel
+    import numpy as np
 
-    from facemood import bundle  # pylint: disable=import-outside-toplevel
-    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
-    from facemood.checkin import check_in  # pylint: disable=import-outside-toplevel
-    from facemood.face_step import InProcessFaceStep  # pylint: disable=import-outside-toplevel
-    from tests.photos import encode, encode_jpeg, make_photo  # pylint: disable=import-outside-toplevel
+    from facemood import bundle
+    from facemood.app_settings import load_app_settings
+    from facemood.checkin import check_in
+    from facemood.face_step import InProcessFaceStep
+    from tests.photos import encode, encode_jpeg, make_photo
 
     settings = load_app_settings()
     model = bundle.load_bundle(shipped_model)
     step = InProcessFaceStep(settings.faces, workers=1)
     faces = fer2013["pixels"][np.flatnonzero(fer2013["usage"] == "Training")[::2003][:3]]
     rng = np.random.default_rng(17)
-    from PIL import Image  # pylint: disable=import-outside-toplevel
+    from PIL import Image
 
     files = {"small.jpg": encode_jpeg(make_photo(rng, [faces[0]], (640, 480))[0]),
              "large.jpg": encode_jpeg(make_photo(rng, [faces[1]], (1920, 1440))[0]),
@@ -174,11 +174,11 @@ def test_the_page_and_predict_read_the_same_file_the_same_way(tmp_path, shipped_
 
 
 def test_check_config_refuses_a_placeholder_resource_and_passes_a_filled_one(tmp_path, monkeypatch):
-    import shutil  # pylint: disable=import-outside-toplevel
+    import shutil
 
-    import yaml  # pylint: disable=import-outside-toplevel
+    import yaml
 
-    from facemood.config import CONFIG_DIR  # pylint: disable=import-outside-toplevel
+    from facemood.config import CONFIG_DIR
 
     result = CliRunner().invoke(cli, ["check-config"])  # the committed config: the campus entry is to fill in
     assert result.exit_code == 1
@@ -202,7 +202,7 @@ SIGN_IN_ENVIRONMENT = {"FACEMOOD_OIDC_CLIENT_ID": "client", "FACEMOOD_OIDC_CLIEN
 
 
 def test_sign_in_secrets_writes_streamlits_auth_section_owner_only(tmp_path, monkeypatch):
-    import tomllib  # pylint: disable=import-outside-toplevel
+    import tomllib
 
     for name, value in SIGN_IN_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)

@@ -58,7 +58,7 @@ def test_check_ins_from_many_threads_match_the_single_threaded_answers(photos):
 
 
 def test_the_face_lambda_handler_answers_eight_threads_at_once(photos):
-    from preprocessing_lambda import face as face_lambda  # pylint: disable=import-outside-toplevel
+    from preprocessing_lambda import face as face_lambda
 
     events = [event_for(photo) for photo in photos]
     alone = [face_lambda.handler(event) for event in events]

@@ -196,7 +196,7 @@ def test_a_reading_that_is_not_a_number_is_a_refusal_a_student_understands(tmp_p
     """Should a graph answer NaN for some face anyway (it passed on the probe faces), the check-in
     refuses the photo in words: it crashed the page (int(NaN)) and `predict` printed NaN."""
     export(_NotANumberInTheDark(), (2, 1, 48, 48), tmp_path / "dark.onnx")
-    import onnxruntime  # pylint: disable=import-outside-toplevel  # a bare session: around the bundle's checks
+    import onnxruntime  # a bare session: around the bundle's checks
 
     session = onnxruntime.InferenceSession(str(tmp_path / "dark.onnx"), providers=["CPUExecutionProvider"])
     graph = Bundle("dark", None, session)

@@ -27,8 +27,8 @@ DOCKERFILES = sorted((REPO / "dockerfiles").glob("**/Dockerfile-*"))
 @pytest.fixture(scope="module")
 def translated() -> dict:
     """The template after the SAM transform (what CloudFormation deploys)."""
-    from samtranslator.translator.transform import transform  # pylint: disable=import-outside-toplevel
-    from samtranslator.yaml_helper import yaml_parse  # pylint: disable=import-outside-toplevel
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
 
     class NoManagedPolicies:
         """The template names no managed policy, so no IAM lookup is needed."""
@@ -209,9 +209,9 @@ def test_the_stack_creates_in_moto_cloudformation(translated, s3_server):
 
 def test_train_remote_starts_the_task_with_the_stacks_network_settings():
     """moto cannot run Fargate tasks, so the ECS API boundary is checked with botocore's Stubber."""
-    from botocore.stub import Stubber  # pylint: disable=import-outside-toplevel
+    from botocore.stub import Stubber
 
-    from pipeline.remote import run_training_task  # pylint: disable=import-outside-toplevel
+    from pipeline.remote import run_training_task
 
     outputs = {"ClusterName": "facemood", "TrainTaskDefinitionArn": "arn:aws:ecs:us-east-1:1:task-definition/t:1",
                "TaskSubnetIds": "subnet-a,subnet-b", "TasksSecurityGroupId": "sg-1"}
@@ -305,7 +305,7 @@ def test_the_dashboard_is_valid_json_over_the_metrics_the_code_writes(translated
 
 
 def test_waf_limits_uploads_per_ip_and_body_size_and_keeps_photos_possible(translated):
-    import re  # pylint: disable=import-outside-toplevel
+    import re
 
     acl = translated["Resources"]["WebAcl"]["Properties"]
     rules = {rule["Name"]: rule for rule in acl["Rules"]}
@@ -352,7 +352,7 @@ def test_who_touched_raw_data_or_the_served_model_is_logged(translated):
 
 def test_every_checkov_skip_gives_its_reason():
     """checkov runs in make lint; a finding is skipped only with the reason it is acceptable."""
-    from samtranslator.yaml_helper import yaml_parse  # pylint: disable=import-outside-toplevel
+    from samtranslator.yaml_helper import yaml_parse
 
     skips = [(name, skip) for name, resource in yaml_parse(TEMPLATE.read_text())["Resources"].items()
              for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])]

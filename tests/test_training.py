@@ -251,7 +251,7 @@ def test_missing_bucket_and_key_are_clear_errors(s3, tiny_config):
 
 def test_without_usage_the_split_keeps_every_copy_of_a_face_on_one_side(stores, real_faces, tmp_path):
     uri = upload_refined(stores, real_faces, tmp_path, usage=False)
-    from facemood.dataset import load_faces  # pylint: disable=import-outside-toplevel
+    from facemood.dataset import load_faces
 
     faces = load_faces(uri, stores)
     assert faces.usage is None and faces.augmented.sum() == 3 * 400
@@ -276,7 +276,7 @@ def test_config_is_loud_about_unknown_keys_and_env_overrides_buckets(tmp_path, t
 
 
 def test_npz_that_needs_pickle_is_refused(tmp_path):
-    from facemood.faceset import load_npz  # pylint: disable=import-outside-toplevel
+    from facemood.faceset import load_npz
 
     path = tmp_path / "evil.npz"
     np.savez(path, pixels=np.array([object()], dtype=object), emotion=np.zeros(1))
