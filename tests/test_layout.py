@@ -81,3 +81,5 @@ def test_each_image_copies_the_core_and_its_own_deployable_only(dockerfile, allo
         if line.startswith("COPY "):
             copied |= {part.split("/")[0] for part in line.split()[1:-1] if part.split("/")[0] in packages}
     assert copied == allowed, f"{dockerfile} copies {sorted(copied)}"
+    context = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert all(f"!{package}" in context for package in copied), "the build context leaves out a copied package"
