@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from facemood import bundle, scores
+from facemood import bundle
 from facemood.faceset import FaceSet
-from pipeline import calibration
+from pipeline import calibration, scores
 from pipeline.export import export_onnx
 from pipeline.model import EmotionCNN
 

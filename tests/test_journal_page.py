@@ -222,7 +222,7 @@ def happy_and_sad_photo(fer2013, app) -> tuple[bytes, str, int]:
     raise AssertionError("no pair of faces read as two clear, different expressions")
 
 
-def test_a_check_in_with_several_faces_keeps_the_face_help_was_shown_for(student, app, fer2013, table):
+def test_a_check_in_with_several_faces_keeps_the_face_help_was_shown_for(app, fer2013, table):
     """Two faces, the second flagged alone: the journal keeps the second's reading (it kept the first's)."""
     del table
     photo, emotion, shown = happy_and_sad_photo(fer2013, app)
