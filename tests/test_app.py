@@ -9,6 +9,7 @@ import re
 import shutil
 import threading
 
+import numpy as np
 import pytest
 import yaml
 from PIL import Image
@@ -332,3 +333,33 @@ def test_the_upload_limit_is_said_in_the_students_language_and_a_larger_photo_is
     refused = upload(spanish, big, "grande.jpg")
     said = texts(refused, "error")  # ...which says why, in the student's language
     assert any("20 MiB" in e and "Ese archivo no se puede usar" in e for e in said)
+
+
+def test_the_flag_and_the_figures_agree_at_the_threshold(app, fer2013, model_store):
+    """A face shown as 'X NN%' whose probability is a hair under NN% (0.545 shown as 55%): a rule at
+    exactly NN% flags it, as the student reads it (the flag used to read the unrounded 0.545)."""
+    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
+    from facemood.checkin import read_faces  # pylint: disable=import-outside-toplevel
+    from facemood.distress import DistressPolicy, percent  # pylint: disable=import-outside-toplevel
+    from facemood.faces import FacePreprocessor  # pylint: disable=import-outside-toplevel
+    from tests.photos import make_photo  # pylint: disable=import-outside-toplevel
+
+    root, _ = model_store
+    model, faces = bundle.load_bundle(str(root)), FacePreprocessor(load_app_settings().faces)
+    rng = np.random.default_rng(11)
+    never = DistressPolicy(("sad",), "max", 1.0, 1.0)
+    for index in np.flatnonzero(fer2013["usage"] == "Training")[:200]:
+        photo = encode_jpeg(make_photo(rng, [fer2013["pixels"][index]], (640, 480))[0])
+        found = faces(photo).faces
+        if len(found) != 1:
+            continue
+        reading = read_faces(found, model, never)[0]
+        raw = reading.probabilities[reading.top]
+        if raw < percent(raw) / 100 and percent(raw) < 100:  # shown higher than it is
+            break
+    else:
+        raise AssertionError("no face whose top percentage is rounded up")
+    rule = {"emotions": [reading.top], "combine": "max", "threshold": percent(raw) / 100, "fallback_threshold": 1.0}
+    test = upload(app(distress=rule), photo)
+    assert f"({percent(raw)}%)" in texts(test, "header")[0]
+    assert any("help is one tap away" in text for text in texts(test, "info"))

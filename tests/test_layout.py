@@ -81,5 +81,7 @@ def test_each_image_copies_the_core_and_its_own_deployable_only(dockerfile, allo
         if line.startswith("COPY "):
             copied |= {part.split("/")[0] for part in line.split()[1:-1] if part.split("/")[0] in packages}
     assert copied == allowed, f"{dockerfile} copies {sorted(copied)}"
+    # the package is installed into site-packages: its config folder must be named, not found beside it
+    assert "FACEMOOD_CONFIG_DIR=" in (REPO_ROOT / "dockerfiles" / dockerfile).read_text(encoding="utf-8")
     context = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert all(f"!{package}" in context for package in copied), "the build context leaves out a copied package"
