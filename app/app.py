@@ -124,7 +124,9 @@ def photo_ui(settings: AppSettings) -> bytes | None:
         shot = st.camera_input(_("Take a photo"), key="camera")
         return shot.getvalue() if shot else None
     upload = st.file_uploader(_("Upload a photo of a face"), type=["jpg", "jpeg", "png", "webp"], key="upload")
-    st.caption(_("A JPEG, PNG or WebP photo, up to {limit} MB.").format(limit=f"{settings.upload_max_bytes / 2**20:g}"))
+    if upload is None:  # said before a photo is chosen; once one is, the reading needs the room (a refusal says it)
+        limit = f"{settings.upload_max_bytes / 2**20:g}"
+        st.markdown(_("A JPEG, PNG or WebP photo, up to {limit} MB.").format(limit=limit))
     return upload.getvalue() if upload else None
 
 

@@ -325,7 +325,7 @@ def test_about_this_reading_says_how_often_such_a_reading_is_right_from_the_mani
 
 def test_the_upload_limit_is_said_in_the_students_language_and_a_larger_photo_is_refused_in_it(app):
     spanish = app(languages=["es", "en", "zh"])
-    assert "Una foto JPEG, PNG o WebP, de hasta 20 MB." in texts(spanish, "caption")
+    assert "Una foto JPEG, PNG o WebP, de hasta 20 MB." in texts(spanish, "markdown")
     limit_mb = int(re.search(r"maxUploadSize = (\d+)", (CONFIG.parent / "app" / ".streamlit" / "config.toml")
                              .read_text())[1])
     assert limit_mb > 20  # Streamlit lets a photo a little over the app's limit reach the app...
