@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from facemood import bundle
 from facemood.config import ENV, REPO_ROOT
+from facemood.model_cache import REFRESH_THREAD
 from local_stack.s3_server import local_environment, start_s3_server
 from tests.apptest import APP, CONFIG
 from tests.fer2013 import fer2013_path, load_fer2013
@@ -35,6 +37,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """``--update-screenshots``: let the browser tests refresh the README's screenshots."""
     parser.addoption("--update-screenshots", action="store_true",
                      help="browser tests write the README's screenshots under images/")
+
+
+@pytest.fixture(autouse=True)
+def _no_model_refresh_outlives_its_test():
+    """The model cache refreshes in a background thread: each test waits for the ones it began, so
+    none logs into a later test's captured output."""
+    yield
+    for thread in [t for t in threading.enumerate() if t.name == REFRESH_THREAD]:
+        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="session")
