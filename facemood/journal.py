@@ -13,6 +13,7 @@ import csv
 import hashlib
 import hmac
 import io
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ _ENTRY = "checkin#"  # sort-key prefix of check-ins: the time (ms, 13 digits) th
 _SETTINGS = "settings"  # the sort key of the student's journal switch
 _BATCH = 25  # DynamoDB's BatchWriteItem limit
 
+
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Choices:
@@ -94,13 +97,15 @@ class Journal:
         expiry are left out even before DynamoDB's TTL deletes them (that can take days)."""
         now = time.time() if now is None else now
         found = []
+        skipped = 0
         for item in self._query(key, f"{_ENTRY}{int(since * 1000):013d}", f"{_ENTRY}~"):
-            if int(item[EXPIRES]["N"]) <= now:
-                continue
-            _, millis, check_in_id = item[SORT]["S"].split("#", 2)
-            found.append(JournalEntry(int(millis) / 1000, check_in_id,
-                                      {e: float(v["N"]) for e, v in item["probabilities"]["M"].items()},
-                                      item["clear"]["BOOL"], item["help_shown"]["BOOL"]))
+            entry = _entry_of(item, now)
+            if entry is False:
+                skipped += 1
+            elif entry is not None:
+                found.append(entry)
+        if skipped:  # an item this code never wrote: the table was written around it
+            log.warning("journal table %s: skipped %d malformed item(s) of a student's journal", self.table, skipped)
         return found
 
     def is_on(self, key: str) -> bool:
@@ -172,6 +177,30 @@ class Journal:
             raise StorageError(f"journal table {self.table}: {operation} failed ({why})") from exc
 
 
+def _entry_of(item: dict[str, Any], now: float) -> JournalEntry | None | bool:
+    """The entry an item holds; None when it has expired; False when it is not an item this code
+    writes (an expression missing or unknown, a probability that is not a number in [0, 1])."""
+    try:
+        if int(item[EXPIRES]["N"]) <= now:
+            return None
+        _, millis, check_in_id = item[SORT]["S"].split("#", 2)
+        probabilities = {e: float(v["N"]) for e, v in item["probabilities"]["M"].items()}
+        if set(probabilities) != set(EMOTIONS) or not all(0.0 <= p <= 1.0 for p in probabilities.values()):
+            return False
+        return JournalEntry(int(millis) / 1000, check_in_id, probabilities, bool(item["clear"]["BOOL"]),
+                            bool(item["help_shown"]["BOOL"]))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return False
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula (OWASP's CSV injection)
+
+
+def csv_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one that would start a formula gets a leading quote."""
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
 def to_csv(entries: list[JournalEntry]) -> str:
     """The entries as CSV: time (UTC, ISO 8601), the reading, whether help was shown, then one
     column per expression's probability."""
@@ -181,7 +210,7 @@ def to_csv(entries: list[JournalEntry]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(["time_utc", "top_expression", "clarity", "help_shown", *EMOTIONS])
     for entry in entries:
-        writer.writerow([datetime.fromtimestamp(entry.time, UTC).isoformat(timespec="seconds"), entry.top,
+        writer.writerow([datetime.fromtimestamp(entry.time, UTC).isoformat(timespec="seconds"), csv_cell(entry.top),
                          "clear" if entry.clear else "unclear", "yes" if entry.flagged else "no",
                          *(f"{entry.probabilities[e]:.4f}" for e in EMOTIONS)])
     return buffer.getvalue()

@@ -166,3 +166,27 @@ def test_days_are_counted_in_the_campus_time_zone():
 def test_the_rule_settings_are_checked(changes, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(").replace("]", r"\]")):
         RecurringSettings(**{"last": 5, "min_distress": 3, "min_days": 2, "within_days": 14, **changes})
+
+
+def test_an_item_this_code_never_wrote_is_skipped_and_a_formula_never_reaches_the_csv(table, caplog):
+    """Someone with write access to the table forged items: one whose expression is a spreadsheet
+    formula, one missing an expression (to_csv raised KeyError). Both are skipped, and said."""
+    table.add("a", entry(NOW - DAY, SAD))
+    forged = {**{e: {"N": "0.1"} for e in EMOTIONS if e != "happy"}, '=HYPERLINK("http://x","y")': {"N": "0.9"}}
+    missing = {e: {"N": "0.1"} for e in EMOTIONS if e != "fear"}
+    for number, probabilities in enumerate((forged, missing)):
+        table.client.put_item(TableName=TABLE, Item={
+            "student": {"S": "a"}, "item": {"S": f"checkin#{int((NOW - 3600 * (number + 1)) * 1000)}#forged{number}"},
+            "probabilities": {"M": probabilities}, "clear": {"BOOL": True}, "help_shown": {"BOOL": False},
+            "expires_at": {"N": str(int(NOW + DAY))}})
+    with caplog.at_level("WARNING"):
+        found = table.entries("a", now=NOW)
+    assert [e.check_in_id for e in found] == [f"id{int(NOW - DAY)}"]
+    assert "skipped 2 malformed item(s)" in caplog.text and '"a"' not in caplog.text
+    text = journal.to_csv(found)
+    assert "HYPERLINK" not in text and len(list(csv.reader(io.StringIO(text)))) == 2
+
+
+def test_a_csv_cell_that_would_start_a_formula_is_kept_as_text():
+    assert journal.csv_cell("=1+1") == "'=1+1" and journal.csv_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert journal.csv_cell("-2") == "'-2" and journal.csv_cell("sad") == "sad"
