@@ -434,3 +434,16 @@ def test_the_app_may_touch_only_its_own_table_and_reads_its_secrets_from_secrets
     assert "secret" not in json.dumps(environment).lower().replace("pepper_secret", "")  # no secret in plain text
     for name in ("SignInClientSecret", "CookieSecret", "JournalPepper"):
         assert resources_[name]["Properties"]["KmsKeyId"] == {"Ref": "StudentDataKey"}
+
+
+def test_waf_answers_an_absurd_language_list_in_words(translated):
+    """A 10,000-character Accept-Language left a blank page (the websocket got a 431): the WAF
+    refuses it first, with a page that says why."""
+    acl = translated["Resources"]["WebAcl"]["Properties"]
+    rule = {r["Name"]: r for r in acl["Rules"]}["language-header-size"]
+    size = rule["Statement"]["SizeConstraintStatement"]
+    assert size["FieldToMatch"] == {"SingleHeader": {"Name": "accept-language"}}
+    assert size["ComparisonOperator"] == "GT" and 256 <= size["Size"] <= 8192  # any real browser's list fits
+    response = rule["Action"]["Block"]["CustomResponse"]
+    assert "languages" in acl["CustomResponseBodies"][response["CustomResponseBodyKey"]]["Content"]
+    assert sorted(r["Priority"] for r in acl["Rules"]) == list(range(len(acl["Rules"])))
