@@ -7,7 +7,7 @@ threshold. The score combines their probabilities one of two ways:
 - ``max``: the likeliest of them alone (the same threshold for each expression).
 
 The score is computed once, vectorised (:func:`distress_scores`), on the probabilities *as the
-page shows them*, whole percentages (:func:`shown`): a face the page shows as "angry 55%" is
+page shows them*, whole percentages (:func:`shown_percents`): a face the page shows as "angry 55%" is
 flagged by a rule at 0.55 even when the network said 0.545, so the figures and the flag never
 disagree.
 
@@ -22,7 +22,6 @@ when it was chosen for the configured expressions; otherwise the fallback thresh
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +39,12 @@ LEGACY_COMBINE = "sum"  # bundles chosen before the combination was recorded wer
 def percent(probability: float) -> int:
     """A probability as the whole percentage every part of the page shows (half rounds up), so
     the headline, the words, the bars and the flag never disagree."""
-    return int(math.floor(100 * probability + 0.5))
+    return int(shown_percents(np.asarray(probability)))
 
 
-def shown(probabilities: np.ndarray) -> np.ndarray:
-    """Probabilities as the page shows them: whole percentages (as :func:`percent`), over 100."""
-    return np.floor(100 * np.asarray(probabilities, dtype=np.float64) + 0.5) / 100
+def shown_percents(probabilities: np.ndarray) -> np.ndarray:
+    """Probabilities as the page shows them: whole percentages (as :func:`percent`)."""
+    return np.floor(100 * np.asarray(probabilities, dtype=np.float64) + 0.5)
 
 
 def check_combine(combine: str) -> None:
@@ -64,10 +63,12 @@ def check_emotions(emotions: tuple[str, ...]) -> None:
 
 def distress_scores(probabilities: np.ndarray, emotions: tuple[str, ...], combine: str) -> np.ndarray:
     """Each row's distress score from (n,7) probabilities in :data:`EMOTIONS` order: the shown
-    probabilities of ``emotions`` summed, or the largest of them."""
+    percentages of ``emotions`` summed, or the largest of them, over 100. Combined as whole
+    numbers and divided once, a score reads exactly as the threshold it is compared with (35% +
+    20% is 0.55, not the 0.5499999 of 0.35 + 0.2)."""
     check_combine(combine)
-    columns = shown(probabilities)[:, [EMOTIONS.index(e) for e in emotions]]
-    return columns.sum(axis=1) if combine == "sum" else columns.max(axis=1)
+    columns = shown_percents(probabilities)[:, [EMOTIONS.index(e) for e in emotions]]
+    return (columns.sum(axis=1) if combine == "sum" else columns.max(axis=1)) / 100
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,7 @@ class DistressRule:
 
     def flags(self, probabilities: np.ndarray) -> np.ndarray:
         """Each row's flag: True where the reading offers help first."""
-        # a hair below the threshold: 0.55 as a float sum of shown percentages may read 0.5499999
-        return self.scores(probabilities) >= self.threshold - 1e-9
+        return self.scores(probabilities) >= self.threshold
 
     def describe(self) -> str:
         """The rule in words, for logs and benches: ``sad+fear+angry together >= 0.7``."""

@@ -108,18 +108,16 @@ class Manifest:
             version = int(data["format_version"])
             files = {str(name): FileRecord(str(entry["sha256"]), int(entry["bytes"]))
                      for name, entry in dict(data["files"]).items()}
-            manifest = cls(run_id=str(data["run_id"]), status=str(data.get("status", "unknown")),
-                           format_version=version, files=files, metrics=metrics, photo_stage=_photo_stage(data),
-                           photo_report=_photo_report(data), record=data)
+            run_id, status = str(data["run_id"]), str(data.get("status", "unknown"))
+            photo_stage, photo_report = _photo_stage(data), _photo_report(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BundleIntegrityError(f"{where} is not a valid manifest: {_missing(exc)}") from exc
         if version > FORMAT_VERSION:
             raise BundleIntegrityError(f"{where} has bundle format {version}; this code reads up to "
                                        f"{FORMAT_VERSION}: upgrade facemood")
         # each serving entry's own reader checks it and names it when it is not valid
-        return cls(manifest.run_id, manifest.status, version, files, metrics, manifest.photo_stage,
-                   read_photo_calibration(data), read_distress_rule(data), read_first_pass(data),
-                   manifest.photo_report, data)
+        return cls(run_id, status, version, files, metrics, photo_stage, read_photo_calibration(data),
+                   read_distress_rule(data), read_first_pass(data), photo_report, data)
 
     @classmethod
     def loads(cls, payload: bytes, where: str = MANIFEST_NAME) -> Manifest:

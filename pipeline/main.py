@@ -240,22 +240,27 @@ class RunData:
 @dataclass(frozen=True)
 class Exported:
     """The export stage: the served graph (loaded as the app loads it), its calibration, the
-    export's figures and the first pass's manifest entry (None: no first pass)."""
+    export's figures, and the manifest entries of what serves with it: the first pass, the photo
+    calibration and the distress rule (each None when the run has none)."""
 
     model: bundle.Bundle
     calibration: Calibration
     figures: dict[str, Any]
     first_pass: dict[str, Any] | None
+    photo_calibration: dict[str, Any] | None = None
+    distress_rule: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class Evaluated:
     """The evaluation stage: the served graph's scores on every FER2013 split it did not train on
-    (the validation split first), and its reading of the tune photos (None: no photos)."""
+    (the validation split first), its reading of the tune photos, and its figures on the report
+    persons' photos as the page reads them (each None without photos)."""
 
     scores: dict[str, dict[str, Any]]
     tune: FaceSet | None
     photo_scores: dict[str, Any] | None
+    photo_report: dict[str, Any] | None = None
 
     @property
     def validation(self) -> dict[str, Any]:
@@ -286,12 +291,10 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
             photos: PhotoParts | None = None) -> dict[str, Any]:
     """Export, evaluate, decide, write and promote the bundle (each stage returns its value)."""
     data = RunData(splits, data_uri, data_fingerprint)
-    tune = None if photos is None or photos.tune is None else FaceSet(photos.tune.crops, photos.tune.labels)
-    exported = export_stage(settings, members, splits, bundle_dir, tune)
-    evaluated = evaluate_stage(exported, splits, tune)
+    exported = export_stage(settings, members, splits, bundle_dir, photos)
+    evaluated = evaluate_stage(settings, exported, splits, photos)
     decision = decide_stage(settings, client, splits, evaluated)
-    manifest = write_stage(settings, client, members, data, run_id, bundle_dir,
-                           (exported, evaluated, decision), photos)
+    manifest = write_stage(settings, client, members, data, run_id, bundle_dir, (exported, evaluated, decision))
     promote_stage(settings, client, run_id, evaluated, decision)
     return {"run_id": run_id, "bundle": bundle.bundle_uri(settings.output_uri, run_id), "status": manifest.status,
             "gate": decision.gate, "champion": decision.champion, "metrics": dict(manifest.metrics),
@@ -299,10 +302,17 @@ def publish(settings: PipelineSettings, client: Any, members: list[tuple[Emotion
                            "macro_f1": evaluated.validation["macro_f1"]}}
 
 
+def tune_faces(photos: PhotoParts | None) -> FaceSet | None:
+    """The tune persons' photo crops as faces (None without photos)."""
+    return None if photos is None or photos.tune is None else FaceSet(photos.tune.crops, photos.tune.labels)
+
+
 def export_stage(settings: PipelineSettings, members: list[tuple[EmotionCNN, History]], splits, bundle_dir: Path,
-                 tune: FaceSet | None) -> Exported:
+                 photos: PhotoParts | None) -> Exported:
     """Calibrate and export the served graph (int8, with its first pass), load it as the app
-    does, and remeasure its calibration on the validation rows that did not fit it."""
+    does, remeasure its calibration on the validation rows that did not fit it, and fit what
+    serves with it on the tune persons (the photo calibration, the distress rule)."""
+    tune = tune_faces(photos)
     onnx_model, calibration, figures = export_served_model(settings, [m.eval() for m, _ in members], splits,
                                                            bundle_dir / bundle.MODEL_NAME, tune)
     first_pass = figures.pop("first_pass", None)  # the manifest's own entry, not a training figure
@@ -311,18 +321,21 @@ def export_stage(settings: PipelineSettings, members: list[tuple[EmotionCNN, His
     log.info("temperature %.3f: ECE %.2f%% -> %.2f%% on %d validation faces not used to fit it",
              calibration.temperature, 100 * calibration.ece_before, 100 * calibration.ece_after,
              calibration.report_rows)
-    return Exported(onnx_model, calibration, figures, first_pass)
+    return Exported(onnx_model, calibration, figures, first_pass, *photo_reading(settings, onnx_model, photos))
 
 
-def evaluate_stage(exported: Exported, splits, tune: FaceSet | None) -> Evaluated:
-    """The served graph's scores through ONNX Runtime: validation, test (when there is one), tune photos."""
-    model = exported.model
+def evaluate_stage(settings: PipelineSettings, exported: Exported, splits, photos: PhotoParts | None) -> Evaluated:
+    """The served graph's scores through ONNX Runtime: validation, test (when there is one), tune
+    photos, and the report persons' photos read as the page reads them (recorded, never decided on)."""
+    model, tune = exported.model, tune_faces(photos)
     scores = {splits.validation_name: classification_scores(splits.validation.labels,
                                                            model.predict_proba(splits.validation.pixels))}
     if splits.test is not None:
         scores[splits.test_name] = classification_scores(splits.test.labels, model.predict_proba(splits.test.pixels))
     photo_scores = None if tune is None else classification_scores(tune.labels, model.predict_proba(tune.pixels))
-    return Evaluated(scores, tune, photo_scores)
+    report = photo_report(model, None if photos is None else photos.report, exported.photo_calibration,
+                          exported.distress_rule, settings.calibration.bins)
+    return Evaluated(scores, tune, photo_scores, report)
 
 
 def decide_stage(settings: PipelineSettings, client: Any, splits, evaluated: Evaluated) -> Decision:
@@ -334,13 +347,10 @@ def decide_stage(settings: PipelineSettings, client: Any, splits, evaluated: Eva
 
 
 def manifest_entries(settings: PipelineSettings, members: list[tuple[EmotionCNN, History]], data: RunData,
-                     stages: tuple[Exported, Evaluated, Decision], photos: PhotoParts | None) -> dict[str, Any]:
+                     stages: tuple[Exported, Evaluated, Decision]) -> dict[str, Any]:
     """What the run records in its manifest (:class:`facemood.manifest.Manifest` completes and checks it)."""
     exported, evaluated, decision = stages
     splits, history = data.splits, members[0][1]
-    photo_calibration, distress_rule = photo_reading(settings, exported.model, photos)
-    report = photo_report(exported.model, None if photos is None else photos.report, photo_calibration,
-                          distress_rule, settings.calibration.bins)
     return {
         "created": utc_timestamp(),
         "code_version": facemood.__version__,
@@ -370,20 +380,19 @@ def manifest_entries(settings: PipelineSettings, members: list[tuple[EmotionCNN,
                                          "folders": {Path(f.folder).name: list(f.fractions)
                                                      for f in settings.photo_finetune.photos}},
                                "tune_photos": len(evaluated.tune)}} if evaluated.tune is not None else {}),
-        **({PHOTO_CALIBRATION_KEY: photo_calibration} if photo_calibration else {}),
-        **({DISTRESS_RULE_KEY: distress_rule} if distress_rule else {}),
+        **({PHOTO_CALIBRATION_KEY: exported.photo_calibration} if exported.photo_calibration else {}),
+        **({DISTRESS_RULE_KEY: exported.distress_rule} if exported.distress_rule else {}),
         **({FIRST_PASS_KEY: exported.first_pass} if exported.first_pass else {}),
-        **({PHOTO_REPORT_KEY: report} if report else {}),
+        **({PHOTO_REPORT_KEY: evaluated.photo_report} if evaluated.photo_report else {}),
     }
 
 
 def write_stage(settings: PipelineSettings, client: Any, members: list[tuple[EmotionCNN, History]], data: RunData,
-                run_id: str, bundle_dir: Path, stages: tuple[Exported, Evaluated, Decision],
-                photos: PhotoParts | None) -> Manifest:
+                run_id: str, bundle_dir: Path, stages: tuple[Exported, Evaluated, Decision]) -> Manifest:
     """Write the bundle's artifacts and publish it, manifest last; returns the manifest as written."""
     exported, evaluated, _ = stages
     splits, history_dict = data.splits, asdict(members[0][1])
-    entries = manifest_entries(settings, members, data, stages, photos)
+    entries = manifest_entries(settings, members, data, stages)
     validation = evaluated.validation
     (bundle_dir / "metrics.json").write_text(json.dumps({
         "evaluations": evaluated.scores, "history": history_dict,

@@ -45,8 +45,7 @@ def photo_report(served: Bundle, report: PhotoCrops | None, calibration: dict[st
     distress_rule = read_distress_rule(entries)
     if distress_rule is not None:
         truly = np.isin(labels, [EMOTIONS.index(e) for e in distress_rule.emotions])
-        precision, recall, flags = flag_figures(distress_rule.scores(probabilities), truly,
-                                                distress_rule.threshold - 1e-9)
+        precision, recall, flags = flag_figures(distress_rule.scores(probabilities), truly, distress_rule.threshold)
         figures |= {"flag_precision": round(precision, 4), "flag_recall": round(recall, 4), "flags": flags,
                     "distress_photos": int(truly.sum())}
     return figures

@@ -86,3 +86,13 @@ def faceless_photos(count: int, seed: int = 7) -> list[tuple[str, np.ndarray]]:
         y, x = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
         photos.append((f"{name} crop", np.ascontiguousarray(image[y:y + h, x:x + w])))
     return photos
+
+
+def labelled_folder(folder, names: list[str], emotion: str):
+    """A photo folder whose ``labels.csv`` lists ``names``, each an empty file (for code that reads
+    names only, as the person split does)."""
+    folder.mkdir(parents=True)
+    for name in names:
+        (folder / name).write_bytes(b"")
+    (folder / "labels.csv").write_text("file,emotion\n" + "".join(f"{n},{emotion}\n" for n in names))
+    return folder

@@ -16,6 +16,7 @@ from facemood.errors import BundleIntegrityError
 from facemood.faces import Face
 from pipeline.distress_choice import choose_distress_rule, flag_counts
 from pipeline.settings import DistressRuleSettings
+from tests.graphs import FixedGraph
 
 SAD, HAPPY, NEUTRAL = EMOTIONS.index("sad"), EMOTIONS.index("happy"), EMOTIONS.index("neutral")
 ANGRY, FEAR, SURPRISE = EMOTIONS.index("angry"), EMOTIONS.index("fear"), EMOTIONS.index("surprise")
@@ -190,21 +191,6 @@ def test_the_combination_that_separates_better_is_chosen_with_its_threshold():
     assert len(entry["candidates"]) == 2 * len(SETTINGS.candidates)
     assert {c["combine"] for c in entry["candidates"]} == {"sum", "max"}
     assert read_distress_rule({"distress_threshold": entry}) == choice.rule
-
-
-class FixedGraph:
-    """An onnxruntime stand-in that gives every face the same probabilities."""
-
-    def __init__(self, probabilities: list[float]) -> None:
-        self.probabilities = np.asarray(probabilities, dtype=np.float32)
-
-    def get_inputs(self):
-        """The graph's one input."""
-        return [type("Input", (), {"name": "faces"})()]
-
-    def run(self, _outputs, feeds):
-        """The same probabilities for every face fed."""
-        return [np.tile(self.probabilities, (len(feeds["faces"]), 1))]
 
 
 def test_a_check_in_flags_distress_at_the_threshold_the_bundle_carries():

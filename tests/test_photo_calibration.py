@@ -15,6 +15,7 @@ from facemood.faces import Face
 from facemood.photo_calibration import PhotoCalibration, read_photo_calibration
 from pipeline.photo_calibration import fit_map, fit_photo_calibration, person_folds, repeated_held_out_readings
 from pipeline.scores import expected_calibration_error, sampling_ece
+from tests.graphs import FixedGraph
 
 NEUTRAL = EMOTIONS.index("neutral")
 SAD = EMOTIONS.index("sad")
@@ -99,21 +100,6 @@ def test_the_manifest_entry_round_trips_and_a_broken_one_is_named():
         entry = {"photo_calibration": {"temperature": 1.0, "shift": {name: shift for name in EMOTIONS}}}
         with pytest.raises(BundleIntegrityError, match="within"):
             read_photo_calibration(entry)
-
-
-class FixedGraph:
-    """An onnxruntime-like session answering every face with one set of probabilities."""
-
-    def __init__(self, probabilities: list[float]) -> None:
-        self.probabilities = np.asarray(probabilities, dtype=np.float32)
-
-    def get_inputs(self):
-        """The graph's one input."""
-        return [type("Input", (), {"name": "faces"})()]
-
-    def run(self, _outputs, feeds):
-        """The same probabilities for every face fed."""
-        return [np.tile(self.probabilities, (len(feeds["faces"]), 1))]
 
 
 def test_a_check_in_reads_a_photo_face_through_the_bundles_photo_calibration():

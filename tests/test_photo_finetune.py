@@ -34,7 +34,7 @@ from pipeline.photo_finetune import degrade_batch, photo_parts
 from pipeline.quantize import quantize_int8
 from pipeline.settings import PhotoFinetuneSettings, PhotoFolder, load_pipeline_settings
 from tests.conftest import REPO_ROOT
-from tests.photos import encode_jpeg, make_photo
+from tests.photos import encode_jpeg, labelled_folder, make_photo
 from tests.test_training import TINY, stores, upload_refined  # noqa: F401  # pylint: disable=unused-import
 
 EMOTION_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -99,20 +99,11 @@ def test_every_photo_of_a_person_falls_in_one_part():
     assert person_of("Al_Sharpton_0003.jpg") == "Al_Sharpton" and person_of("madonna.jpg") == "madonna"
 
 
-def _labelled_folder(folder, names: list[str], emotion: str):
-    """A folder whose ``labels.csv`` lists ``names`` (empty files: the split reads names only)."""
-    folder.mkdir()
-    for name in names:
-        (folder / name).write_bytes(b"")
-    (folder / "labels.csv").write_text("file,emotion\n" + "".join(f"{n},{emotion}\n" for n in names))
-    return folder
-
-
 def test_a_person_in_two_folders_falls_in_one_part(tmp_path):
     """wild/dev and wild/extra share persons: a person whose extra photo trains is not unseen in dev."""
     people = [f"Person_{i:02d}" for i in range(60)]
-    dev = _labelled_folder(tmp_path / "dev", [f"{p}_0001.jpg" for p in people], "sad")
-    extra = _labelled_folder(tmp_path / "extra", [f"{p}_{n:04d}.jpg" for p in people[::2] for n in (2, 3)]
+    dev = labelled_folder(tmp_path / "dev", [f"{p}_0001.jpg" for p in people], "sad")
+    extra = labelled_folder(tmp_path / "extra", [f"{p}_{n:04d}.jpg" for p in people[::2] for n in (2, 3)]
                              + [f"Only_Extra_{i:02d}_0001.jpg" for i in range(40)], "happy")
     dev_parts, extra_parts = split_across_folders([dev, extra], [(0.4, 0.2, 0.4), (0.85, 0.15, 0.0)], 1)
     assert set(dev_parts) == {f"{p}_0001.jpg" for p in people}  # every photo, face found or not

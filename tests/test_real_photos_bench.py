@@ -11,24 +11,16 @@ import numpy as np
 from bench.real_photos_bench import bundle_split, chosen_rows, list_parts, photo_source
 from facemood.manifest import FileRecord, Manifest
 from facemood.photo_set import person_of
+from tests.photos import labelled_folder
 
 DEV_FRACTIONS, EXTRA_FRACTIONS = [0.4, 0.2, 0.4], [0.85, 0.15, 0.0]
-
-
-def _folder(root, name: str, files: list[str]):
-    folder = root / name
-    folder.mkdir(parents=True)
-    for file in files:
-        (folder / file).write_bytes(b"")
-    (folder / "labels.csv").write_text("file,emotion\n" + "".join(f"{f},neutral\n" for f in files))
-    return folder
 
 
 def _wild(tmp_path):
     """dev and extra sharing every other dev person, as wild/ does."""
     people = [f"Person_{i:02d}" for i in range(40)]
-    dev = _folder(tmp_path / "wild", "dev", [f"{p}_0001.jpg" for p in people] + ["Crowd_7.jpg"])
-    _folder(tmp_path / "wild", "extra", [f"{p}_0002.jpg" for p in people[::2]] + ["Crowd_8.jpg"])
+    dev = labelled_folder(tmp_path / "wild" / "dev", [f"{p}_0001.jpg" for p in people] + ["Crowd_7.jpg"], "neutral")
+    labelled_folder(tmp_path / "wild" / "extra", [f"{p}_0002.jpg" for p in people[::2]] + ["Crowd_8.jpg"], "neutral")
     return dev
 
 
