@@ -12,7 +12,7 @@ comma := ,
 help:
 	@echo "make demo         - run FaceMood locally end to end (DATA=path/to/fer2013.csv to run the pipeline on it; SIGN_IN=1 for campus sign-in and the journal)"
 	@echo "make test         - run every test (FACEMOOD_FER2013=path/to/fer2013.csv when ../shared is absent)"
-	@echo "make test-fast    - the edit-test loop: every test not marked slow (no lint; make test runs everything)"
+	@echo "make test-fast    - the edit-test loop: the unit layer, in about 2 minutes (no lint; make test runs everything)"
 	@echo "make lint         - pylint, ruff and checkov (the AWS template)"
 	@echo "make bench        - print the benchmarks' figures"
 	@echo "make model        - retrain the shipped model's FER2013 networks on ../shared/data/fer2013.npz (4 networks: about 1 h each with native bfloat16, 3.6 h in float32 on AVX2; rerun resumes; STAGE_MINUTES=70 stops each run after 70 min)"
@@ -33,23 +33,25 @@ $(VENV)/.extras-%: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.extras-app+local $(if $(DATA),$(VENV)/.extras-train)
 	$(BIN)/facemood demo $(if $(DATA),--data $(DATA)) $(if $(SIGN_IN),--sign-in)
 
-# Lint and the tests run side by side (the tests are mostly single-threaded; this machine has
-# two cores); the tests' output comes last, and the target fails when either fails.
+# The tests run on both cores (pytest-xdist) with lint beside them at a lower priority; the tests'
+# output comes last, and the target fails when either fails. docs/testing.md: the layers.
 # axe-core, from the npm registry, for the browser tests' accessibility check.
 AXE := .node/node_modules/axe-core/axe.min.js
 $(AXE):
 	-npm install --prefix .node --no-save --silent --no-audit --no-fund axe-core@4.14.1
 
+TEST_WORKERS ?= 2
 test: $(VENV)/.extras-dev $(AXE)
-	@log=$$(mktemp); $(BIN)/python -m pytest > $$log 2>&1 & tests=$$!; \
+	@log=$$(mktemp); $(BIN)/python -m pytest -n $(TEST_WORKERS) > $$log 2>&1 & tests=$$!; \
 	nice -n 10 $(MAKE) --no-print-directory lint; linted=$$?; \
 	wait $$tests; tested=$$?; cat $$log; rm -f $$log; \
 	[ $$linted -eq 0 ] && [ $$tested -eq 0 ]
 
-# The edit-test loop: the tests not marked `slow` (the end-to-end layers: demo, local stack, browser,
-# images, training to the end); `make test` and CI run every test.
+# The edit-test loop: the unit layer, without the tests marked `integration` (tiny training runs, the
+# page through the sign-in provider, the template) or `slow` (the demo, the local stack, the browser,
+# the images, training to the end); `make test` and CI run every test.
 test-fast: $(VENV)/.extras-dev
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow and not integration"
 
 # checkov (the template's security checks) lives in its own environment: its pins would downgrade
 # boto3 in .venv. --skip-download: no call home for guideline links (none are reachable here).

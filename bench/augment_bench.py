@@ -3,7 +3,7 @@
 Builds a 35,887-row CSV (about 290 MB) from the real FER2013 faces (as the tests find them), starts moto's S3
 server in its own process, then in a fresh child process pinned to one core runs
 (1) the handler with the default augmentation and (2) a straightforward reference.
-Prints wall time, peak RSS and the ratio. Targets: <= 60 s, <= 512 MiB.
+Prints wall time, peak RSS and the ratio. Targets: <= 15 s, <= 300 MiB.
 
     python -m bench.augment_bench [--rows 35887] [--skip-reference]
 """
@@ -129,7 +129,7 @@ def main() -> None:
     handler = figures["handler"]
     print(f"input: {args.rows} rows, {size_mb:.0f} MB CSV; default augmentation (original + 3 copies of Training)")
     print(f"handler:   {handler['wall_s']:7.2f} s wall on one core, peak RSS {handler['peak_rss_mib']:6.1f} MiB, "
-          f"{handler['rows_written']} rows written  (targets: <= 60 s, <= 512 MiB)")
+          f"{handler['rows_written']} rows written  (targets: <= 15 s, <= 300 MiB)")
     if "reference" in figures:
         ref = figures["reference"]
         print(f"reference: {ref['wall_s']:7.2f} s wall on one core, peak RSS {ref['peak_rss_mib']:6.1f} MiB, "

@@ -214,9 +214,10 @@ def augment_s3_object(client: Any, settings: AugmentSettings, bucket: str, key: 
     report = Report(input={"uri": location.uri, "etag": etag, "version_id": extra.get("VersionId"),
                            "bytes": source.get("ContentLength")})
     body = source["Body"]
+    ahead = storage.ReadAhead(body)  # the download overlaps the work, as the upload does (storage.open_write)
     try:
         with storage.open_write(refined.uri, client, "application/gzip") as sink:
-            augment_stream(body, sink, settings, report)
+            augment_stream(ahead, sink, settings, report)
             if report.rows_valid == 0:
                 raise _NothingToWrite()
         report.output = refined.uri
@@ -226,6 +227,7 @@ def augment_s3_object(client: Any, settings: AugmentSettings, bucket: str, key: 
         report.status, report.error = "invalid_file", str(exc)
         log.warning("invalid file", extra={"input": location.uri, "error": str(exc)})
     finally:
+        ahead.close()
         body.close()
     storage.write_bytes(report_location.uri, report.to_json(), client, "application/json")
     log.info("augmented", extra={"input": location.uri, "output": report.output, "status": report.status,

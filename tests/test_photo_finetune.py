@@ -151,6 +151,7 @@ def test_degradations_keep_faces_in_range_and_change_them():
     assert torch.equal(degrade_batch(x, 0.0, generator), x)
 
 
+@pytest.mark.integration
 def test_the_tiny_run_fine_tunes_on_photos_and_records_which_persons_it_used(
         stores, real_faces, tmp_path, photo_folder):  # noqa: F811
     upload_refined(stores, real_faces, tmp_path)
@@ -255,6 +256,7 @@ def test_photo_crops_name_the_row_of_an_unknown_emotion(tmp_path):
         photo_crops(tmp_path, load_app_settings().faces)
 
 
+@pytest.mark.integration
 def test_a_run_can_start_from_a_published_int8_graph(stores, real_faces, tmp_path):  # noqa: F811
     upload_refined(stores, real_faces, tmp_path)
     config = tmp_path / "pipeline.yaml"

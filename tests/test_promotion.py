@@ -23,6 +23,8 @@ from pipeline.scores import classification_scores
 from pipeline.settings import load_pipeline_settings
 from tests.test_training import MODELS, TINY
 
+pytestmark = pytest.mark.integration  # docs/testing.md: the layers
+
 STORE = f"s3://{MODELS}"
 
 

@@ -23,6 +23,8 @@ from pipeline.task import RESUME_LATER
 from pipeline.train import TimeBudget
 from tests.test_training import TINY
 
+pytestmark = pytest.mark.integration  # docs/testing.md: the layers
+
 EPOCHS = 25
 RESUMABLE = TINY.replace("epochs: 2,", f"epochs: {EPOCHS}, early_stopping_patience: {EPOCHS},").replace(
     "model: {widths: [8, 16], convs_per_block: [1, 1], dropout: 0.1}",

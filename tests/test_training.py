@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from cli import cli
 from facemood import bundle
 from facemood.augment import augment_file, load_augment_settings
-from facemood.config import CONFIG_DIR, ConfigError
+from facemood.config import CONFIG_DIR, REPO_ROOT, ConfigError
 from facemood.errors import BundleIntegrityError, InvalidDataset, StorageError, TrainingError
 from facemood.manifest import FORMAT_VERSION
 from pipeline import main as pipeline_main
@@ -70,6 +70,7 @@ def model_keys(s3) -> list[str]:
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=MODELS).get("Contents", []))
 
 
+@pytest.mark.integration
 def test_tiny_run_publishes_a_verified_bundle_and_moves_latest(stores, real_faces, tmp_path, tiny_config):
     upload_refined(stores, real_faces, tmp_path)
     settings = load_pipeline_settings(tiny_config)
@@ -110,6 +111,7 @@ def test_bfloat16_is_used_only_where_the_cpu_computes_it_natively():
     assert isinstance(native_bf16(), bool)
 
 
+@pytest.mark.integration
 def test_gate_failure_keeps_the_bundle_marked_rejected_and_latest_untouched(stores, real_faces, tmp_path,
                                                                               tiny_config):
     upload_refined(stores, real_faces, tmp_path)
@@ -126,6 +128,7 @@ def test_gate_failure_keeps_the_bundle_marked_rejected_and_latest_untouched(stor
     assert bundle.load_bundle(f"s3://{MODELS}", stores).run_id == first["run_id"]
 
 
+@pytest.mark.integration
 def test_cli_train_exits_2_on_gate_failure_and_evaluate_prints_metrics(stores, real_faces, tmp_path, tiny_config,
                                                                        monkeypatch):
     data = upload_refined(stores, real_faces, tmp_path)
@@ -162,25 +165,17 @@ def test_onnx_export_matches_pytorch_within_1e4(tmp_path, real_faces):
         check_parity(export_onnx([other], tmp_path / "other.onnx", True), exported, real_faces["pixels"][:64])
 
 
-@pytest.fixture(scope="module")
-def tiny_store(tmp_path_factory, real_faces):
-    """A local store holding one tiny bundle the training task published, trained once per module."""
-    folder = tmp_path_factory.mktemp("tiny")
-    (folder / "pipeline.yaml").write_text(TINY)
-    data = folder / "faces.npz"
-    np.savez(data, pixels=real_faces["pixels"], emotion=real_faces["emotion"], usage=real_faces["usage"])
-    root = folder / "store"
-    pipeline_main.run(load_pipeline_settings(folder / "pipeline.yaml", str(data), str(root)))
-    return root
-
-
 @pytest.fixture
-def published(stores, tiny_store):
-    """The tiny bundle and its latest.json, copied into this test's model bucket; its run id."""
-    for path in sorted(tiny_store.rglob("*")):
-        if path.is_file():
-            stores.upload_file(str(path), MODELS, path.relative_to(tiny_store).as_posix())
-    return bundle.read_latest(str(tiny_store))["run_id"]
+def published(stores):
+    """The served bundle as the training task published it, with its latest.json, copied into this
+    test's model bucket; its run id. (Publishing is tested above; these tests tamper with its result.)"""
+    pointer = bundle.read_latest(str(REPO_ROOT))
+    if pointer is None:
+        pytest.skip("no shipped model under models/")
+    stores.upload_file(str(REPO_ROOT / "models" / "latest.json"), MODELS, "models/latest.json")
+    for path in sorted((REPO_ROOT / pointer["bundle"]).iterdir()):
+        stores.upload_file(str(path), MODELS, f"{pointer['bundle'].rstrip('/')}/{path.name}")
+    return pointer["run_id"]
 
 
 def test_tampered_model_is_refused(stores, published):
