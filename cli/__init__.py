@@ -6,8 +6,8 @@ image's entrypoint is ``facemood train``): one command, one ``Error:`` line for 
 Only this package imports the deployables (``pipeline``, ``preprocessing_lambda``) and
 wires them into the local stack (``local_stack``); the core never does. One module per group of
 commands: pipeline_commands (train, augment, evaluate, predict), model_commands (models),
-operations (sign-in-secrets, check-config, replay-failed), local_run (local, demo); options
-holds what they share."""
+operations (sign-in-secrets, check-config, replay-failed), local_run (local, demo), page (the
+app container's page); options holds what they share."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from cli import local_run, model_commands, operations, pipeline_commands
+from cli import local_run, model_commands, operations, page, pipeline_commands
 from facemood.errors import FaceMoodError
 
 
@@ -71,7 +71,7 @@ def use_running_local_stack() -> None:
 
 for command in (pipeline_commands.train, pipeline_commands.augment, pipeline_commands.evaluate,
                 pipeline_commands.predict, model_commands.models, operations.sign_in_secrets,
-                operations.check_config, operations.replay_failed, local_run.local, local_run.demo):
+                operations.check_config, operations.replay_failed, local_run.local, local_run.demo, page.page):
     cli.add_command(command)
 
 

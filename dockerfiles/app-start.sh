@@ -5,5 +5,5 @@ set -eu
 if [ "${FACEMOOD_AUTH:-none}" = "oidc" ]; then
     facemood sign-in-secrets --output "${HOME}/.streamlit/secrets.toml"
 fi
-# The port: STREAMLIT_SERVER_PORT (8501 in the image).
-exec streamlit run app.py --server.address 0.0.0.0
+# The port: STREAMLIT_SERVER_PORT (8501 in the image). In AWS every line it writes is JSON (facemood page).
+exec facemood page --app-dir /srv/facemood/app --server.address 0.0.0.0

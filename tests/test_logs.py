@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 
-from facemood.config import REPO_ROOT
-from facemood.logs import setup_logging
+from facemood.config import ENV, REPO_ROOT
+from facemood.logs import JsonLines, setup_logging
+from local_stack.s3_server import free_port
 
 
 @pytest.fixture
@@ -59,3 +63,50 @@ def test_the_page_logs_json_when_asked():
                           timeout=120, check=False)
     probe = [line for line in done.stderr.splitlines() if '"probe"' in line]
     assert probe and json.loads(probe[0])["message"] == "probe", done.stderr[-2000:]
+
+
+def test_other_programs_lines_become_json_with_their_level():
+    to_json = JsonLines("streamlit")
+    lines = [
+        "",
+        "  You can now view your Streamlit app in your browser.",
+        "WARNING streamlit.web.server.starlette.starlette_auth_routes: Missing provider for OAuth callback; this "
+        "often indicates a stale or replayed callback",
+        "/usr/lib/python3/site-packages/authlib/jose/__init__.py:14: AuthlibDeprecationWarning: authlib.jose "
+        "module is deprecated, please use joserfc instead.",
+        "  from authlib.jose import JsonWebKey",
+        '{"level": "INFO", "message": "already JSON"}',
+        "URL: http://0.0.0.0:8501",
+    ]
+    shown = [json.loads(line) for line in map(to_json, lines) if line is not None]
+    assert [(s["level"], s.get("name")) for s in shown] == [
+        ("INFO", "streamlit"), ("WARNING", "streamlit.web.server.starlette.starlette_auth_routes"),
+        ("WARNING", "py.warnings"), ("WARNING", "py.warnings"), ("INFO", None), ("INFO", "streamlit")]
+    assert shown[1]["message"].startswith("Missing provider for OAuth callback")
+    assert shown[2]["message"].startswith("AuthlibDeprecationWarning: authlib.jose module is deprecated")
+    assert shown[4] == {"level": "INFO", "message": "already JSON"}
+
+
+@pytest.mark.integration
+def test_in_aws_every_line_the_page_writes_is_json(tmp_path):
+    port = free_port()
+    env = {**os.environ, "FACEMOOD_LOG_FORMAT": "json", ENV.CONFIG_DIR: str(REPO_ROOT / "config")}
+    # pylint: disable-next=consider-using-with  # stopped below, as ECS stops the container
+    page = subprocess.Popen([sys.executable, "-m", "cli", "page", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        page.send_signal(signal.SIGTERM)
+        _, err = page.communicate(timeout=30)
+    finally:
+        page.kill()
+    lines = [json.loads(line) for line in err.splitlines()]  # each line parses, or this fails
+    assert any("You can now view your Streamlit app" in line["message"] for line in lines), err[-2000:]
+    assert all({"level", "message", "timestamp", "service"} <= set(line) for line in lines), err[-2000:]
