@@ -12,10 +12,10 @@ PROBABILITIES = {"angry": 0.05, "disgust": 0.01, "fear": 0.1, "happy": 0.02, "sa
 
 def test_bars_show_every_emotion_in_fixed_order_with_its_percentage_and_colour():
     spec = charts.probability_bars(PROBABILITIES)
-    values = spec["data"]["values"]
+    values = charts.chart_data(spec)
     assert [v["expression"] for v in values] == [expression_names(ENGLISH)[e] for e in EMOTIONS]
     assert [v["percent"] for v in values] == [5.0, 1.0, 10.0, 2.0, 62.0, 0.0, 20.0]
-    scale = spec["layer"][0]["encoding"]["color"]["scale"]
+    scale = spec["layer"][0]["layer"][0]["encoding"]["color"]["scale"]  # the bars inside the chart's one layer
     names = expression_names(ENGLISH)
     assert dict(zip(scale["domain"], scale["range"])) == {names[e]: charts.COLOURS[e] for e in EMOTIONS}
     assert charts.COLOURS["sad"] != "#ff0000" and len(set(charts.COLOURS.values())) == 7
@@ -26,19 +26,19 @@ def test_timeline_places_each_check_in_at_its_time_and_emotion():
     day = 86_400
     spec = charts.timeline([(1_700_000_000, "sad", 0.71, True), (1_700_000_000 + day, "happy", 0.9, True)],
                            start=1_700_000_000 - 13 * day, end=1_700_000_000 + day)
-    assert spec["data"]["values"] == [
+    assert charts.chart_data(spec) == [
         {"time": "2023-11-14T22:13:20+00:00", "expression": "sad", "percent": 71},
         {"time": "2023-11-15T22:13:20+00:00", "expression": "happy", "percent": 90}]
-    assert spec["encoding"]["x"]["scale"]["domain"] == ["2023-11-01T22:13:20+00:00", "2023-11-15T22:13:20+00:00"]
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == ["2023-11-01T22:13:20+00:00", "2023-11-15T22:13:20+00:00"]
     json.dumps(spec)
 
 
 def test_one_session_check_in_gets_real_clock_times_and_an_unclear_one_its_own_row():
     spec = charts.timeline([(1_700_000_000, "happy", 0.41, False)])
-    assert spec["data"]["values"] == [{"time": "2023-11-14T22:13:20+00:00", "expression": "hard to read",
+    assert charts.chart_data(spec) == [{"time": "2023-11-14T22:13:20+00:00", "expression": "hard to read",
                                        "percent": 41}]
-    x = spec["encoding"]["x"]
+    x = spec["layer"][0]["encoding"]["x"]
     # a real span around the one check-in (no zero-width scale, no ".071" labels), clock-time labels
     assert x["scale"]["domain"] == ["2023-11-14T22:08:20+00:00", "2023-11-14T22:18:20+00:00"]
     assert x["axis"]["format"] == "%H:%M" and x["scale"]["nice"] is False
-    assert spec["encoding"]["y"]["sort"][-1] == "hard to read"
+    assert spec["layer"][0]["encoding"]["y"]["sort"][-1] == "hard to read"

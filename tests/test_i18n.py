@@ -128,10 +128,10 @@ def test_a_reading_is_said_in_the_students_language():
     unclear = replace(result, clear=False)
     assert unclear.sentence(words_for("es")) == "Difícil de leer: quizá tristeza (71%) o miedo (15%)"
     bars = charts.probability_bars(result.probabilities, words=words_for("es"))
-    assert [v["expression"] for v in bars["data"]["values"]][4] == "tristeza"
+    assert [v["expression"] for v in charts.chart_data(bars)][4] == "tristeza"
     line = charts.timeline([(1_700_000_000, "happy", 0.4, False)], words=words_for("zh"))
-    assert line["data"]["values"][0]["expression"] == "难以判断"
-    assert line["encoding"]["y"]["sort"][-1] == "难以判断"
+    assert charts.chart_data(line)[0]["expression"] == "难以判断"
+    assert line["layer"][0]["encoding"]["y"]["sort"][-1] == "难以判断"
     assert expression_names(ENGLISH)["disgust"] == "disgusted"
 
 
