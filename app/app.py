@@ -41,7 +41,7 @@ from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_a
 from facemood.checkin import CheckIn, FaceReading, FaceStep, check_in, shrink_upload  # noqa: E402
 from facemood.distress import percent  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
-from facemood.face_step import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
+from facemood.face_steps import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
 from facemood.i18n import catalogue_languages, expression_names  # noqa: E402
 from facemood.logs import setup_logging  # noqa: E402
 from facemood.model_cache import ModelCache  # noqa: E402
@@ -83,7 +83,7 @@ def model_cache(uri: str, refresh_seconds: float) -> ModelCache:
 
 
 @st.cache_resource
-def face_step(_settings: AppSettings) -> FaceStep:
+def shared_face_step(_settings: AppSettings) -> FaceStep:
     """The face step, shared by every session: in-process locally, the face Lambda on AWS."""
     from dataclasses import replace
 
@@ -160,19 +160,19 @@ def resource_lines(settings: AppSettings) -> str:
     return "\n".join(links(r) for r in resources(settings)) + f"\n\n{emergency}"
 
 
-def help_ui(settings: AppSettings) -> None:
+def distress_help_ui(settings: AppSettings) -> None:
     """Counselling resources, offered gently and prominently."""
     st.info(_("It looks like this might be a hard moment. If you would like to talk to someone, help is one "
               "tap away:") + "\n\n" + resource_lines(settings))
 
 
-def talk_ui(settings: AppSettings) -> None:
+def resources_at_end_ui(settings: AppSettings) -> None:
     """A quiet way to the resources, on the page whatever the reading."""
     with st.expander(_("Need to talk to someone?")):
         st.markdown(resource_lines(settings))
 
 
-def talk_line(settings: AppSettings) -> None:
+def resources_at_top_ui(settings: AppSettings) -> None:
     """One short line near the top, whatever the state: the first resource's first way to reach it
     (the full list is at the end of the page)."""
     shown = resources(settings)
@@ -299,7 +299,7 @@ def check_in_once(photo: bytes, model, settings: AppSettings, keeper: Student | 
     if last is not None and last[0] == key:
         return last[1]
     with st.spinner(_("Reading the expression...")):
-        this_check_in = check_in(photo, face_step(settings), model, settings)
+        this_check_in = check_in(photo, shared_face_step(settings), model, settings)
     telemetry.record_check_in(settings.metrics_namespace, this_check_in, model.run_id)
     st.session_state["last_check_in"] = (key, this_check_in)
     if keeper is not None and this_check_in.readings:
@@ -339,7 +339,7 @@ def page_top() -> AppSettings | None:
         st.error(_("FaceMood can't read photos right now. Please try again later; if it goes on, tell the "
                    "student services team."))
         return None
-    talk_line(settings)
+    resources_at_top_ui(settings)
     return settings
 
 
@@ -361,7 +361,7 @@ def student_ui(settings: AppSettings) -> tuple[bool, Student | None]:
         if not st.user.is_logged_in:
             return False, None
     if student is None and not st.user.is_logged_in:
-        talk_ui(settings)
+        resources_at_end_ui(settings)
         return False, None
     proactive_ui(settings, entries, resource_lines(settings))
     return True, student
@@ -424,10 +424,10 @@ def check_in_ui(this_check_in: CheckIn, settings: AppSettings) -> None:
     flagged = this_check_in.flagged
     several = len(this_check_in.readings) > 1
     if flagged and several:
-        help_ui(settings)
+        distress_help_ui(settings)
     readings_ui(this_check_in)
     if flagged and not several:
-        help_ui(settings)
+        distress_help_ui(settings)
     for number, reading in enumerate(this_check_in.readings, start=1):
         chart_ui(number, reading, len(this_check_in.readings))
     photo_ui_with_boxes(this_check_in)
@@ -439,24 +439,24 @@ def page_body(settings: AppSettings) -> None:
     if not go_on:
         return
     if not consent_ui(student):
-        talk_ui(settings)
+        resources_at_end_ui(settings)
         return
     keeping = student is not None and journal_switch_ui(student, settings)
     photo = photo_ui(settings)
     if photo is None:
         st.write(_("Upload or take a photo of your face to check in."))
         history_ui(settings, student)
-        talk_ui(settings)
+        resources_at_end_ui(settings)
         return
     model = served_model(settings)
     this_check_in = model and check_in_or_none(photo, model, settings, student if keeping else None)
     if this_check_in is None or model is None:
-        talk_ui(settings)
+        resources_at_end_ui(settings)
         return
     check_in_ui(this_check_in, settings)
     remember(photo, this_check_in.kept_reading)
     history_ui(settings, student)
-    talk_ui(settings)
+    resources_at_end_ui(settings)
     st.markdown(_("FaceMood reads facial expressions; it cannot know how you feel, and this is not a diagnosis."))
     with st.expander(_("About this reading")):
         about_ui(model)

@@ -58,7 +58,7 @@ def measure(mode: str, endpoint: str, key: str) -> dict:
     client = storage.s3_client(endpoint_url=endpoint)
     started = time.perf_counter()
     if mode == "handler":
-        from preprocessing_lambda import augment
+        from lambdas import augment
 
         settings = replace(load_augment_settings(), buckets=Buckets(RAW, REFINED, "bench-models"))
         etag = client.head_object(Bucket=RAW, Key=key)["ETag"]

@@ -20,7 +20,7 @@ from facemood import bundle
 from facemood.app_settings import load_app_settings
 from facemood.checkin import check_in
 from facemood.config import REPO_ROOT
-from facemood.face_step import InProcessFaceStep
+from facemood.face_steps import InProcessFaceStep
 from tests.fer2013 import fer2013_path, load_fer2013
 from tests.photos import encode_jpeg, make_photo
 

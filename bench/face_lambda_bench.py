@@ -27,7 +27,7 @@ from tests.photos import encode_jpeg, event_for, make_photo
 CHILD = """
 import json, sys, time
 started = time.perf_counter()
-from preprocessing_lambda import face
+from lambdas import face
 imported = time.perf_counter()
 event = json.load(open(sys.argv[1]))
 reply = face.handler(event, None)

@@ -46,7 +46,7 @@ def face_cold_start(repeats: int) -> None:
                            "AWS_LAMBDA_RUNTIME_API": api.address}
             try:
                 started = time.perf_counter()
-                with container(require_image("lambda"), "preprocessing_lambda.face.handler",
+                with container(require_image("lambda"), "lambdas.face.handler",
                                environment=environment, show_log=False):
                     ok, _ = api.invoke(event)
                     cold.append(time.perf_counter() - started)

@@ -3,7 +3,7 @@ Each command loads config, builds objects, calls one library function and prints
 heavy imports are lazy. The ECS training task runs its ``train`` command too (the pipeline
 image's entrypoint is ``facemood train``): one command, one ``Error:`` line for a domain error.
 
-Only this package imports the deployables (``pipeline``, ``preprocessing_lambda``) and
+Only this package imports the deployables (``pipeline``, ``lambdas``) and
 wires them into the local stack (``local_stack``); the core never does. One module per group of
 commands: pipeline_commands (train, augment, evaluate, predict), model_commands (models),
 operations (sign-in-secrets, check-config, replay-failed), local_run (local, demo), page (the

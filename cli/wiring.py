@@ -25,7 +25,7 @@ REPORT_SUFFIX = ".report.json"
 
 def augment_handler(buckets: Buckets) -> EventHandler:
     """The augmentation Lambda's handler, called as Lambda calls it, on the stack's ``buckets``."""
-    from preprocessing_lambda import augment as augment_lambda
+    from lambdas import augment as augment_lambda
 
     settings = replace(load_augment_settings(), buckets=buckets)
     return lambda event, client: augment_lambda.handler(event, None, client, settings)

@@ -93,7 +93,7 @@ def _count(report: Report, batch: dataset.Batch) -> None:
 
 
 def augment_stream(source: IO[bytes], sink: IO[bytes] | None, settings: AugmentSettings, report: Report,
-                  compress: bool = True) -> Report:
+                   compress: bool = True) -> Report:
     """Read ``source``, write the refined CSV (gzip unless not ``compress``) to ``sink``; fill in ``report``.
 
     ``sink`` may be None to validate only. Raises InvalidDataset for a file that is not
@@ -107,43 +107,16 @@ def augment_stream(source: IO[bytes], sink: IO[bytes] | None, settings: AugmentS
         # ISA-L's gzip is about 4x faster than zlib at level 1, with a smaller output.
         gz = igzip.IGzipFile(fileobj=sink, mode="wb", compresslevel=settings.gzip_level, mtime=0)
     header_written = False
-    spent = Counter()
-    copy_name = aug.copy_name()
+    spent: Counter[str] = Counter()
     for index, batch in enumerate(dataset.read_batches(source, settings.batch_rows, settings.limits)):
         t0 = time.monotonic()
-        report.rows_read += len(batch) + len(batch.rejections)
-        report.rows_valid += len(batch)
-        report.rejected_count += len(batch.rejections)
-        room = MAX_REPORTED_REJECTIONS - len(report.rejected)
-        report.rejected.extend({"line": r.line, "reason": r.reason} for r in batch.rejections[:max(room, 0)])
-        if batch.augmentation is not None:
-            raise InvalidDataset("the file is already refined (it has augmentation and source columns): augmenting "
-                                 "it again would make copies of copies. Upload the raw FER2013 CSV, or train on "
-                                 "this file directly (facemood train --data URI)")
+        _record(report, batch)
         if len(batch) == 0:
             continue
-        _count(report, batch)
-        has_usage = batch.usage is not None
-        augmentable = batch.usage == TRAINING if has_usage else np.ones(len(batch), bool)
-        usage = batch.usage.tolist() if has_usage else None
-        source_ids = batch.source.tolist()
-        names = batch.augmentation.tolist() if batch.augmentation is not None else [ORIGINAL] * len(batch)
-        chunks = [_rows(batch.labels, batch.pixels, usage, names, source_ids)]
-        report.written_by_augmentation[ORIGINAL] = report.written_by_augmentation.get(ORIGINAL, 0) + len(batch)
-        if aug.copies and augmentable.any():
-            picked = np.flatnonzero(augmentable)
-            t1 = time.monotonic()
-            copies = augmented_copies(batch.pixels[picked], aug, index)
-            spent["augment_s"] += time.monotonic() - t1
-            sub_usage = [usage[i] for i in picked] if usage else None
-            sub_source = [source_ids[i] for i in picked]
-            for copy in copies:
-                chunks.append(_rows(batch.labels[picked], copy, sub_usage, [copy_name] * len(picked), sub_source))
-            report.written_by_augmentation[copy_name] = (
-                report.written_by_augmentation.get(copy_name, 0) + len(picked) * len(copies))
+        chunks = _refined_rows(batch, aug, index, report, spent)
         if gz is not None:
             if not header_written:
-                gz.write(dataset.csv_header(has_usage, refined=True))
+                gz.write(dataset.csv_header(batch.usage is not None, refined=True))
                 header_written = True
             t2 = time.monotonic()
             for chunk in chunks:
@@ -160,6 +133,47 @@ def augment_stream(source: IO[bytes], sink: IO[bytes] | None, settings: AugmentS
     report.timings = {k: round(v, 3) for k, v in spent.items()}
     report.timings["total_s"] = round(time.monotonic() - started, 3)
     return report
+
+
+def _record(report: Report, batch: dataset.Batch) -> None:
+    """Count a batch's rows, valid and rejected, in the report; refuse a file already refined."""
+    report.rows_read += len(batch) + len(batch.rejections)
+    report.rows_valid += len(batch)
+    report.rejected_count += len(batch.rejections)
+    room = MAX_REPORTED_REJECTIONS - len(report.rejected)
+    report.rejected.extend({"line": r.line, "reason": r.reason} for r in batch.rejections[:max(room, 0)])
+    if batch.augmentation is not None:
+        raise InvalidDataset("the file is already refined (it has augmentation and source columns): augmenting "
+                             "it again would make copies of copies. Upload the raw FER2013 CSV, or train on "
+                             "this file directly (facemood train --data URI)")
+    if len(batch):
+        _count(report, batch)
+
+
+def _refined_rows(batch: dataset.Batch, aug: TransformSettings, index: int, report: Report,
+                  spent: Counter[str]) -> list[bytes]:
+    """The refined CSV text of a batch: every row as it came, then the augmented copies of its
+    Training rows (all rows without a Usage column)."""
+    has_usage = batch.usage is not None
+    augmentable = batch.usage == TRAINING if has_usage else np.ones(len(batch), bool)
+    usage = batch.usage.tolist() if has_usage else None
+    source_ids = batch.source.tolist()
+    chunks = [_rows(batch.labels, batch.pixels, usage, [ORIGINAL] * len(batch), source_ids)]
+    report.written_by_augmentation[ORIGINAL] = report.written_by_augmentation.get(ORIGINAL, 0) + len(batch)
+    if not aug.copies or not augmentable.any():
+        return chunks
+    picked = np.flatnonzero(augmentable)
+    t1 = time.monotonic()
+    copies = augmented_copies(batch.pixels[picked], aug, index)
+    spent["augment_s"] += time.monotonic() - t1
+    sub_usage = [usage[i] for i in picked] if usage else None
+    sub_source = [source_ids[i] for i in picked]
+    copy_name = aug.copy_name()
+    for copy in copies:
+        chunks.append(_rows(batch.labels[picked], copy, sub_usage, [copy_name] * len(picked), sub_source))
+    report.written_by_augmentation[copy_name] = (
+        report.written_by_augmentation.get(copy_name, 0) + len(picked) * len(copies))
+    return chunks
 
 
 def _rows(labels: np.ndarray, pixels: np.ndarray, usage: list[str] | None, names: list[str],

@@ -129,7 +129,7 @@ class CheckIn:
         return next((r for r in self.readings if r.flagged), self.readings[0])
 
 
-def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSettings) -> CheckIn:
+def check_in(photo: bytes, find_faces: FaceStep, model: Bundle, settings: AppSettings) -> CheckIn:
     """Upload bytes -> the check-in: the faces come from the same path as ``facemood predict``;
     the photo is decoded again, smaller, to be shown, with the boxes scaled to it.
 
@@ -139,7 +139,7 @@ def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSett
         raise InvalidImage(f"the photo is {len(photo) / MIB:.1f} MiB; the limit is "
                            f"{settings.upload_max_bytes / MIB:.1f} MiB", "too_big")
     started = time.perf_counter()
-    found = face_step(photo)
+    found = find_faces(photo)
     face_seconds = time.perf_counter() - started
     shown = read_upload(photo, settings)
     width, height = found.image_size
@@ -154,6 +154,6 @@ def check_in(photo: bytes, face_step: FaceStep, model: Bundle, settings: AppSett
 def shrink_upload(photo: bytes, settings: AppSettings) -> bytes:
     """A photo too large for the face Lambda's payload, downscaled to ``upload_max_side`` and
     re-encoded as JPEG (the only case the two face paths differ)."""
-    from facemood.face_step import encode_jpeg
+    from facemood.face_steps import encode_jpeg
 
     return encode_jpeg(read_upload(photo, settings), settings.upload_jpeg_quality)

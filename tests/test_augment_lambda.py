@@ -15,7 +15,7 @@ import pytest
 from facemood import augment, dataset
 from facemood.config import Buckets
 from facemood.errors import StorageError
-from preprocessing_lambda import augment as augment_lambda
+from lambdas import augment as augment_lambda
 from tests.conftest import csv_text, load_event
 
 RAW, REFINED = "facemood-raw", "facemood-refined"

@@ -8,7 +8,7 @@ import pytest
 
 from facemood.aws import aws_client
 from facemood.errors import FaceStepError, StorageError
-from facemood.face_step import LambdaFaceStep
+from facemood.face_steps import LambdaFaceStep
 from facemood.journal import Journal
 from facemood.secret_store import read_secret
 from facemood.storage import read_bytes

@@ -29,7 +29,8 @@ def test_timeline_places_each_check_in_at_its_time_and_emotion():
     assert charts.chart_data(spec) == [
         {"time": "2023-11-14T22:13:20+00:00", "expression": "sad", "percent": 71},
         {"time": "2023-11-15T22:13:20+00:00", "expression": "happy", "percent": 90}]
-    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == ["2023-11-01T22:13:20+00:00", "2023-11-15T22:13:20+00:00"]
+    x = spec["layer"][0]["encoding"]["x"]
+    assert x["scale"]["domain"] == ["2023-11-01T22:13:20+00:00", "2023-11-15T22:13:20+00:00"]
     json.dumps(spec)
 
 

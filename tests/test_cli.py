@@ -149,7 +149,7 @@ def test_the_page_and_predict_read_the_same_file_the_same_way(tmp_path, shipped_
     from facemood import bundle
     from facemood.app_settings import load_app_settings
     from facemood.checkin import check_in
-    from facemood.face_step import InProcessFaceStep
+    from facemood.face_steps import InProcessFaceStep
     from tests.photos import encode, encode_jpeg, make_photo
 
     settings = load_app_settings()

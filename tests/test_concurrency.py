@@ -14,7 +14,7 @@ from facemood import bundle
 from facemood.app_settings import load_app_settings
 from facemood.checkin import check_in
 from facemood.config import REPO_ROOT
-from facemood.face_step import InProcessFaceStep
+from facemood.face_steps import InProcessFaceStep
 from tests.photos import encode_jpeg, event_for, make_photo
 
 THREADS = 8
@@ -58,7 +58,7 @@ def test_check_ins_from_many_threads_match_the_single_threaded_answers(photos):
 
 
 def test_the_face_lambda_handler_answers_eight_threads_at_once(photos):
-    from preprocessing_lambda import face as face_lambda
+    from lambdas import face as face_lambda
 
     events = [event_for(photo) for photo in photos]
     alone = [face_lambda.handler(event) for event in events]

@@ -222,7 +222,7 @@ def test_large_jpeg_is_decoded_reduced_and_boxes_are_in_photo_coordinates(prepro
 
 
 def test_face_lambda_returns_boxes_and_crops(training_faces):
-    from preprocessing_lambda import face as face_lambda
+    from lambdas import face as face_lambda
 
     photo, boxes = make_photo(np.random.default_rng(3), [training_faces[2]], (640, 480))
     response = face_lambda.handler(event_for(encode_jpeg(photo)), None)
@@ -243,14 +243,14 @@ def test_face_lambda_returns_boxes_and_crops(training_faces):
     ({"image": "A" * 7_000_000}, "the request is 6.7 MiB; Lambda's limit is 6.0 MiB"),
 ])
 def test_face_lambda_errors_are_structured(event, error):
-    from preprocessing_lambda import face as face_lambda
+    from lambdas import face as face_lambda
 
     response = face_lambda.handler(event, None)
     assert response["ok"] is False and error in response["error"]
 
 
 def test_face_lambda_says_no_face_found():
-    from preprocessing_lambda import face as face_lambda
+    from lambdas import face as face_lambda
 
     response = face_lambda.handler(event_for(encode_jpeg(np.full((480, 640, 3), 180, np.uint8))), None)
     assert response == {"ok": True, "image_size": [640, 480], "faces": [], "faces_found": 0,
@@ -260,7 +260,7 @@ def test_face_lambda_says_no_face_found():
 def test_a_large_upload_is_downscaled_to_fit_the_lambda_payload():
     from facemood.app_settings import load_app_settings
     from facemood.checkin import read_upload
-    from facemood.face_step import encode_jpeg as encode_for_lambda
+    from facemood.face_steps import encode_jpeg as encode_for_lambda
 
     settings = load_app_settings()
     rng = np.random.default_rng(0)
@@ -283,7 +283,7 @@ def test_faces_beyond_the_cap_are_counted(training_faces):
 
 
 def test_the_face_lambda_reports_every_face_found(training_faces):
-    from preprocessing_lambda import face as face_lambda
+    from lambdas import face as face_lambda
 
     photo = np.full((480, 1920, 3), 90, np.uint8)
     for i in range(7):

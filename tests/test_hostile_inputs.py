@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from cli import cli
 from facemood import aws, bundle, storage
 from facemood.model_cache import REFRESH_THREAD, ModelCache
-from preprocessing_lambda import augment as augment_lambda
+from lambdas import augment as augment_lambda
 from tests.conftest import REPO_ROOT, csv_text
 from tests.faults import silent_port
 from tests.test_augment_lambda import LABELS, PIXELS, RAW, REFINED, SETTINGS, event_for, keys, read_report, upload

@@ -69,7 +69,7 @@ def test_the_augment_lambda_image_turns_an_s3_event_into_refined_data(moto, runt
     usage = ["Training"] * 6 + ["PublicTest"] * 2
     s3.put_object(Bucket=RAW, Key="uploads/smoke.csv", Body=csv_text(labels, pixels, usage).encode())
     etag = s3.head_object(Bucket=RAW, Key="uploads/smoke.csv")["ETag"].strip('"')
-    with lambda_container(runtime_api, "preprocessing_lambda.augment.handler", aws):
+    with lambda_container(runtime_api, "lambdas.augment.handler", aws):
         ok, result = runtime_api.invoke(load_event("s3_put.json", bucket=RAW, key="uploads/smoke.csv", etag=etag))
     assert ok, result
     assert result["results"][0]["status"] == "complete", result
@@ -83,7 +83,7 @@ def test_the_augment_lambda_image_turns_an_s3_event_into_refined_data(moto, runt
 @pytest.mark.slow
 def test_the_face_lambda_image_answers_a_photo_and_a_broken_one(moto, runtime_api, photos):
     _, aws = moto
-    with lambda_container(runtime_api, "preprocessing_lambda.face.handler", aws):
+    with lambda_container(runtime_api, "lambdas.face.handler", aws):
         ok, reply = runtime_api.invoke({"image": base64.b64encode(photos["one"]).decode()})
         assert ok and reply["ok"], reply
         [face] = reply["faces"]

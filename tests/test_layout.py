@@ -9,7 +9,7 @@ import pytest
 
 from facemood.config import REPO_ROOT
 
-DEPLOYABLES = ("pipeline", "preprocessing_lambda", "app")
+DEPLOYABLES = ("pipeline", "lambdas", "app")
 EDGES = ("cli", "local_stack")  # the composition root and the local dev stack: outside the core
 # what the core never imports: each deployable brings its own (click: the CLI; moto and the sign-in
 # provider: the local stack; scikit-learn and torch: training; streamlit: the page)
@@ -44,7 +44,7 @@ def test_the_core_imports_no_edge_framework(path):
     assert not offending, f"{path.name} imports {offending}: the core is copied into every image"
 
 
-@pytest.mark.parametrize("package", ["pipeline", "preprocessing_lambda", "app"])
+@pytest.mark.parametrize("package", ["pipeline", "lambdas", "app"])
 def test_deployables_do_not_import_each_other_or_the_composition_root(package):
     for path in sorted((REPO_ROOT / package).rglob("*.py")):
         others = {d for d in DEPLOYABLES if d != package}
@@ -55,22 +55,22 @@ def test_deployables_do_not_import_each_other_or_the_composition_root(package):
 
 def test_the_check_itself_finds_a_deployable_import(tmp_path):
     module = tmp_path / "wired.py"
-    module.write_text("def f():\n    from pipeline.main import run\n    import preprocessing_lambda.augment\n")
-    assert {"pipeline.main", "preprocessing_lambda.augment"} <= imported_modules(module)
+    module.write_text("def f():\n    from pipeline.main import run\n    import lambdas.augment\n")
+    assert {"pipeline.main", "lambdas.augment"} <= imported_modules(module)
 
 
 def test_only_facemood_aws_talks_to_boto():
     """One edge to AWS: clients are built and botocore's errors put in words in facemood/aws.py;
     everything else takes a client and catches ``aws_errors()``."""
     edge = REPO_ROOT / "facemood" / "aws.py"
-    for package in ("facemood", "pipeline", "preprocessing_lambda", "app"):
+    for package in ("facemood", "pipeline", "lambdas", "app"):
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
             offending = sorted(m for m in imported_modules(path) if m.split(".")[0] in ("boto3", "botocore"))
             assert path == edge or not offending, f"{path.relative_to(REPO_ROOT)} imports {offending}"
 
 
 @pytest.mark.parametrize(("dockerfile", "allowed"), [
-    ("Dockerfile-lambda", {"facemood", "preprocessing_lambda"}),
+    ("Dockerfile-lambda", {"facemood", "lambdas"}),
     ("Dockerfile-app", {"facemood", "app", "cli"}),  # the app runs `facemood sign-in-secrets`
     ("Dockerfile-pipeline", {"facemood", "pipeline", "cli"}),  # the task runs `facemood train`
 ])

@@ -1,7 +1,7 @@
 """Face-preprocessing Lambda: ``{"image": <base64 JPEG/PNG/WebP>}`` -> boxes and 48x48 crops.
 
 An adapter: it checks the request, calls :mod:`facemood.faces` and builds the reply the
-app's :class:`facemood.face_step.LambdaFaceStep` reads. Photos are processed in memory and
+app's :class:`facemood.face_steps.LambdaFaceStep` reads. Photos are processed in memory and
 never logged or stored.
 """
 

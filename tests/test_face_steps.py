@@ -15,7 +15,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from facemood.errors import FaceStepError, InvalidImage
-from facemood.face_step import LambdaFaceStep, lambda_client
+from facemood.face_steps import LambdaFaceStep, lambda_client
 from tests.faults import silent_port
 from tests.photos import encode_jpeg
 
