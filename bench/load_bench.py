@@ -121,18 +121,23 @@ def main() -> None:
                 paths.append(str(path))
             photo_sets.append(paths)
         for sessions in args.sessions:
-            app = start_app(free_port(), {ENV.MODEL_URI: str(REPO_ROOT), ENV.FACE_FUNCTION: LOCAL_FACE_STEP},
-                            Path(folder) / "app.log")
+            log_path = Path(folder) / f"app-{sessions}.log"
+            app = start_app(free_port(), {ENV.MODEL_URI: str(REPO_ROOT), ENV.FACE_FUNCTION: LOCAL_FACE_STEP}, log_path)
             try:
                 app.wait_ready()
                 figures = asyncio.run(run(app.url, app.process.pid, sessions, photo_sets))
             finally:
                 app.stop()
+            # a check-in that failed never shows in the history (the run stops at its timeout); the log
+            # also says whether anything went wrong along the way
+            errors = [line for line in log_path.read_text(errors="replace").splitlines()
+                      if " ERROR " in line or "Traceback" in line]
             print(f"{sessions:3d} sessions x {args.uploads} uploads: {figures['check_ins']} check-ins, "
                   f"{figures['per_second']:.2f}/s; upload to result p50 {figures['p50']:.2f} s, "
                   f"p95 {figures['p95']:.2f} s; app CPU {1000 * figures['cpu_per_check_in']:.0f} ms per check-in "
                   f"(and {1000 * figures['cpu_per_session_opened']:.0f} ms per session opened); "
-                  f"{figures['mib_per_session']:.1f} MiB per session (app RSS {figures['rss']:.0f} MiB)", flush=True)
+                  f"{figures['mib_per_session']:.1f} MiB per session (app RSS {figures['rss']:.0f} MiB); "
+                  f"{len(errors)} error lines in the app's log", flush=True)
 
 
 if __name__ == "__main__":
