@@ -74,37 +74,47 @@ def sign_in_ui(settings: AppSettings) -> Student | None:
                    "Please tell the service's administrators."))
         return None
     if not st.user.is_logged_in:
-        st.markdown(_("Sign in with your campus account to check in. Your photos are never stored, and "
-                      "nothing about you is shared with anyone."))
-        if st.context.cookies.get(SIGNED_OUT_COOKIE) == "1":
-            # back from signing out (through the provider's own sign-out page, where it has one): that
-            # is not a failed sign-in; the mark is a one-time note, gone once read
-            st.success(_("You're signed out."))
-            st.html(f"<script>document.cookie = '{SIGNED_OUT_COOKIE}=; path=/; max-age=0';</script>",
-                    unsafe_allow_javascript=True)
-        elif st.query_params.get(SIGN_IN_FAILED[0]) == SIGN_IN_FAILED[1]:
-            telemetry.record_error(settings.metrics_namespace, "SignInFailed")
-            st.warning(_("Signing in didn't work that time. Please try again; if it keeps failing, tell the "
-                         "student services team."))
-        elif provider := auth_origin("server_metadata_url"):
-            # Back from the identity provider, yet signed out: the sign-in failed (Streamlit logs why and
-            # returns to the page with no sign of it). The browser knows where it came from; say so.
-            # (a reload keeps the referrer: only the arrival itself counts)
-            st.html(f"<script>if (document.referrer.startsWith({json.dumps(provider)}) && "
-                    "performance.getEntriesByType('navigation')[0]?.type === 'navigate') "
-                    f"window.location.replace('?{SIGN_IN_FAILED[0]}={SIGN_IN_FAILED[1]}');</script>",
-                    unsafe_allow_javascript=True)
-        origin = auth_origin("redirect_uri")
-        if origin and urlsplit(st.context.url or "").netloc not in ("", urlsplit(origin).netloc):
-            # the provider returns the student to the redirect URI's host only: signing in from another
-            # name of this server (localhost for 127.0.0.1) would loop back here, signed out
-            st.markdown(_("Sign-in works at {address} only: taking you there...").format(address=origin))
-            st.html(f"<script>window.location.replace({json.dumps(origin + '/')});</script>",
-                    unsafe_allow_javascript=True)
-            return None
-        if st.button(_("Sign in"), key="sign_in", type="primary"):
-            st.login()
+        _signed_out_ui(settings)
         return None
+    return _signed_in_ui(settings)
+
+
+def _signed_out_ui(settings: AppSettings) -> None:
+    """The campus sign-in offer, with a word on how the last attempt went (signed out, failed)."""
+    st.markdown(_("Sign in with your campus account to check in. Your photos are never stored, and "
+                  "nothing about you is shared with anyone."))
+    if st.context.cookies.get(SIGNED_OUT_COOKIE) == "1":
+        # back from signing out (through the provider's own sign-out page, where it has one): that
+        # is not a failed sign-in; the mark is a one-time note, gone once read
+        st.success(_("You're signed out."))
+        st.html(f"<script>document.cookie = '{SIGNED_OUT_COOKIE}=; path=/; max-age=0';</script>",
+                unsafe_allow_javascript=True)
+    elif st.query_params.get(SIGN_IN_FAILED[0]) == SIGN_IN_FAILED[1]:
+        telemetry.record_error(settings.metrics_namespace, "SignInFailed")
+        st.warning(_("Signing in didn't work that time. Please try again; if it keeps failing, tell the "
+                     "student services team."))
+    elif provider := auth_origin("server_metadata_url"):
+        # Back from the identity provider, yet signed out: the sign-in failed (Streamlit logs why and
+        # returns to the page with no sign of it). The browser knows where it came from; say so.
+        # (a reload keeps the referrer: only the arrival itself counts)
+        st.html(f"<script>if (document.referrer.startsWith({json.dumps(provider)}) && "
+                "performance.getEntriesByType('navigation')[0]?.type === 'navigate') "
+                f"window.location.replace('?{SIGN_IN_FAILED[0]}={SIGN_IN_FAILED[1]}');</script>",
+                unsafe_allow_javascript=True)
+    origin = auth_origin("redirect_uri")
+    if origin and urlsplit(st.context.url or "").netloc not in ("", urlsplit(origin).netloc):
+        # the provider returns the student to the redirect URI's host only: signing in from another
+        # name of this server (localhost for 127.0.0.1) would loop back here, signed out
+        st.markdown(_("Sign-in works at {address} only: taking you there...").format(address=origin))
+        st.html(f"<script>window.location.replace({json.dumps(origin + '/')});</script>",
+                unsafe_allow_javascript=True)
+        return
+    if st.button(_("Sign in"), key="sign_in", type="primary"):
+        st.login()
+
+
+def _signed_in_ui(settings: AppSettings) -> Student:
+    """The signed-in student's line with the Sign out button; a new student forgets the last one's state."""
     # iss and sub come from the ID token Streamlit verified and keeps in its signed cookie:
     # nothing the browser sends can name another student's journal.
     key = student_key(pepper(settings.journal.pepper_secret), str(st.user.get("iss", "")),

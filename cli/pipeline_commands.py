@@ -25,6 +25,8 @@ from cli.options import config_option, model_option, print_json, served_model_ur
                    "the same command continues the run.")
 @click.option("--remote", is_flag=True, help="Start the training task on ECS Fargate instead of here.")
 @stack_option("The deployed stack (with --remote).")
+# a click command takes one parameter per option
+# pylint: disable-next=too-many-arguments,too-many-positional-arguments
 def train(config_file: str | None, data_uri: str | None, output: str | None, workdir: Path | None,
           from_checkpoint: Path | None, dry_run: bool, stop_after: float | None, remote: bool, stack: str) -> None:
     """Train, evaluate and publish a model bundle (what the ECS task runs)."""

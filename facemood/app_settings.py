@@ -92,8 +92,9 @@ class JournalSettings:
             raise ValueError(f"timezone: unknown time zone {self.timezone!r} (e.g. UTC, America/New_York)") from exc
 
 
+# one attribute per key of the configuration file it mirrors
 @dataclass(frozen=True)
-class AppSettings:
+class AppSettings:  # pylint: disable=too-many-instance-attributes
     """The app's settings; see ``config/app.yaml`` for what each key means."""
 
     model_uri: str  # a store root, a latest.json or a bundle folder

@@ -62,8 +62,9 @@ def load_augment_settings(path: str | Path | None = None) -> AugmentSettings:
     return cfg.load(AugmentSettings, path or cfg.config_path("augment.yaml"), overrides=cfg.BUCKET_OVERRIDES)
 
 
+# one attribute per field of the report JSON it writes
 @dataclass
-class Report:
+class Report:  # pylint: disable=too-many-instance-attributes
     """What one run did; written as JSON beside the output."""
 
     input: dict[str, Any]

@@ -123,11 +123,9 @@ def endpoint_of(exc: Exception) -> str:
     return str(getattr(exc, "kwargs", {}).get("endpoint_url", "the endpoint"))
 
 
-def aws_reason(exc: Exception, target: str = "", message: bool = True) -> str:
-    """A failed AWS call in plain words (no traceback, no response dump): the one wording every
-    part of FaceMood gives. ``target`` names what was being reached (an ``s3://`` URI, a table);
-    ``message=False`` leaves out the service's own message (where it might quote a key)."""
-    kind = error_kind(exc)
+def _known_reason(kind: str, exc: Exception, target: str) -> str | None:
+    """The wording of the failures FaceMood knows what to advise on (credentials, region, network,
+    time, access); None for any other."""
     where = f" {target}" if target else ""
     if kind == NO_CREDENTIALS:
         return (f"no AWS credentials to reach{where or ' AWS'}: configure them (aws configure, or "
@@ -142,6 +140,16 @@ def aws_reason(exc: Exception, target: str = "", message: bool = True) -> str:
         return f"AWS did not answer in time{' for' + where if where else ''}; try again shortly"
     if kind in ("AccessDenied", "AccessDeniedException", "403"):
         return f"access denied{' to' + where if where else ''}"
+    return None
+
+
+def aws_reason(exc: Exception, target: str = "", message: bool = True) -> str:
+    """A failed AWS call in plain words (no traceback, no response dump): the one wording every
+    part of FaceMood gives. ``target`` names what was being reached (an ``s3://`` URI, a table);
+    ``message=False`` leaves out the service's own message (where it might quote a key)."""
+    known = _known_reason(error_kind(exc), exc, target)
+    if known:
+        return known
     error = (getattr(exc, "response", None) or {}).get("Error", {})
     prefix = f"{target}: " if target else ""
     if error:

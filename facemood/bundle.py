@@ -321,7 +321,7 @@ def check_contract(session: Any, name: str) -> None:
     faces = probe_faces()[:, None].astype(np.float32) / np.float32(255.0)
     try:
         probabilities = np.asarray(session.run(None, {inputs[0].name: faces})[0])
-    except Exception as exc:  # pylint: disable=broad-exception-caught  # onnxruntime's untyped errors
+    except Exception as exc:  # onnxruntime's untyped errors
         raise BundleIntegrityError(f"{name} fails on test faces: {exc}") from exc
     if len(outputs) < 1 or probabilities.shape != (len(faces), len(EMOTIONS)):
         raise BundleIntegrityError(f"{name} answers {probabilities.shape} for {len(faces)} faces; expected "

@@ -183,12 +183,17 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
 
 
 def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``; unknown or missing keys raise ConfigError."""
+    """Build dataclass ``cls`` from ``data``; unknown or missing keys raise ConfigError (a key
+    renamed in ``cls.RENAMED_KEYS``, old name to new, is refused naming its new name)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
+    prefix = f"{where}." if where else ""
+    renamed = [key for key in unknown if key in getattr(cls, "RENAMED_KEYS", {})]
+    if renamed:
+        raise ConfigError(f"config key {prefix}{renamed[0]} is now {prefix}{cls.RENAMED_KEYS[renamed[0]]}: "
+                          "rename it (docs/changelog.md lists renamed keys)")
     if unknown:
-        prefix = f"{where}." if where else ""
         raise ConfigError(
             f"unknown config key {prefix}{unknown[0]}; known keys: {', '.join(sorted(fields))}"
         )

@@ -37,8 +37,9 @@ PAD_FRACTION = 0.15  # border added around the downscaled photo before detection
 FORMATS = ("JPEG", "PNG", "WEBP")
 
 
+# one attribute per key of the configuration section it mirrors
 @dataclass(frozen=True)
-class FaceSettings:
+class FaceSettings:  # pylint: disable=too-many-instance-attributes
     """Limits and detector settings (the ``faces`` section of ``config/app.yaml``)."""
 
     max_request_bytes: int  # Lambda's synchronous payload limit

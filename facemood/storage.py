@@ -78,7 +78,7 @@ def open_uri(uri: str, client: Any = None) -> Iterator[IO[bytes]]:
     location = parse_s3_uri(uri)
     if location is None:
         try:
-            handle = open(uri, "rb")  # noqa: SIM115  # pylint: disable=consider-using-with  # closed below
+            handle = open(uri, "rb")  # noqa: SIM115  # closed below
         except FileNotFoundError as exc:
             raise NotFound(f"{uri} does not exist") from exc
         except IsADirectoryError as exc:

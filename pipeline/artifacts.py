@@ -119,14 +119,15 @@ def _champion_text(champion: dict[str, Any]) -> str:
 
 
 def _distillation_lines(config: dict[str, Any]) -> list[str]:
-    """What the card says of the students (knowledge distillation), if the run had any."""
+    """What the card says of the distilled networks (knowledge distillation), if the run had any."""
     distillation = config.get("distillation") or {}
-    students = len(distillation.get("student_seeds", []))
-    if not students:
+    # bundles written before the rename carry student_seeds
+    distilled = len(distillation.get("distilled_seeds", distillation.get("student_seeds", [])))
+    if not distilled:
         return []
     members = len(config["model"]["member_seeds"])
-    plural = "s" if students > 1 else ""
-    last = f"the last {students} networks" if students > 1 else "the last network"
+    plural = "s" if distilled > 1 else ""
+    last = f"the last {distilled} networks" if distilled > 1 else "the last network"
     who = (f"{last} learned from the {members} member(s) before it" if distillation["serve_members"]
            else f"the served network{plural} learned from {members} member(s) the run trained and does not serve")
     return [f"- Distillation: {who}: each training face's loss mixes its label ({1 - distillation['weight']:.0%}) "
@@ -219,22 +220,23 @@ def _network_line(index: int, member: dict[str, Any], validation_name: str) -> s
             f"(best {validation_name} accuracy {member['best_validation_accuracy']:.4f}), {member['seconds']:.0f} s")
 
 
-def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]]) -> str:
-    """The model card (Markdown): data, splits, metrics, intended use, limitations."""
+def _data_lines(manifest: dict[str, Any]) -> list[str]:
+    """The card's data section."""
     data = manifest["data"]
-    training = manifest["training"]
-    sections = [
-        f"# FaceMood emotion model `{manifest['run_id']}`",
-        ("A small convolutional network" if len(training.get("members", [1])) == 1
-         else f"An ensemble of {len(training['members'])} small convolutional networks")
-        + " that reads a 48x48 grayscale face and gives the "
-        "probability of each of seven expressions: " + ", ".join(EMOTIONS) + ".",
+    return [
         "## Data",
         f"- Source: `{data['uri']}` (sha256 of the loaded arrays `{data['fingerprint'][:16]}...`).",
         f"- Training rows: {data['train_rows']}; {data['validation_name']} rows (selection and early "
         f"stopping): {data['validation_rows']}"
         + (f"; {data['test_name']} rows (scored once): {data['test_rows']}" if data.get("test_rows") else "") + ".",
         f"- Training class counts: {dict(zip(EMOTIONS, data['train_class_counts']))}.",
+    ]
+
+
+def _training_lines(manifest: dict[str, Any]) -> list[str]:
+    """The card's training section: the networks, the stages after them, and the graph."""
+    data, training = manifest["data"], manifest["training"]
+    return [
         "## Training",
         *[_network_line(i, m, data["validation_name"]) for i, m in enumerate(training.get("members", []))],
         *_distillation_lines(manifest.get("config", {})),
@@ -250,6 +252,20 @@ def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]])
            f" of the float graph's, top emotion kept on {training['int8']['top_agreement']:.1%} of "
            f"{data['validation_name']} faces)." if training.get("int8") else "."),
         *_first_pass_lines(manifest),
+    ]
+
+
+def model_card(manifest: dict[str, Any], evaluations: dict[str, dict[str, Any]]) -> str:
+    """The model card (Markdown): data, splits, metrics, intended use, limitations."""
+    members = manifest["training"].get("members", [1])
+    sections = [
+        f"# FaceMood emotion model `{manifest['run_id']}`",
+        ("A small convolutional network" if len(members) == 1
+         else f"An ensemble of {len(members)} small convolutional networks")
+        + " that reads a 48x48 grayscale face and gives the "
+        "probability of each of seven expressions: " + ", ".join(EMOTIONS) + ".",
+        *_data_lines(manifest),
+        *_training_lines(manifest),
         "## Metrics",
     ]
     for name, metrics in evaluations.items():

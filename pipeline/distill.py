@@ -1,8 +1,10 @@
-"""Knowledge distillation: a student network learns the trained members' averaged opinion.
+"""Knowledge distillation: a distilled network learns the trained members' averaged opinion.
+
+(Called a "student" in the literature; FaceMood keeps that word for the people who check in.)
 
 The members (the teachers) read every training face once, through the views of
 :func:`pipeline.model.tta_views` (``distillation.teacher_zoom_tta`` says how much closer); the
-mean of their log-probabilities is each face's soft target. The student then
+mean of their log-probabilities is each face's soft target. The distilled network then
 trains as a member does, on randomly transformed batches (the transforms keep the expression,
 so a face keeps its target), with a loss that mixes the labels' cross-entropy and the
 temperature-softened Kullback-Leibler divergence to the soft target (Hinton et al., 2015).
@@ -35,8 +37,8 @@ class SoftTargets:
         targets of training rows ``index`` to ``logits`` (times temperature squared, so its
         gradients keep their size as the temperature moves)."""
         target = torch.log_softmax(self.log_probabilities[index] / self.temperature, dim=1)
-        student = torch.log_softmax(logits / self.temperature, dim=1)
-        divergence = F.kl_div(student, target, reduction="batchmean", log_target=True) * self.temperature ** 2
+        learned = torch.log_softmax(logits / self.temperature, dim=1)
+        divergence = F.kl_div(learned, target, reduction="batchmean", log_target=True) * self.temperature ** 2
         return (1.0 - self.weight) * label_loss + self.weight * divergence
 
 

@@ -81,6 +81,26 @@ def flag_counts(scores: np.ndarray, distressed: np.ndarray, persons: np.ndarray,
     return right, flags, truly[:, None]
 
 
+def _reading_figures(reading: np.ndarray, distressed: np.ndarray, persons: np.ndarray, thresholds: np.ndarray,
+                     draws: np.ndarray, settings: DistressRuleSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For one held-out reading, every (score, threshold) candidate in ``settings.combines`` order:
+    the share of person resamples (``draws``) where it meets both targets, and its precision and
+    recall on the photos as they are."""
+    met_all, precision_all, recall_all = [], [], []
+    for combine in settings.combines:
+        scores = distress_scores(reading, settings.emotions, combine)
+        right, flags, truly = flag_counts(scores, distressed, persons, thresholds)
+        right_b, flags_b, truly_b = draws @ right, draws @ flags, draws @ truly
+        met = ((right_b >= settings.target_precision * flags_b) & (flags_b > 0)
+               & (right_b >= settings.target_recall * truly_b) & (truly_b > 0))
+        total_right, total_flags = right.sum(axis=0), flags.sum(axis=0)
+        met_all.append(met.mean(axis=0))
+        precision_all.append(np.divide(total_right, total_flags, out=np.zeros_like(total_right),
+                                       where=total_flags > 0))
+        recall_all.append(total_right / truly.sum())
+    return np.concatenate(met_all), np.concatenate(precision_all), np.concatenate(recall_all)
+
+
 def choose_distress_rule(readings: list[np.ndarray], labels: np.ndarray, persons: np.ndarray,
                               settings: DistressRuleSettings) -> DistressRuleChoice | None:
     """The candidate most likely to meet both targets on new persons (module docstring), from
@@ -96,23 +116,8 @@ def choose_distress_rule(readings: list[np.ndarray], labels: np.ndarray, persons
     # each resample: how many times each person is drawn (persons stay whole); the same for every reading
     draws = person_resamples(persons, settings.bootstrap_draws, settings.seed)
     count = draws.shape[1]
-    chance, precision, recall = [], [], []
-    for reading in readings:
-        met_all, precision_all, recall_all = [], [], []
-        for combine in settings.combines:
-            scores = distress_scores(reading, settings.emotions, combine)
-            right, flags, truly = flag_counts(scores, distressed, persons, thresholds)
-            right_b, flags_b, truly_b = draws @ right, draws @ flags, draws @ truly
-            met = ((right_b >= settings.target_precision * flags_b) & (flags_b > 0)
-                   & (right_b >= settings.target_recall * truly_b) & (truly_b > 0))
-            total_right, total_flags = right.sum(axis=0), flags.sum(axis=0)
-            met_all.append(met.mean(axis=0))
-            precision_all.append(np.divide(total_right, total_flags, out=np.zeros_like(total_right),
-                                           where=total_flags > 0))
-            recall_all.append(total_right / truly.sum())
-        chance.append(np.concatenate(met_all))
-        precision.append(np.concatenate(precision_all))
-        recall.append(np.concatenate(recall_all))
+    figures = [_reading_figures(reading, distressed, persons, thresholds, draws, settings) for reading in readings]
+    chance, precision, recall = ([f[i] for f in figures] for i in range(3))
     combines = tuple(c for c in settings.combines for _ in thresholds)
     return chosen(settings, combines, np.tile(thresholds, len(settings.combines)), np.mean(chance, axis=0),
                   np.mean(precision, axis=0), np.mean(recall, axis=0),

@@ -129,20 +129,37 @@ def _served_rest(settings: PipelineSettings, nets: list[nn.Module], read: int, g
     return rest.rest_passes()
 
 
-def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation: FaceSet, graph: bundle.Bundle,
-                   model_path: Path, quantization_faces: np.ndarray, tune_photos: FaceSet | None,
-                   graph_temperature: float) -> tuple[bundle.Bundle, dict[str, Any] | None]:
-    """The served bundle with a first pass and the graph's rest written beside ``model_path`` (and
-    its manifest entry), or ``graph`` unchanged and None when no network can read first without
-    loss. ``graph_temperature``: the one ``model_path``'s graph was exported at."""
-    stage, calibration = settings.first_pass, settings.calibration
-    fit_rows, _ = halves(validation.labels, calibration.fit_fraction, settings.training.seed)
+@dataclass(frozen=True)
+class FirstPassChoice:
+    """The network that reads first: its index, the share of faces it answers, the exit
+    probability and its own temperature."""
+
+    network: int
+    exits: float
+    exit_probability: float
+    temperature: float
+
+
+def _judged(settings: PipelineSettings, validation: FaceSet, graph: bundle.Bundle,
+            tune_photos: FaceSet | None) -> Judged:
+    """What a first pass is judged on: the validation rows that fit the temperature, and the tune
+    photos when there are any, with the whole graph's reading of each."""
+    fit_rows, _ = halves(validation.labels, settings.calibration.fit_fraction, settings.training.seed)
     judged = Judged([validation.pixels[fit_rows]], [validation.labels[fit_rows]],
                     [graph.predict_proba(validation.pixels[fit_rows])])
     if tune_photos is not None and len(tune_photos):
         judged.faces.append(tune_photos.pixels)
         judged.labels.append(tune_photos.labels)
         judged.graph.append(graph.predict_proba(tune_photos.pixels))
+    return judged
+
+
+def _choose_network(settings: PipelineSettings, nets: list[nn.Module], validation: FaceSet, judged: Judged,
+                    model_path: Path, quantization_faces: np.ndarray,
+                    tune_photos: FaceSet | None) -> FirstPassChoice | None:
+    """Each network served alone (written as a candidate beside ``model_path``) and judged; the
+    one that lets the most faces exit (the earlier on a tie), or None when none holds."""
+    stage, calibration = settings.first_pass, settings.calibration
     scored: list[tuple[float, int, float, float]] = []  # (exits, -network, exit probability, temperature)
     for index, net in enumerate(nets):
         temperature = calibrate([net], validation, False, 1.0, calibration.fit_fraction, calibration.bins,
@@ -156,43 +173,68 @@ def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation
         if choice is not None:
             scored.append((choice[1], -index, choice[0], temperature))
     if not scored:
-        for other in range(len(nets)):
-            _candidate_path(model_path, other).unlink(missing_ok=True)
-        log.warning("no first pass: no network reads first without losing accuracy; every face takes the graph")
-        return graph, None
-    exits, negative_index, exit_probability, temperature = max(scored)  # the most exits; the earlier on a tie
-    index = -negative_index
+        return None
+    exits, negative_index, exit_probability, temperature = max(scored)
+    return FirstPassChoice(-negative_index, exits, exit_probability, temperature)
+
+
+def _entry(settings: PipelineSettings, chosen: FirstPassChoice, judged: Judged, readings: dict[str, list[np.ndarray]],
+           temperatures: dict[str, float], passes: int) -> dict[str, Any]:
+    """The manifest's ``first_pass`` entry. ``readings``: the first network's and the cascade's
+    reading of each judged set; ``temperatures``: the rounded temperatures it serves with."""
+    stage, first, cascade = settings.first_pass, readings["first"], readings["cascade"]
+    entry = {"file": FILE_NAME, "exit_probability": chosen.exit_probability, "network": chosen.network,
+             "temperature": temperatures["temperature"], "answer_temperature": temperatures["answer_temperature"],
+             **({"rest_file": REST_FILE_NAME, "rest_passes": passes,
+                 "graph_temperature": temperatures["graph_temperature"]} if passes else {}),
+             "networks_in_graph": temperatures["networks_in_graph"],
+             "chosen_on": "validation rows that fit the temperature" + (", tune photos" if len(first) > 1 else ""),
+             "max_accuracy_loss": stage.max_accuracy_loss, "max_ece_increase": stage.max_ece_increase,
+             "exits": round(chosen.exits, 4),
+             "accuracy": _accuracy(cascade[0], judged.labels[0]),
+             "graph_accuracy": _accuracy(judged.graph[0], judged.labels[0])}
+    if len(first) > 1:
+        entry |= {"tune_photos_exits": round(float((first[1].max(axis=1) >= chosen.exit_probability).mean()), 4),
+                  "tune_photos_accuracy": _accuracy(cascade[1], judged.labels[1]),
+                  "tune_photos_graph_accuracy": _accuracy(judged.graph[1], judged.labels[1])}
+    return entry
+
+
+def add_first_pass(settings: PipelineSettings, nets: list[nn.Module], validation: FaceSet, graph: bundle.Bundle,
+                   model_path: Path, quantization_faces: np.ndarray, tune_photos: FaceSet | None,
+                   graph_temperature: float) -> tuple[bundle.Bundle, dict[str, Any] | None]:
+    """The served bundle with a first pass and the graph's rest written beside ``model_path`` (and
+    its manifest entry), or ``graph`` unchanged and None when no network can read first without
+    loss. ``graph_temperature``: the one ``model_path``'s graph was exported at."""
+    judged = _judged(settings, validation, graph, tune_photos)
+    chosen = _choose_network(settings, nets, validation, judged, model_path, quantization_faces, tune_photos)
     first_path = model_path.parent / FILE_NAME
-    _candidate_path(model_path, index).replace(first_path)
+    if chosen is not None:
+        _candidate_path(model_path, chosen.network).replace(first_path)
     for other in range(len(nets)):
         _candidate_path(model_path, other).unlink(missing_ok=True)
+    if chosen is None:
+        log.warning("no first pass: no network reads first without losing accuracy; every face takes the graph")
+        return graph, None
     served_first = bundle.load_onnx_file(first_path, settings.training.threads)
     first = [served_first.predict_proba(faces) for faces in judged.faces]
     # FER2013's rows only: the photo calibration, fitted next on the cascade's reading of the tune
     # photos, sets the photo domain's own temperature (with them too, 0.98: PublicTest's ECE rose)
-    answer_temperature = round(fit_answer_temperature(first[0], judged.labels[0], exit_probability), 6)
-    temperature, graph_temperature = round(temperature, 6), round(graph_temperature, 6)
+    temperatures = {"temperature": round(chosen.temperature, 6), "graph_temperature": round(graph_temperature, 6),
+                    "answer_temperature": round(fit_answer_temperature(first[0], judged.labels[0],
+                                                                       chosen.exit_probability), 6),
+                    "networks_in_graph": len(nets)}
     rest_path = model_path.parent / REST_FILE_NAME
-    passes = _served_rest(settings, nets, index, graph_temperature, rest_path, quantization_faces)
+    passes = _served_rest(settings, nets, chosen.network, temperatures["graph_temperature"], rest_path,
+                          quantization_faces)
     served = bundle.load_onnx_file(model_path, settings.training.threads,
-                                   (first_path, exit_probability, answer_temperature),
-                                   rest=(rest_path, passes, graph_temperature / temperature) if passes else None)
-    cascade = [served.predict_proba(faces) for faces in judged.faces]
-    entry = {"file": FILE_NAME, "exit_probability": exit_probability, "network": index,
-             "temperature": temperature, "answer_temperature": answer_temperature,
-             **({"rest_file": REST_FILE_NAME, "rest_passes": passes, "graph_temperature": graph_temperature}
-                if passes else {}),
-             "networks_in_graph": len(nets),
-             "chosen_on": "validation rows that fit the temperature" + (", tune photos" if len(first) > 1 else ""),
-             "max_accuracy_loss": stage.max_accuracy_loss, "max_ece_increase": stage.max_ece_increase,
-             "exits": round(exits, 4),
-             "accuracy": _accuracy(cascade[0], judged.labels[0]),
-             "graph_accuracy": _accuracy(judged.graph[0], judged.labels[0])}
-    if len(first) > 1:
-        entry |= {"tune_photos_exits": round(float((first[1].max(axis=1) >= exit_probability).mean()), 4),
-                  "tune_photos_accuracy": _accuracy(cascade[1], judged.labels[1]),
-                  "tune_photos_graph_accuracy": _accuracy(judged.graph[1], judged.labels[1])}
+                                   (first_path, chosen.exit_probability, temperatures["answer_temperature"]),
+                                   rest=(rest_path, passes, temperatures["graph_temperature"]
+                                         / temperatures["temperature"]) if passes else None)
+    readings = {"first": first, "cascade": [served.predict_proba(faces) for faces in judged.faces]}
+    entry = _entry(settings, chosen, judged, readings, temperatures, passes)
     log.info("first pass: network %d at exit probability %.2f answers %.1f%% of the validation fit rows (accuracy "
-             "%.2f%%, the graph alone %.2f%%); its answers are read at temperature %.3f", index, exit_probability,
-             100 * exits, 100 * entry["accuracy"], 100 * entry["graph_accuracy"], answer_temperature)
+             "%.2f%%, the graph alone %.2f%%); its answers are read at temperature %.3f", chosen.network,
+             chosen.exit_probability, 100 * chosen.exits, 100 * entry["accuracy"], 100 * entry["graph_accuracy"],
+             entry["answer_temperature"])
     return served, entry

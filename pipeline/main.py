@@ -43,7 +43,7 @@ from pipeline.run_data import fingerprint, new_run_id, resolve_data_uri
 from pipeline.scores import classification_scores
 from pipeline.settings import PipelineSettings
 from pipeline.splits import make_splits
-from pipeline.train import NO_BUDGET, History, TimeBudget, fit, native_bf16, resolved_training
+from pipeline.train import NO_BUDGET, Checkpointing, History, TimeBudget, fit, native_bf16, resolved_training
 
 log = logging.getLogger(__name__)
 PARITY_BATCH = 64
@@ -87,11 +87,12 @@ def run(settings: PipelineSettings, client: Any = None, workdir: Path | None = N
                  len(settings.model.member_seeds), len(splits.train), len(splits.validation), splits.validation_name)
         members = [train_member(settings, splits, seed, workdir, budget=budget)
                    for seed in settings.model.member_seeds]
-        members = served_networks(settings, members, train_students(settings, splits, members, workdir, budget))
+        members = served_networks(settings, members, train_distilled(settings, splits, members, workdir, budget))
     photos = photo_stage(settings, splits, members, workdir, budget)
     bundle_dir = workdir / "bundle"
     bundle_dir.mkdir(exist_ok=True)
-    return publish(settings, client, members, splits, data_uri, data_fingerprint, run_id, bundle_dir, photos)
+    return publish(settings, client, members, RunData(splits, data_uri, data_fingerprint), run_id, bundle_dir,
+                   photos)
 
 
 def photo_stage(settings: PipelineSettings, splits, members: list[tuple[nn.Module, History]],
@@ -121,7 +122,7 @@ def train_member(settings: PipelineSettings, splits, seed: int, workdir: Path, r
     """Train the network of ``seed`` (or reload it when a previous run finished it).
 
     Its checkpoints are ``<role>-<seed>.pt`` (finished) and ``<role>-<seed>.partial.pt`` (epochs);
-    a student (``soft_targets`` given) also learns from the members' opinion of each face.
+    a distilled network (``soft_targets`` given) also learns from the members' opinion of each face.
     """
     finished = workdir / f"{role}-{seed}.pt"
     if finished.exists():
@@ -130,8 +131,8 @@ def train_member(settings: PipelineSettings, splits, seed: int, workdir: Path, r
     model = build_model(settings)
     training = replace(settings.training, seed=seed)
     history = fit(model, splits.train, splits.validation, training, settings.batch_transforms,
-                  settings.model.flip_tta, checkpoint=workdir / f"{role}-{seed}.partial.pt",
-                  soft_targets=soft_targets, budget=budget)
+                  settings.model.flip_tta, checkpoint=Checkpointing(workdir / f"{role}-{seed}.partial.pt", budget),
+                  soft_targets=soft_targets)
     partial = finished.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "history": json.dumps(asdict(history))}, partial)
     partial.replace(finished)  # complete or absent, never half-written
@@ -139,37 +140,48 @@ def train_member(settings: PipelineSettings, splits, seed: int, workdir: Path, r
     return model, history
 
 
-def train_students(settings: PipelineSettings, splits, members: list[tuple[EmotionCNN, History]],
-                   workdir: Path, budget: TimeBudget = NO_BUDGET) -> list[tuple[EmotionCNN, History]]:
-    """Distil the members into each configured student (each a resumable stage, as a member)."""
+def adopt_old_checkpoint_names(workdir: Path) -> None:
+    """Checkpoints written before distilled networks were called so (``student-*.pt``) take their
+    new names, so a run started then continues instead of starting them over."""
+    for old in sorted(workdir.glob("student-*.pt")):
+        new = old.with_name("distilled-" + old.name.removeprefix("student-"))
+        if not new.exists():
+            old.replace(new)
+            log.info("renamed %s to %s", old.name, new.name)
+
+
+def train_distilled(settings: PipelineSettings, splits, members: list[tuple[EmotionCNN, History]],
+                    workdir: Path, budget: TimeBudget = NO_BUDGET) -> list[tuple[EmotionCNN, History]]:
+    """Distil the members into each configured network (each a resumable stage, as a member)."""
     distillation = settings.distillation
-    if not distillation.student_seeds:
+    if not distillation.distilled_seeds:
         return []
-    saved = workdir / "student-targets.pt"  # the finished members' opinion: computed once, kept like them
-    if all((workdir / f"student-{seed}.pt").exists() for seed in distillation.student_seeds):
-        targets = None  # every student finished: the members need not read the faces again
+    adopt_old_checkpoint_names(workdir)
+    saved = workdir / "distilled-targets.pt"  # the finished members' opinion: computed once, kept like them
+    if all((workdir / f"distilled-{seed}.pt").exists() for seed in distillation.distilled_seeds):
+        targets = None  # every distilled network finished: the members need not read the faces again
     elif saved.exists():
         targets = SoftTargets(torch.load(saved, weights_only=True), distillation.weight, distillation.temperature)
-        log.info("reloaded the students' targets from %s", saved)
+        log.info("reloaded the distillation targets from %s", saved)
     else:
         started = time.monotonic()
         targets = SoftTargets(teacher_log_probabilities([m.eval() for m, _ in members], splits.train.pixels,
                                                         settings.model.flip_tta, distillation.teacher_zoom_tta,
                                                         settings.training.bf16),
                               distillation.weight, distillation.temperature)
-        log.info("the %d member(s) read %d training faces for the students in %.0f s", len(members),
+        log.info("the %d member(s) read %d training faces for distillation in %.0f s", len(members),
                  len(splits.train), time.monotonic() - started)
         torch.save(targets.log_probabilities, saved.with_suffix(".tmp"))
         saved.with_suffix(".tmp").replace(saved)  # whole or absent
-        budget.check(f"after the members read the training faces for the students ({saved.name})")
-    return [train_member(settings, splits, seed, workdir, "student", targets, budget)
-            for seed in distillation.student_seeds]
+        budget.check(f"after the members read the training faces for distillation ({saved.name})")
+    return [train_member(settings, splits, seed, workdir, "distilled", targets, budget)
+            for seed in distillation.distilled_seeds]
 
 
 def served_networks(settings: PipelineSettings, members: list[tuple[EmotionCNN, History]],
-                    students: list[tuple[EmotionCNN, History]]) -> list[tuple[EmotionCNN, History]]:
-    """The networks the exported graph averages: the members and the students, or the students alone."""
-    return members + students if settings.distillation.serve_members else students
+                    distilled: list[tuple[EmotionCNN, History]]) -> list[tuple[EmotionCNN, History]]:
+    """The networks the exported graph averages: the members and the distilled ones, or the distilled alone."""
+    return members + distilled if settings.distillation.serve_members else distilled
 
 
 def export_served_model(settings: PipelineSettings, nets: list[EmotionCNN], splits, model_path: Path,
@@ -286,11 +298,10 @@ class Decision:
         return list(self.gate["reasons"]) + list(self.champion["reasons"])
 
 
-def publish(settings: PipelineSettings, client: Any, members: list[tuple[EmotionCNN, History]], splits,
-            data_uri: str, data_fingerprint: str, run_id: str, bundle_dir: Path,
-            photos: PhotoParts | None = None) -> dict[str, Any]:
+def publish(settings: PipelineSettings, client: Any, members: list[tuple[EmotionCNN, History]], data: RunData,
+            run_id: str, bundle_dir: Path, photos: PhotoParts | None = None) -> dict[str, Any]:
     """Export, evaluate, decide, write and promote the bundle (each stage returns its value)."""
-    data = RunData(splits, data_uri, data_fingerprint)
+    splits = data.splits
     exported = export_stage(settings, members, splits, bundle_dir, photos)
     evaluated = evaluate_stage(settings, exported, splits, photos)
     decision = decide_stage(settings, client, splits, evaluated)

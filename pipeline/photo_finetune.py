@@ -70,53 +70,74 @@ class MixedFaces:
     photo_weights: np.ndarray
 
 
+class MixedBatches:
+    """The stage's batches: each takes the next ``face_count`` FER2013 faces of the epoch's
+    shuffled order and draws ``photo_count`` photo crops by their weights."""
+
+    def __init__(self, data: MixedFaces, settings: PhotoFinetuneSettings) -> None:
+        self.photo_count = max(1, round(settings.batch_size * settings.photo_share))
+        self.face_count = settings.batch_size - self.photo_count
+        self.faces, self.labels = torch.from_numpy(data.faces), torch.from_numpy(data.labels)
+        self.photos, self.photo_labels = torch.from_numpy(data.photos), torch.from_numpy(data.photo_labels)
+        self.weights = torch.from_numpy(data.photo_weights.astype(np.float64))
+        self.per_epoch = math.ceil(len(data.labels) / self.face_count)
+
+    def batch(self, order: torch.Tensor, step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``step`` of the epoch whose faces come in ``order``: raw pixels in [0, 1] and labels."""
+        index = order[step * self.face_count:(step + 1) * self.face_count]
+        drawn = torch.multinomial(self.weights, self.photo_count, replacement=True, generator=generator)
+        return (torch.cat([to_tensor(self.faces[index]), to_tensor(self.photos[drawn])]),
+                torch.cat([self.labels[index], self.photo_labels[drawn]]))
+
+
+def _finetune_epoch(net: nn.Module, batches: MixedBatches, optimizer: torch.optim.Optimizer, scheduler,
+                    settings: PhotoFinetuneSettings, transforms: BatchTransformSettings,
+                    generator: torch.Generator) -> float:
+    """One epoch of the stage; returns the mean loss."""
+    criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+    net.train()
+    order = torch.randperm(len(batches.labels), generator=generator)
+    total_loss = 0.0
+    for step in range(batches.per_epoch):
+        x, y = batches.batch(order, step, generator)
+        x = degrade_batch(transform_batch(x, transforms, generator), settings.degrade_probability, generator)
+        loss = criterion(net(x.contiguous(memory_format=torch.channels_last)), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item()
+    return total_loss / batches.per_epoch
+
+
 def finetune(net: nn.Module, data: MixedFaces, settings: PhotoFinetuneSettings,
              transforms: BatchTransformSettings, checkpoint: Path, budget: TimeBudget = NO_BUDGET) -> nn.Module:
     """Fine-tune ``net`` in place (resuming from ``checkpoint``'s last finished epoch) and return it;
     ``budget`` may stop it after a saved epoch (TimeBudgetReached)."""
     generator = torch.Generator().manual_seed(settings.seed)
-    photo_count = max(1, round(settings.batch_size * settings.photo_share))
-    face_count = settings.batch_size - photo_count
-    steps_per_epoch = math.ceil(len(data.labels) / face_count)
+    batches = MixedBatches(data, settings)
     optimizer = torch.optim.SGD(net.parameters(), lr=settings.learning_rate, momentum=0.9, nesterov=True,
                                 weight_decay=settings.weight_decay)
-    total = steps_per_epoch * settings.epochs
+    total = batches.per_epoch * settings.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
     start = 0
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=False)  # our own file, written below
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         start = state["epoch"] + 1
         log.info("%s: resuming after epoch %d of %d", checkpoint.name, start, settings.epochs)
-    faces, labels = torch.from_numpy(data.faces), torch.from_numpy(data.labels)
-    photos, photo_labels = torch.from_numpy(data.photos), torch.from_numpy(data.photo_labels)
-    weights = torch.from_numpy(data.photo_weights.astype(np.float64))
-    criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
     for epoch in range(start, settings.epochs):
-        started, net = time.monotonic(), net.train()
-        order = torch.randperm(len(labels), generator=generator)
-        total_loss = 0.0
-        for step in range(steps_per_epoch):
-            index = order[step * face_count:(step + 1) * face_count]
-            drawn = torch.multinomial(weights, photo_count, replacement=True, generator=generator)
-            x = torch.cat([to_tensor(faces[index]), to_tensor(photos[drawn])])
-            y = torch.cat([labels[index], photo_labels[drawn]])
-            x = degrade_batch(transform_batch(x, transforms, generator), settings.degrade_probability, generator)
-            loss = criterion(net(x.contiguous(memory_format=torch.channels_last)), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total_loss += loss.item()
+        started = time.monotonic()
+        loss = _finetune_epoch(net, batches, optimizer, scheduler, settings, transforms, generator)
         torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "generator": generator.get_state(), "epoch": epoch},
                    checkpoint.with_suffix(".tmp"))
         checkpoint.with_suffix(".tmp").replace(checkpoint)  # whole or absent
-        log.info("%s: epoch %d/%d, loss %.4f, %.0f s", checkpoint.stem, epoch + 1, settings.epochs,
-                 total_loss / steps_per_epoch, time.monotonic() - started)
+        log.info("%s: epoch %d/%d, loss %.4f, %.0f s", checkpoint.stem, epoch + 1, settings.epochs, loss,
+                 time.monotonic() - started)
         if epoch + 1 < settings.epochs:
             budget.check(f"after epoch {epoch + 1} of {settings.epochs} of {checkpoint.name}")
     return net.eval()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 from facemood import config as cfg
 from facemood.distress import COMBINES
@@ -109,23 +110,25 @@ class TrainingSettings:
 
 @dataclass(frozen=True)
 class DistillationSettings:
-    """Students: networks trained after the members on the members' averaged opinion of each
+    """Distilled networks: trained after the members on the members' averaged opinion of each
     training face as well as its label (see :mod:`pipeline.distill`)."""
 
-    student_seeds: tuple[int, ...]  # one student per seed; none: no distillation
-    weight: float  # share of a student's loss that follows the members; the rest follows the labels
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"student_seeds": "distilled_seeds"}
+
+    distilled_seeds: tuple[int, ...]  # one distilled network per seed; none: no distillation
+    weight: float  # share of a distilled network's loss that follows the members; the rest follows the labels
     temperature: float  # softens both distributions before they are compared
     teacher_zoom_tta: float  # the members read each training face this much closer too (1: not)
-    serve_members: bool  # the exported graph averages the members as well as the students
+    serve_members: bool  # the exported graph averages the members as well as the distilled networks
 
     def __post_init__(self) -> None:
-        if len(self.student_seeds) > 8 or len(set(self.student_seeds)) != len(self.student_seeds):
-            raise ValueError("distillation.student_seeds must list at most 8 different seeds")
+        if len(self.distilled_seeds) > 8 or len(set(self.distilled_seeds)) != len(self.distilled_seeds):
+            raise ValueError("distillation.distilled_seeds must list at most 8 different seeds")
         cfg.check_range("weight", self.weight, 0.0, 1.0)
         cfg.check_range("temperature", self.temperature, 0.0, 20.0, open_low=True)
         cfg.check_range("teacher_zoom_tta", self.teacher_zoom_tta, 1.0, 1.5)
-        if not self.student_seeds and not self.serve_members:
-            raise ValueError("distillation.serve_members: false needs student_seeds (else nothing is served)")
+        if not self.distilled_seeds and not self.serve_members:
+            raise ValueError("distillation.serve_members: false needs distilled_seeds (else nothing is served)")
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,9 @@ class PhotoFolder:
             raise ValueError("photo_finetune.photos: the train fraction must be above 0")
 
 
+# one attribute per key of the configuration section it mirrors
 @dataclass(frozen=True)
-class PhotoFinetuneSettings:
+class PhotoFinetuneSettings:  # pylint: disable=too-many-instance-attributes
     """The real-photo stage (:mod:`pipeline.photo_finetune`): off while ``photos`` is empty."""
 
     photos: tuple[PhotoFolder, ...]
@@ -259,8 +263,9 @@ class CalibrationSettings:
         cfg.check_range("bins", self.bins, 2, 100)
 
 
+# one attribute per key of the configuration section it mirrors
 @dataclass(frozen=True)
-class PipelineSettings:
+class PipelineSettings:  # pylint: disable=too-many-instance-attributes
     """Everything ``config/pipeline.yaml`` holds."""
 
     buckets: cfg.Buckets

@@ -139,37 +139,91 @@ def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def train_one_epoch(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor,
-                    optimizer: torch.optim.Optimizer, scheduler, criterion: nn.Module,
-                    settings: TrainingSettings, transforms: BatchTransformSettings,
-                    generator: torch.Generator, soft_targets: SoftTargets | None = None) -> tuple[float, float]:
-    """One pass over the shuffled training set; returns (mean loss, accuracy).
+@dataclass
+class TrainingRun:
+    """One network's training in progress: what it updates each batch and what a checkpoint
+    saves after each epoch (so a resumed run continues exactly where it stopped)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.OneCycleLR
+    criterion: nn.Module
+    generator: torch.Generator
+    history: History = field(default_factory=History)
+    best_state: dict | None = None
+    best_accuracy: float = -1.0
+    epoch: int = 0  # the last finished epoch
+
+    def keep_if_best(self, validation_accuracy: float) -> None:
+        """Remember this epoch's weights when they are the best on validation so far."""
+        if validation_accuracy > self.best_accuracy:
+            self.best_accuracy, self.history.best_epoch = validation_accuracy, self.epoch
+            self.best_state = copy.deepcopy(self.model.state_dict())
+
+    def save(self, path: Path) -> None:
+        """Everything needed to resume after this epoch; written to a temporary file, then renamed."""
+        temporary = path.with_suffix(".tmp")
+        torch.save({"epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
+                    "torch_rng": torch.get_rng_state(), "history": asdict(self.history),
+                    "best_state": self.best_state, "best_accuracy": self.best_accuracy}, temporary)
+        temporary.replace(path)
+
+    def resume(self, path: Path) -> None:
+        """Continue from the checkpoint ``save`` wrote at ``path``."""
+        state = torch.load(path, weights_only=False)  # our own file, written by save()
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history, self.best_state = History(**state["history"]), state["best_state"]
+        self.best_accuracy, self.epoch = state["best_accuracy"], state["epoch"]
+        log.info("resumed %s after epoch %d (best %.4f@%d)", path, self.epoch, self.best_accuracy,
+                 self.history.best_epoch)
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where a run saves every finished epoch (and resumes from), and the time budget that may
+    stop it after a saved epoch (TimeBudgetReached)."""
+
+    path: Path
+    budget: TimeBudget = NO_BUDGET
+
+
+def _batches_per_epoch(rows: int, settings: TrainingSettings) -> int:
+    batches = math.ceil(rows / settings.batch_size)
+    return min(batches, settings.max_batches_per_epoch) if settings.max_batches_per_epoch else batches
+
+
+def train_one_epoch(run: TrainingRun, train: tuple[torch.Tensor, torch.Tensor], settings: TrainingSettings,
+                    transforms: BatchTransformSettings, soft_targets: SoftTargets | None = None) -> tuple[float, float]:
+    """One pass over the shuffled training set (pixels, labels); returns (mean loss, accuracy).
 
     With ``soft_targets`` (distillation), the loss also follows the teachers' opinion of each face.
     """
-    model.train()
-    order = torch.randperm(len(labels), generator=generator)
-    batches = math.ceil(len(order) / settings.batch_size)
-    if settings.max_batches_per_epoch:
-        batches = min(batches, settings.max_batches_per_epoch)
+    pixels, labels = train
+    run.model.train()
+    order = torch.randperm(len(labels), generator=run.generator)
     total_loss, correct, seen = 0.0, 0, 0
-    for b in range(batches):
+    for b in range(_batches_per_epoch(len(order), settings)):
         index = order[b * settings.batch_size:(b + 1) * settings.batch_size]
         if len(index) < 2:  # batch norm needs two samples
             continue
-        x = transform_batch(to_tensor(pixels[index]), transforms, generator)
+        x = transform_batch(to_tensor(pixels[index]), transforms, run.generator)
         x = x.contiguous(memory_format=torch.channels_last)
         y = labels[index]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.bf16):
-            logits = model(x)
-        loss = criterion(logits.float(), y)
+            logits = run.model(x)
+        loss = run.criterion(logits.float(), y)
         if soft_targets is not None:
             loss = soft_targets.mix(loss, logits.float(), index)
-        optimizer.zero_grad(set_to_none=True)
+        run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        if scheduler.last_epoch + 1 < scheduler.total_steps:
-            scheduler.step()
+        run.optimizer.step()
+        if run.scheduler.last_epoch + 1 < run.scheduler.total_steps:
+            run.scheduler.step()
         total_loss += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
@@ -206,88 +260,69 @@ def _clock(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: TrainingSettings,
-        transforms: BatchTransformSettings, flip_tta: bool, checkpoint: Path | None = None,
-        soft_targets: SoftTargets | None = None, budget: TimeBudget = NO_BUDGET) -> History:
-    """Train ``model`` in place and leave it holding the best-on-validation weights.
-
-    ``soft_targets`` (rows in ``train``'s order) make it a student of the networks that made them.
-
-    With ``checkpoint``, every finished epoch is saved there (atomically) and a checkpoint
-    found at the start is resumed: weights, optimizer, schedule, random streams and history;
-    ``budget`` may then stop the run after a saved epoch (TimeBudgetReached).
-    """
+def start_run(model: nn.Module, train: FaceSet, settings: TrainingSettings) -> TrainingRun:
+    """A fresh run of ``model`` on ``train``: weighted loss, Nesterov SGD on a one-cycle schedule."""
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     model.to(memory_format=torch.channels_last)
-    # Faces stay uint8 (a quarter of float32's memory) and become floats one batch at a time.
-    pixels, labels = torch.from_numpy(train.pixels), torch.from_numpy(train.labels)
     criterion = nn.CrossEntropyLoss(weight=class_weights(train.class_counts(), settings.class_weight_power),
                                     label_smoothing=settings.label_smoothing)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.learning_rate, momentum=settings.momentum,
                                 nesterov=True, weight_decay=settings.weight_decay)
-    steps = math.ceil(len(labels) / settings.batch_size)
-    if settings.max_batches_per_epoch:
-        steps = min(steps, settings.max_batches_per_epoch)
+    steps = _batches_per_epoch(len(train.labels), settings)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.learning_rate,
                                                     total_steps=max(steps * settings.epochs, 2))
-    history, best_state, best_accuracy, first_epoch = History(), None, -1.0, 1
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)  # our own file, written below
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history, best_state, best_accuracy = History(**state["history"]), state["best_state"], state["best_accuracy"]
-        first_epoch = state["epoch"] + 1
-        log.info("resumed %s after epoch %d (best %.4f@%d)", checkpoint, state["epoch"], best_accuracy,
-                 history.best_epoch)
-    start = time.monotonic() - history.seconds
+    return TrainingRun(model, optimizer, scheduler, criterion, generator)
+
+
+def fit(model: nn.Module, train: FaceSet, validation: FaceSet, settings: TrainingSettings,
+        transforms: BatchTransformSettings, flip_tta: bool, *, checkpoint: Checkpointing | None = None,
+        soft_targets: SoftTargets | None = None) -> History:
+    """Train ``model`` in place and leave it holding the best-on-validation weights.
+
+    ``soft_targets`` (rows in ``train``'s order) make it a network distilled from those that made them.
+
+    With ``checkpoint``, every finished epoch is saved there (atomically) and a checkpoint
+    found at the start is resumed: weights, optimizer, schedule, random streams and history;
+    its budget may then stop the run after a saved epoch (TimeBudgetReached).
+    """
+    run = start_run(model, train, settings)
+    # Faces stay uint8 (a quarter of float32's memory) and become floats one batch at a time.
+    tensors = torch.from_numpy(train.pixels), torch.from_numpy(train.labels)
+    if checkpoint is not None and checkpoint.path.exists():
+        run.resume(checkpoint.path)
+    start = time.monotonic() - run.history.seconds
     progress = _progress_bar(settings.epochs)
-    for epoch in range(first_epoch, settings.epochs + 1):
-        lr = optimizer.param_groups[0]["lr"]
-        loss, accuracy = train_one_epoch(model, pixels, labels, optimizer, scheduler, criterion,
-                                         settings, transforms, generator, soft_targets)
+    while run.epoch < settings.epochs:
+        run.epoch += 1
+        lr = run.optimizer.param_groups[0]["lr"]
+        loss, accuracy = train_one_epoch(run, tensors, settings, transforms, soft_targets)
         val_loss, val_accuracy = evaluate(model, validation, flip_tta, settings.bf16)
         for name, value in (("train_loss", loss), ("train_accuracy", accuracy), ("validation_loss", val_loss),
                             ("validation_accuracy", val_accuracy), ("learning_rate", lr)):
-            getattr(history, name).append(round(value, 5))
-        if val_accuracy > best_accuracy:
-            best_accuracy, history.best_epoch = val_accuracy, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            getattr(run.history, name).append(round(value, 5))
+        run.keep_if_best(val_accuracy)
         elapsed = time.monotonic() - start
-        eta = elapsed / epoch * (settings.epochs - epoch)
         log.info("epoch %d/%d loss %.4f train_acc %.4f val_loss %.4f val_acc %.4f best %.4f@%d lr %.4f "
-                 "elapsed %s eta %s", epoch, settings.epochs, loss, accuracy, val_loss, val_accuracy,
-                 best_accuracy, history.best_epoch, lr, _clock(elapsed), _clock(eta))
+                 "elapsed %s eta %s", run.epoch, settings.epochs, loss, accuracy, val_loss, val_accuracy,
+                 run.best_accuracy, run.history.best_epoch, lr, _clock(elapsed),
+                 _clock(elapsed / run.epoch * (settings.epochs - run.epoch)))
         if progress:
-            progress(epoch, val_accuracy)
-        history.seconds = round(time.monotonic() - start, 1)
+            progress(run.epoch, val_accuracy)
+        run.history.seconds = round(time.monotonic() - start, 1)
         if checkpoint is not None:
-            _save_epoch(checkpoint, epoch, model, optimizer, scheduler, generator, history, best_state, best_accuracy)
-        if epoch - history.best_epoch >= settings.early_stopping_patience:
-            history.stopped_early = True
+            run.save(checkpoint.path)
+        if run.epoch - run.history.best_epoch >= settings.early_stopping_patience:
+            run.history.stopped_early = True
             log.info("early stop: no validation gain for %d epochs", settings.early_stopping_patience)
             break
-        if checkpoint is not None and epoch < settings.epochs:
-            budget.check(f"after epoch {epoch} of {settings.epochs} of {checkpoint.name}")
-    history.seconds = round(time.monotonic() - start, 1)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        if checkpoint is not None and run.epoch < settings.epochs:
+            checkpoint.budget.check(f"after epoch {run.epoch} of {settings.epochs} of {checkpoint.path.name}")
+    run.history.seconds = round(time.monotonic() - start, 1)
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state)
     model.to(memory_format=torch.contiguous_format)
-    return history
-
-
-def _save_epoch(path: Path, epoch: int, model: nn.Module, optimizer, scheduler, generator: torch.Generator,
-                history: History, best_state, best_accuracy: float) -> None:
-    """Everything needed to resume after ``epoch``; written to a temporary file, then renamed."""
-    temporary = path.with_suffix(".tmp")
-    torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(), "history": asdict(history), "best_state": best_state,
-                "best_accuracy": best_accuracy}, temporary)
-    temporary.replace(path)
+    return run.history
 
 
 def _progress_bar(total: int):

@@ -73,7 +73,7 @@ class LambdaRuntimeApi:
 
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # pylint: disable=redefined-builtin
+            def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: the test reports what matters."""
 
             def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:

@@ -1,6 +1,4 @@
 """The Streamlit page, driven headlessly with AppTest: every state a student can meet."""
-# pytest fixtures are parameters named like the fixture functions
-# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 
@@ -341,11 +339,11 @@ def test_the_upload_limit_is_said_in_the_students_language_and_a_larger_photo_is
 def test_the_flag_and_the_figures_agree_at_the_threshold(app, fer2013, model_store):
     """A face shown as 'X NN%' whose probability is a hair under NN% (0.545 shown as 55%): a rule at
     exactly NN% flags it, as the student reads it (the flag used to read the unrounded 0.545)."""
-    from facemood.app_settings import load_app_settings  # pylint: disable=import-outside-toplevel
-    from facemood.checkin import read_faces  # pylint: disable=import-outside-toplevel
-    from facemood.distress import DistressPolicy, percent  # pylint: disable=import-outside-toplevel
-    from facemood.faces import FacePreprocessor  # pylint: disable=import-outside-toplevel
-    from tests.photos import make_photo  # pylint: disable=import-outside-toplevel
+    from facemood.app_settings import load_app_settings
+    from facemood.checkin import read_faces
+    from facemood.distress import DistressPolicy, percent
+    from facemood.faces import FacePreprocessor
+    from tests.photos import make_photo
 
     root, _ = model_store
     model, faces = bundle.load_bundle(str(root)), FacePreprocessor(load_app_settings().faces)

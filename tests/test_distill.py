@@ -17,6 +17,7 @@ from facemood.errors import ConfigError, TimeBudgetReached
 from facemood.faceset import FaceSet
 from pipeline import main as pipeline_main
 from pipeline.distill import SoftTargets, teacher_log_probabilities
+from pipeline.main import adopt_old_checkpoint_names
 from pipeline.model import EmotionCNN
 from pipeline.settings import load_pipeline_settings
 from pipeline.train import TimeBudget, fit, torch_probabilities
@@ -49,8 +50,8 @@ def test_the_teachers_opinion_is_the_mean_log_probability_over_teachers_and_view
     assert got.shape == (10, 7) and torch.allclose(got, expected, atol=1e-5)
 
 
-def train_tiny_student(real_faces, weight: float) -> np.ndarray:
-    """A tiny student whose teachers say "happy" of every face; its predictions on the faces."""
+def train_tiny_distilled(real_faces, weight: float) -> np.ndarray:
+    """A tiny distilled network whose teachers say "happy" of every face; its predictions on the faces."""
     train = FaceSet(real_faces["pixels"][:300], real_faces["emotion"][:300].astype(np.int64))
     validation = FaceSet(real_faces["pixels"][300:], real_faces["emotion"][300:].astype(np.int64))
     settings = load_pipeline_settings(CONFIG_DIR / "pipeline.yaml")
@@ -58,29 +59,29 @@ def train_tiny_student(real_faces, weight: float) -> np.ndarray:
     opinion = torch.full((len(train), 7), -6.0)
     opinion[:, HAPPY] = 0.0
     torch.manual_seed(1)
-    student = EmotionCNN((8, 16), (1, 1))
-    fit(student, train, validation, training, settings.batch_transforms, False,
+    distilled = EmotionCNN((8, 16), (1, 1))
+    fit(distilled, train, validation, training, settings.batch_transforms, False,
         soft_targets=SoftTargets(opinion, weight, 1.0))
-    return torch_probabilities(student, validation.pixels, False).argmax(axis=1)
+    return torch_probabilities(distilled, validation.pixels, False).argmax(axis=1)
 
 
-def test_a_student_follows_its_teachers_opinion_by_the_configured_weight(real_faces):
-    taught = train_tiny_student(real_faces, weight=1.0)
-    untaught = train_tiny_student(real_faces, weight=0.0)
+def test_a_distilled_network_follows_its_teachers_opinion_by_the_configured_weight(real_faces):
+    taught = train_tiny_distilled(real_faces, weight=1.0)
+    untaught = train_tiny_distilled(real_faces, weight=0.0)
     assert (taught == HAPPY).mean() == 1.0  # the teachers' opinion alone: "happy" for every face
     assert (untaught == HAPPY).mean() < 0.9  # the labels alone: other expressions too
 
 
 def distilling(tmp_path, serve_members: bool):
-    """The tests' tiny run with one member and one student."""
+    """The tests' tiny run with one member and one distilled network."""
     path = tmp_path / "distil.yaml"
     path.write_text(TINY.replace("dropout: 0.1}", "dropout: 0.1, member_seeds: [3]}") +
-                    f"distillation: {{student_seeds: [5], serve_members: {str(serve_members).lower()}}}\n")
+                    f"distillation: {{distilled_seeds: [5], serve_members: {str(serve_members).lower()}}}\n")
     return path
 
 
 @pytest.mark.parametrize("serve_members", [True, False])
-def test_a_run_with_a_student_serves_what_the_config_says_and_a_rerun_reloads_it(
+def test_a_run_with_a_distilled_network_serves_what_the_config_says_and_a_rerun_reloads_it(
         tmp_path, real_faces, caplog, serve_members):
     data = tmp_path / "faces.npz"
     np.savez(data, pixels=real_faces["pixels"], emotion=real_faces["emotion"], usage=real_faces["usage"])
@@ -88,12 +89,12 @@ def test_a_run_with_a_student_serves_what_the_config_says_and_a_rerun_reloads_it
     workdir = tmp_path / "work"
     with caplog.at_level(logging.INFO):
         first = pipeline_main.run(settings, workdir=workdir)
-    assert (workdir / "member-3.pt").exists() and (workdir / "student-5.pt").exists()
+    assert (workdir / "member-3.pt").exists() and (workdir / "distilled-5.pt").exists()
     assert not list(workdir.glob("*.partial.pt"))
-    assert "read 300 training faces for the students" in caplog.text
+    assert "read 300 training faces for distillation" in caplog.text
     manifest = json.loads((tmp_path / "store" / "models" / first["run_id"] / "manifest.json").read_text())
     assert len(manifest["training"]["members"]) == (2 if serve_members else 1)
-    assert manifest["config"]["distillation"]["student_seeds"] == [5]
+    assert manifest["config"]["distillation"]["distilled_seeds"] == [5]
     card = (tmp_path / "store" / "models" / first["run_id"] / "model_card.md").read_text()
     assert ("the last network learned from the 1 member(s)" if serve_members
             else "the served network learned from 1 member(s) the run trained and does not serve") in card
@@ -101,30 +102,48 @@ def test_a_run_with_a_student_serves_what_the_config_says_and_a_rerun_reloads_it
     caplog.clear()
     with caplog.at_level(logging.INFO):
         pipeline_main.run(settings, workdir=workdir)
-    assert "student-5.pt" in caplog.text and "read 300 training faces" not in caplog.text
+    assert "distilled-5.pt" in caplog.text and "read 300 training faces" not in caplog.text
 
 
-def test_serving_neither_members_nor_students_is_refused_in_plain_words(tmp_path):
+def test_serving_neither_members_nor_distilled_networks_is_refused_in_plain_words(tmp_path):
     path = tmp_path / "none.yaml"
-    path.write_text(TINY + "distillation: {student_seeds: [], serve_members: false}\n")
-    with pytest.raises((ConfigError, ValueError), match="serve_members: false needs student_seeds"):
+    path.write_text(TINY + "distillation: {distilled_seeds: [], serve_members: false}\n")
+    with pytest.raises((ConfigError, ValueError), match="serve_members: false needs distilled_seeds"):
         load_pipeline_settings(path)
 
 
-def test_a_budget_stops_once_the_students_targets_are_saved_and_the_next_run_reloads_them(tmp_path, real_faces,
+def test_a_budget_stops_once_the_distillation_targets_are_saved_and_the_next_run_reloads_them(tmp_path, real_faces,
                                                                                           caplog):
     data = tmp_path / "faces.npz"
     np.savez(data, pixels=real_faces["pixels"], emotion=real_faces["emotion"], usage=real_faces["usage"])
     settings = load_pipeline_settings(distilling(tmp_path, True), str(data), str(tmp_path / "store"))
     settings = replace(settings, training=replace(settings.training, epochs=1))  # the member ends in one epoch
     workdir = tmp_path / "work"
-    with pytest.raises(TimeBudgetReached, match="after the members read the training faces for the students"):
+    with pytest.raises(TimeBudgetReached, match="after the members read the training faces for distillation"):
         pipeline_main.run(settings, workdir=workdir, budget=TimeBudget(deadline=0.0))  # a budget already spent
-    saved = workdir / "student-targets.pt"  # the members' opinion is kept: the next run does not redo it
-    assert (workdir / "member-3.pt").exists() and saved.exists() and not (workdir / "student-5.pt").exists()
+    saved = workdir / "distilled-targets.pt"  # the members' opinion is kept: the next run does not redo it
+    assert (workdir / "member-3.pt").exists() and saved.exists() and not (workdir / "distilled-5.pt").exists()
     assert torch.load(saved, weights_only=True).shape == (300, 7) and not (tmp_path / "store").exists()
     caplog.clear()  # only the second run's lines below (the first run's may have been captured too)
     with caplog.at_level(logging.INFO):
         pipeline_main.run(settings, workdir=workdir)
-    assert f"reloaded the students' targets from {saved}" in caplog.text and "training faces for" not in caplog.text
-    assert (workdir / "student-5.pt").exists() and (tmp_path / "store" / "models" / "latest.json").exists()
+    assert f"reloaded the distillation targets from {saved}" in caplog.text and "training faces for" not in caplog.text
+    assert (workdir / "distilled-5.pt").exists() and (tmp_path / "store" / "models" / "latest.json").exists()
+
+
+def test_the_old_name_of_distilled_seeds_is_refused_naming_the_new_one(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text(TINY + "distillation: {student_seeds: [5], serve_members: true}\n")
+    with pytest.raises(ConfigError, match="distillation.student_seeds is now distillation.distilled_seeds"):
+        load_pipeline_settings(path)
+
+
+def test_a_workdir_from_before_the_rename_continues_where_it_stopped(tmp_path):
+    (tmp_path / "student-5.pt").write_bytes(b"finished")
+    (tmp_path / "student-targets.pt").write_bytes(b"targets")
+    (tmp_path / "distilled-7.pt").write_bytes(b"newer")
+    (tmp_path / "student-7.pt").write_bytes(b"older")
+    adopt_old_checkpoint_names(tmp_path)
+    assert (tmp_path / "distilled-5.pt").read_bytes() == b"finished"
+    assert (tmp_path / "distilled-targets.pt").read_bytes() == b"targets"
+    assert (tmp_path / "distilled-7.pt").read_bytes() == b"newer"  # a newer checkpoint is never overwritten

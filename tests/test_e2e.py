@@ -1,8 +1,6 @@
 """The whole chain on one machine, as `facemood demo --data` runs it: CSV upload, S3 event,
 augmentation, refined output, one-epoch training against the served shipped model (kept: the
 new run is worse), the app in Chromium, then a deliberate promotion."""
-# pytest fixtures are parameters named like the fixture functions
-# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
 """The face step through the face Lambda: a timeout and a failed function get plain words."""
-# pytest fixtures are parameters named like the fixture functions
-# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 

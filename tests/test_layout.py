@@ -85,3 +85,26 @@ def test_each_image_copies_the_core_and_its_own_deployable_only(dockerfile, allo
     assert "FACEMOOD_CONFIG_DIR=" in (REPO_ROOT / "dockerfiles" / dockerfile).read_text(encoding="utf-8")
     context = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert all(f"!{package}" in context for package in copied), "the build context leaves out a copied package"
+
+
+MAX_FUNCTION_LINES = 50  # shipped code only: a test or a bench may read top to bottom
+SHIPPED = ("facemood", "cli", "local_stack", *DEPLOYABLES)
+
+
+def long_functions(source: str, limit: int = MAX_FUNCTION_LINES) -> list[tuple[str, int]]:
+    """(name, lines) of each function in ``source`` longer than ``limit`` lines, its def line to its last."""
+    return [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= limit]
+
+
+def test_no_shipped_function_is_over_fifty_lines():
+    found = {f"{path.relative_to(REPO_ROOT)}: {name} ({lines} lines)"
+             for package in SHIPPED for path in sorted((REPO_ROOT / package).rglob("*.py"))
+             for name, lines in long_functions(path.read_text(encoding="utf-8"))}
+    assert not found
+
+
+def test_the_length_check_counts_a_long_function_and_passes_a_short_one():
+    body = "".join(f"    x{i} = {i}\n" for i in range(49))
+    assert long_functions(f"def short():\n{body}") == []  # 50 lines with its def
+    assert long_functions(f"def long():\n{body}    x = 0\n") == [("long", 51)]

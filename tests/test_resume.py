@@ -33,7 +33,7 @@ RESUMABLE = TINY.replace("epochs: 2,", f"epochs: {EPOCHS}, early_stopping_patien
 
 def train(tmp_path, workdir, output) -> subprocess.Popen:
     """`facemood train` in a child process, as `make model` runs it."""
-    return subprocess.Popen(  # pylint: disable=consider-using-with  # waited for or killed by the caller
+    return subprocess.Popen(  # waited for or killed by the caller
         [sys.executable, "-m", "cli", "train", "--config", str(tmp_path / "resumable.yaml"),
          "--data", str(tmp_path / "faces.npz"), "--workdir", str(workdir), "--output", str(output)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "FACEMOOD_LOG_FORMAT": "text"})
