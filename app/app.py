@@ -47,6 +47,7 @@ from facemood.logs import setup_logging  # noqa: E402
 from facemood.model_cache import ModelCache  # noqa: E402
 
 log = logging.getLogger("facemood.app")
+PHOTO_WIDTH = 420  # CSS pixels the photo is shown at; it is sent at twice that, sharp on a phone
 NOTICE_COOKIE = "facemood_notice"  # "accepted": the notice was read in this browser session (no identity)
 REMEMBER_NOTICE = (f"<script>document.cookie = '{NOTICE_COOKIE}=accepted; path=/; SameSite=Strict'"
                    " + (location.protocol === 'https:' ? '; Secure' : '');</script>")
@@ -242,7 +243,7 @@ def photo_ui_with_boxes(this_check_in: CheckIn) -> None:
     with left:
         image_ui(image, ngettext("Your photo, with a numbered box around the face read",
                                  "Your photo, with a numbered box around each of the {count} faces read",
-                                 len(this_check_in.readings)).format(count=len(this_check_in.readings)), 420)
+                                 len(this_check_in.readings)).format(count=len(this_check_in.readings)), PHOTO_WIDTH)
     if len(this_check_in.readings) == 1:  # several faces: each crop is beside its reading already
         with right:
             image_ui(Image.fromarray(this_check_in.readings[0].face.crop),
@@ -299,7 +300,7 @@ def check_in_once(photo: bytes, model, settings: AppSettings, keeper: Student | 
     if last is not None and last[0] == key:
         return last[1]
     with st.spinner(_("Reading the expression...")):
-        this_check_in = check_in(photo, shared_face_step(settings), model, settings)
+        this_check_in = check_in(photo, shared_face_step(settings), model, settings, 2 * PHOTO_WIDTH)
     telemetry.record_check_in(settings.metrics_namespace, this_check_in, model.run_id)
     st.session_state["last_check_in"] = (key, this_check_in)
     if keeper is not None and this_check_in.readings:

@@ -94,16 +94,22 @@ def read_faces(faces: list[Face], model: Bundle, distress: DistressPolicy,
     return readings
 
 
-def read_upload(data: bytes, settings: AppSettings) -> np.ndarray:
-    """Decode an upload defensively and downscale it to ``upload_max_side``: the RGB photo
-    the page shows and the face boxes refer to (a large JPEG is decoded at a reduced scale)."""
-    from PIL import Image
+def read_upload(data: bytes, settings: AppSettings, max_side: int | None = None) -> np.ndarray:
+    """Decode an upload defensively and downscale it to ``max_side`` (``upload_max_side`` unless
+    given): the RGB photo the page shows and the face boxes refer to. A large photo is decoded at
+    a reduced scale (a JPEG by libjpeg's DCT scaling) under twice that size, where OpenCV's
+    bilinear resize loses little at a tenth of the cost of Pillow's Lanczos."""
+    import cv2
 
+    side = max_side or settings.upload_max_side
     limits = replace(settings.faces, max_request_bytes=settings.upload_max_bytes)
-    rgb, _ = decode_photo_reduced(data, limits, settings.upload_max_side)
-    image = Image.fromarray(rgb)
-    image.thumbnail((settings.upload_max_side, settings.upload_max_side), Image.Resampling.LANCZOS)
-    return np.asarray(image)
+    rgb, _ = decode_photo_reduced(data, limits, side)
+    height, width = rgb.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1.0:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
 
 
 @dataclass
@@ -129,9 +135,12 @@ class CheckIn:
         return next((r for r in self.readings if r.flagged), self.readings[0])
 
 
-def check_in(photo: bytes, find_faces: FaceStep, model: Bundle, settings: AppSettings) -> CheckIn:
+def check_in(photo: bytes, find_faces: FaceStep, model: Bundle, settings: AppSettings,
+             shown_side: int | None = None) -> CheckIn:
     """Upload bytes -> the check-in: the faces come from the same path as ``facemood predict``;
-    the photo is decoded again, smaller, to be shown, with the boxes scaled to it.
+    the photo is decoded again, at the size it is shown (long side ``shown_side``, else
+    ``upload_max_side``), with the boxes scaled to it. Each decode is at its own reduced scale:
+    one shared decode would be the larger, and would change the pixels the crops are cut from.
 
     Raises InvalidImage for a bad upload and FaceStepError when the face step fails.
     """
@@ -141,7 +150,7 @@ def check_in(photo: bytes, find_faces: FaceStep, model: Bundle, settings: AppSet
     started = time.perf_counter()
     found = find_faces(photo)
     face_seconds = time.perf_counter() - started
-    shown = read_upload(photo, settings)
+    shown = read_upload(photo, settings, shown_side)
     width, height = found.image_size
     sx, sy = shown.shape[1] / max(width, 1), shown.shape[0] / max(height, 1)
     faces = [replace(f, box=(round(f.box[0] * sx), round(f.box[1] * sy), round(f.box[2] * sx), round(f.box[3] * sy)))

@@ -333,3 +333,23 @@ def test_a_48_megapixel_phone_jpeg_is_read_at_a_reduced_scale(training_faces):
     assert reading.image_size == (8000, 6000) and len(reading.faces) == 1
     x, y, w, h = reading.faces[0].box
     assert 3000 <= x + w / 2 <= 5400 and 2000 <= y + h / 2 <= 4400
+
+
+def test_a_phone_photo_is_shown_at_the_pages_size_with_the_box_on_the_face(training_faces):
+    """A 12 MP photo is decoded for the page straight at the size it is shown (the check-in used
+    to decode it at 2016 and shrink it twice), and the face's box is scaled to that size."""
+    from facemood import bundle
+    from facemood.app_settings import load_app_settings
+    from facemood.checkin import check_in
+    from facemood.config import REPO_ROOT
+    from facemood.face_steps import InProcessFaceStep
+
+    settings = load_app_settings()
+    photo = np.full((3024, 4032, 3), 120, np.uint8)
+    photo[1000:2200, 1500:2700] = upscaled(training_faces[0], 1200)
+    result = check_in(encode(Image.fromarray(photo), "JPEG"), InProcessFaceStep(settings.faces, 1),
+                      bundle.load_bundle(str(REPO_ROOT)), settings, 840)
+    assert result.photo.shape == (630, 840, 3) and len(result.readings) == 1
+    x, y, w, h = result.readings[0].face.box  # in the shown photo's pixels: 840/4032 of the photo's
+    scale = 840 / 4032
+    assert 1500 * scale <= x + w / 2 <= 2700 * scale and 1000 * scale <= y + h / 2 <= 2200 * scale, (x, y, w, h)
