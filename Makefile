@@ -74,12 +74,14 @@ bench: $(VENV)/.extras-dev
 	$(BIN)/python -m bench.train_bench
 	$(BIN)/python -m bench.inference_bench
 	$(BIN)/python -m bench.face_bench
+	$(BIN)/python -m bench.predict_vs_haar_bench
 	$(BIN)/python -m bench.face_lambda_bench
 	$(BIN)/python -m bench.model_bench
 	$(BIN)/python -m bench.concurrency_bench
 	$(BIN)/python -m bench.upload_memory_bench
 	$(BIN)/python -m bench.load_bench --sessions 1 10
 	$(BIN)/python -m bench.image_bench
+	$(BIN)/python -m bench.demo_bench
 
 # The shipped model in two steps. `make model` trains the FER2013 networks into .model-work and
 # publishes that stage to a store of its own (a FER2013-only model is never compared with the
