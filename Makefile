@@ -62,7 +62,7 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 lint: $(VENV)/.extras-dev $(CHECKOV_VENV)/.installed
-	$(BIN)/pylint facemood cli local_stack pipeline lambdas app/app.py app/journal_ui.py app/page_language.py
+	$(BIN)/pylint facemood cli local_stack pipeline lambdas app/app.py app/journal_ui.py app/page_language.py app/shared_resources.py
 	$(BIN)/pylint --max-locals=50 --max-statements=100 tests bench scripts  # room for a scenario read top to bottom
 	$(BIN)/ruff check .
 	$(CHECKOV_VENV)/bin/checkov --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:  # Streamlit runs this file again on every interaction
+    sys.path.insert(0, ROOT)
 
 # pylint: disable=wrong-import-position
 from journal_ui import (  # noqa: E402  # app/journal_ui.py: Streamlit puts the page's folder on the path
@@ -35,16 +37,14 @@ from page_language import (  # noqa: E402
     ngettext,
     words,
 )
+from shared_resources import app_settings, model_cache, shared_face_step  # noqa: E402
 
-from facemood import charts, storage, telemetry  # noqa: E402
-from facemood.app_settings import LOCAL_FACE_STEP, AppSettings, Resource, load_app_settings  # noqa: E402
-from facemood.checkin import CheckIn, FaceReading, FaceStep, check_in, shrink_upload  # noqa: E402
+from facemood import charts, telemetry  # noqa: E402
+from facemood.app_settings import AppSettings, Resource  # noqa: E402
+from facemood.checkin import CheckIn, FaceReading, check_in  # noqa: E402
 from facemood.distress import percent  # noqa: E402
 from facemood.errors import BundleIntegrityError, ConfigError, FaceStepError, InvalidImage, StorageError  # noqa: E402
-from facemood.face_steps import InProcessFaceStep, LambdaFaceStep, lambda_client  # noqa: E402
 from facemood.i18n import catalogue_languages, expression_names  # noqa: E402
-from facemood.logs import setup_logging  # noqa: E402
-from facemood.model_cache import ModelCache  # noqa: E402
 
 log = logging.getLogger("facemood.app")
 PHOTO_WIDTH = 420  # CSS pixels the photo is shown at; it is sent at twice that, sharp on a phone
@@ -64,34 +64,6 @@ COMPACT_TOP = """<style>
    language, and names its transport limit, not the app's: the caption under it says the limit. */
 [data-testid="stFileUploaderDropzoneInstructions"] small { display: none; }
 </style>"""
-
-
-@st.cache_resource
-def app_settings() -> AppSettings:
-    """config/app.yaml, read once per process; placeholder resources are logged, never shown.
-    Logging is set up first (JSON in AWS or with FACEMOOD_LOG_FORMAT=json), once per process."""
-    setup_logging()
-    settings = load_app_settings()
-    for problem in settings.problems():
-        log.warning("a counselling resource is not shown to students", extra={"problem": problem})
-    return settings
-
-
-@st.cache_resource
-def model_cache(uri: str, refresh_seconds: float) -> ModelCache:
-    """One model cache per process; it re-checks latest.json every refresh_seconds."""
-    return ModelCache(uri, refresh_seconds, storage.s3_client())
-
-
-@st.cache_resource
-def shared_face_step(_settings: AppSettings) -> FaceStep:
-    """The face step, shared by every session: in-process locally, the face Lambda on AWS."""
-    from dataclasses import replace
-
-    if _settings.face_function == LOCAL_FACE_STEP:
-        return InProcessFaceStep(replace(_settings.faces, max_request_bytes=_settings.upload_max_bytes))
-    return LambdaFaceStep(_settings.face_function, lambda_client(_settings.face_timeout_seconds),
-                          _settings.faces.max_request_bytes, lambda photo: shrink_upload(photo, _settings))
 
 
 def consent_ui(student: Student | None) -> bool:

@@ -364,3 +364,19 @@ def test_the_flag_and_the_figures_agree_at_the_threshold(app, fer2013, model_sto
     test = upload(app(distress=rule), photo)
     assert f"({percent(raw)}%)" in texts(test, "header")[0]
     assert any("help is one tap away" in text for text in texts(test, "info"))
+
+
+def test_a_rerun_leaves_the_import_path_and_the_shared_resources_as_they_were(app, photos):
+    """Streamlit runs app.py again on every interaction: a run must not add to sys.path (it added
+    the repository once per run) nor re-make what every session shares (its cached functions were
+    re-wrapped, source read and all, on every run, when they lived in app.py)."""
+    import sys
+
+    test = app()
+    shared = sys.modules["shared_resources"]  # app/shared_resources.py, imported by the page's first run
+    before = (list(sys.path), shared.app_settings, shared.shared_face_step)
+    for _ in range(3):
+        test.run()
+    upload(test, photos["one"], "me.jpg")
+    assert (list(sys.path), shared.app_settings, shared.shared_face_step) == before
+    assert sys.modules["shared_resources"] is shared
