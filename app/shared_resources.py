@@ -1,7 +1,8 @@
 """What the page builds once per process and every session shares: the settings, the model
 cache and the face step. They live outside app.py because Streamlit runs app.py again on every
 interaction: each ``@st.cache_resource`` there was wrapped again on every run (Streamlit reads the
-function's source to key it), a few milliseconds of every check-in; a module is imported once."""
+function's source to key it); a module is imported once. The load bench cannot tell the saving
+from its noise (docs/testing.md), but the work was done for nothing on every run."""
 
 from __future__ import annotations
 
