@@ -19,7 +19,8 @@ def models_list(store: str | None, as_json: bool) -> None:
     """Every bundle in the store: run id, date, metrics, accepted or rejected and why, which is served."""
     from facemood import registry, storage
 
-    entries = registry.list_models(model_store(store), storage.s3_client())
+    store = model_store(store)
+    entries = registry.list_models(store, storage.client_for(store))
     if as_json:
         print_json([e.to_json() for e in entries])
         return
@@ -45,7 +46,8 @@ def models_promote(run_id: str, store: str | None, reason: str) -> None:
     move is appended to models/history/."""
     from facemood import registry, storage
 
-    move = registry.promote(model_store(store), run_id, reason, client=storage.s3_client())
+    store = model_store(store)
+    move = registry.promote(store, run_id, reason, client=storage.client_for(store))
     print_json(move.to_json())
     click.echo(f"now serving {move.run_id}" + (f" (was {move.previous_run_id})" if move.previous_run_id else ""),
                err=True)

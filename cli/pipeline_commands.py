@@ -79,8 +79,9 @@ def evaluate(model_uri: str | None, data: str) -> None:
     from facemood.dataset import load_faces
     from pipeline.scores import classification_scores
 
-    client = storage.s3_client()
-    model = bundle.load_bundle(served_model_uri(model_uri), client)
+    model_uri = served_model_uri(model_uri)
+    client = storage.client_for(model_uri, data)
+    model = bundle.load_bundle(model_uri, client)
     faces = load_faces(data, client)
     metrics = classification_scores(faces.labels, model.predict_proba(faces.pixels))
     print_json({"model": model.uri, "run_id": model.run_id, "data": data, **metrics})
@@ -102,7 +103,8 @@ def predict(model_uri: str | None, images: tuple[str, ...]) -> None:
     from facemood.faces import NO_FACE_MESSAGE, FacePreprocessor
 
     settings = load_app_settings()
-    model = bundle.load_bundle(served_model_uri(model_uri), storage.s3_client())
+    model_uri = served_model_uri(model_uri)
+    model = bundle.load_bundle(model_uri, storage.client_for(model_uri))
     preprocessor = FacePreprocessor(settings.faces)
     results, failed = [], 0
     for path in images:

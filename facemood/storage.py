@@ -56,6 +56,12 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None, **cred
     return aws_client("s3", region, endpoint_url, **credentials)
 
 
+def client_for(*uris: str) -> Any | None:
+    """An S3 client when any of ``uris`` is an ``s3://`` URI, else None: a command on local files
+    needs no AWS settings (a broken one does not stop it) and skips boto3's start-up."""
+    return s3_client() if any(parse_s3_uri(uri) for uri in uris) else None
+
+
 def _require_client(client: Any, location: S3Location) -> None:
     """An ``s3://`` URI needs a client; say so instead of failing on ``None``."""
     if client is None:

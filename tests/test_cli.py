@@ -143,6 +143,32 @@ def test_missing_credentials_are_one_error_line(tmp_path, monkeypatch):
     assert len(lines) == 1 and lines[0].startswith("Error: no AWS credentials to reach s3://models/")
 
 
+def test_commands_on_local_files_need_no_aws_settings(tmp_path, monkeypatch, shipped_model):
+    """A broken AWS setting stops only what needs AWS: predict, evaluate and models list on local
+    files answer; predict of an s3:// model still names the setting."""
+    import numpy as np
+
+    from tests.photos import encode_jpeg
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "bad region!")
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(encode_jpeg(np.full((240, 320, 3), 120, np.uint8)))
+    predicted = CliRunner().invoke(cli, ["predict", "--model", shipped_model, str(photo)])
+    assert predicted.exit_code == 0, predicted.stderr
+    assert json.loads(predicted.stdout)["results"][0]["faces_found"] == 0
+    faces = tmp_path / "faces.npz"
+    np.savez(faces, pixels=np.random.default_rng(0).integers(0, 256, (14, 48, 48), dtype=np.uint8),
+             emotion=np.arange(14) % 7)
+    evaluated = CliRunner().invoke(cli, ["evaluate", "--model", shipped_model, str(faces)])
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert 0.0 <= json.loads(evaluated.stdout)["accuracy"] <= 1.0
+    listed = CliRunner().invoke(cli, ["models", "list", "--store", shipped_model])
+    assert listed.exit_code == 0 and "SERVED" in listed.stdout
+    remote = CliRunner().invoke(cli, ["predict", "--model", "s3://models", str(photo)])
+    assert remote.exit_code == 1
+    assert remote.stderr.strip().startswith("Error: the AWS region 'bad region!' (AWS_DEFAULT_REGION)")
+
+
 def test_the_page_and_predict_read_the_same_file_the_same_way(tmp_path, shipped_model, fer2013):
     import numpy as np
 
