@@ -35,7 +35,7 @@ def app_settings() -> AppSettings:
 @st.cache_resource
 def model_cache(uri: str, refresh_seconds: float) -> ModelCache:
     """One model cache per process; it re-checks latest.json every refresh_seconds."""
-    return ModelCache(uri, refresh_seconds, storage.s3_client())
+    return ModelCache(uri, refresh_seconds, storage.client_for(uri))
 
 
 @st.cache_resource

@@ -15,7 +15,7 @@ from facemood.bundle import Bundle
 from facemood.distress import DistressPolicy, percent
 from facemood.emotions import EMOTIONS
 from facemood.errors import InvalidImage
-from facemood.faces import MIB, Face, FoundFaces, decode_photo_reduced
+from facemood.faces import MIB, Face, FoundFaces, decode_photo_reduced, fit_long_side
 from facemood.i18n import ENGLISH, Words, expression_names
 
 if TYPE_CHECKING:
@@ -104,12 +104,7 @@ def read_upload(data: bytes, settings: AppSettings, max_side: int | None = None)
     side = max_side or settings.upload_max_side
     limits = replace(settings.faces, max_request_bytes=settings.upload_max_bytes)
     rgb, _ = decode_photo_reduced(data, limits, side)
-    height, width = rgb.shape[:2]
-    scale = side / max(height, width)
-    if scale >= 1.0:
-        return rgb
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
+    return fit_long_side(rgb, side, cv2.INTER_LINEAR)
 
 
 @dataclass

@@ -272,10 +272,7 @@ class FaceDetector:
     def _detect(self, rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
         height, width = rgb.shape[:2]
         scale = min(1.0, self.settings.detect_long_side / max(height, width))
-        small = rgb if scale == 1.0 else self._cv2.resize(rgb, (max(1, round(width * scale)),
-                                                               max(1, round(height * scale))),
-                                                         interpolation=self._cv2.INTER_AREA)
-        small = np.ascontiguousarray(small)
+        small = np.ascontiguousarray(fit_long_side(rgb, self.settings.detect_long_side, self._cv2.INTER_AREA))
         min_face = max(20, int(min(small.shape[:2]) * self.settings.min_face_fraction))
         pad, found = 0, self._human_faces(small, min_face)
         if not found:
@@ -302,6 +299,19 @@ class FaceDetector:
         return [face for face in self._cascade.detect(rgb, min_face)
                 if face.score >= self.settings.confirm_below
                 or self._presence(rgb, face) >= self.settings.min_presence]
+
+
+def fit_long_side(rgb: np.ndarray, side: int, interpolation: int) -> np.ndarray:
+    """``rgb`` resized by OpenCV's ``interpolation`` so its long side is ``side``; as it is when
+    that side is no longer already."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1.0:
+        return rgb
+    return cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                      interpolation=interpolation)
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
