@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -33,6 +33,25 @@ def chromium_page(viewport: dict | None = None, locale: str = "en-US") -> Iterat
             yield page
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def explained_failure(browser, app_log_tail: Callable[[], str]) -> Iterator[None]:
+    """Re-raise a failure inside with what each open page showed (its URL and text) and the end
+    of the app's log: a browser test that times out otherwise says only what it waited for."""
+    try:
+        yield
+    except Exception as exc:
+        shown = []
+        for context in browser.contexts:
+            for page in context.pages:
+                try:
+                    text = page.locator("body").inner_text(timeout=5_000)
+                except Exception as problem:  # pylint: disable=broad-exception-caught  # a hung page says so
+                    text = f"(its text cannot be read: {problem})"
+                shown.append(f"{page.url}:\n{text[-1500:]}")
+        raise AssertionError(f"{exc}\n--- pages ---\n" + "\n\n".join(shown)
+                             + f"\n--- the app's log ---\n{app_log_tail()}") from exc
 
 
 def upload_and_read_emotion(page, url: str, photo_path: str, timeout_ms: int = 90_000,

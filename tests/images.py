@@ -22,8 +22,18 @@ LAMBDA_ENVIRONMENT = {  # what Lambda sets for every function (awslambdaric's co
 }
 
 
+# A container on podman's default bridge network adds interfaces to the host as it starts and
+# removes them as it stops; Chromium hears of it and aborts the loads it has in flight with
+# net::ERR_NETWORK_CHANGED, so a browser test on the other pytest worker sees a blank page.
+NETWORKS_THAT_ADD_NO_INTERFACE = ("--network=host", "--network=none")
+
+
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    """One podman command with the project's containers.conf (runc, no default ulimits)."""
+    """One podman command with the project's containers.conf (runc, no default ulimits). A ``run``
+    must name the host network or none (NETWORKS_THAT_ADD_NO_INTERFACE says why)."""
+    if args[:1] == ("run",) and not set(args) & set(NETWORKS_THAT_ADD_NO_INTERFACE):
+        raise ValueError(f"podman run needs one of {', '.join(NETWORKS_THAT_ADD_NO_INTERFACE)}: a bridge network "
+                         f"changes the host's interfaces under the browser tests ({' '.join(args)})")
     environment = {**os.environ, "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(CONTAINERS_CONF))}
     return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=check,
                           env=environment)

@@ -57,8 +57,18 @@ def lambda_container(runtime_api: LambdaRuntimeApi, handler: str, aws: dict[str,
 
 def installed(image: str) -> list[str]:
     """The distributions pip lists in ``image``."""
-    listed = podman("run", "--rm", "--entrypoint=python", image, "-m", "pip", "list", "--format=json")
+    listed = podman("run", "--rm", "--network=none", "--entrypoint=python", image, "-m", "pip", "list",
+                    "--format=json")
     return [entry["name"].lower() for entry in json.loads(listed.stdout)]
+
+
+def test_a_container_never_joins_a_bridge_network():
+    # its interfaces come and go on the host, and Chromium aborts a browser test's page loads
+    # (net::ERR_NETWORK_CHANGED) on the other worker: CI failed on that once
+    with pytest.raises(ValueError, match="--network=host, --network=none"):
+        podman("run", "--rm", "localhost/facemood-lambda", "true")
+    with pytest.raises(ValueError, match="bridge network"):
+        podman("run", "--rm", "--network=bridge", "localhost/facemood-lambda", "true")
 
 
 @pytest.mark.slow
