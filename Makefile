@@ -41,9 +41,12 @@ $(AXE):
 	-npm install --prefix .node --no-save --silent --no-audit --no-fund axe-core@4.14.1
 
 TEST_WORKERS ?= 2
+# make runs a recipe line that names $(MAKE) even under -n; named through this, `make -n test` prints
+# the recipe and runs nothing
+LINT_BESIDE = $(MAKE) --no-print-directory lint
 test: $(VENV)/.extras-dev $(AXE)
 	@log=$$(mktemp); $(BIN)/python -m pytest -n $(TEST_WORKERS) > $$log 2>&1 & tests=$$!; \
-	nice -n 10 $(MAKE) --no-print-directory lint; linted=$$?; \
+	nice -n 10 $(LINT_BESIDE); linted=$$?; \
 	wait $$tests; tested=$$?; cat $$log; rm -f $$log; \
 	[ $$linted -eq 0 ] && [ $$tested -eq 0 ]
 
