@@ -162,7 +162,7 @@ def promote(root: str, run_id: str, reason: str, by: str = "models promote", cli
     if not bundle.exists(bundle.join(folder, bundle.MANIFEST_NAME), client):
         raise NotFound(f"no model {run_id} under {bundle.join(root, bundle.MODELS_PREFIX)} "
                        "(`facemood models list` shows them)")
-    bundle.open_bundle(bundle.BundleRef(folder, None), client)  # raises unless every file verifies
+    bundle.open_bundle(bundle.BundleRef(folder, None), client, every_graph=True)  # raises unless every file verifies
     try:
         previous = served_run_id(root, client)
     except (BundleIntegrityError, StorageError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +40,8 @@ class S3Server:
 
     def reset(self) -> None:
         """Forget every bucket and object (moto's reset API)."""
+        import urllib.request  # here, not at the top: each command imports this module (15 ms of its start)
+
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass

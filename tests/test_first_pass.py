@@ -4,14 +4,16 @@ sure of, the whole graph reads the rest."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from facemood import bundle
+from facemood import bundle, registry
 from facemood.bundle import graph_input
+from facemood.config import REPO_ROOT
 from facemood.errors import BundleIntegrityError
 from facemood.first_pass import FILE_NAME, REST_FILE_NAME, FirstPassEntry, read_first_pass, run_graph
 from facemood.photo_calibration import rescaled
@@ -216,3 +218,41 @@ def test_a_run_builds_a_first_pass_the_bundle_serves_through(s3, real_faces, tmp
         stores.put_object(Bucket=MODELS, Key=f"models/{run_id}/manifest.json", Body=json.dumps(manifest).encode())
         with pytest.raises(BundleIntegrityError, match=f"lists no {name}"):
             bundle.load_bundle(f"s3://{MODELS}/models/{run_id}", stores)
+
+
+def test_serving_leaves_unread_the_whole_graph_a_first_pass_with_a_rest_never_reads(tmp_path) -> None:
+    # Loading it took about half of a bundle's loading (and its memory) at every start of the page
+    # and of `facemood predict`; a promotion still checks it at once.
+    shipped = bundle.read_latest(str(REPO_ROOT))
+    if shipped is None:
+        pytest.skip("no shipped model under models/: train one with `make model && make model-photos` (docs/model.md)")
+    run_id = shipped["run_id"]
+    folder = tmp_path / "models" / run_id
+    shutil.copytree(REPO_ROOT / shipped["bundle"], folder)
+    loaded = bundle.load_bundle(str(folder))
+    if loaded.first_pass is None or loaded.first_pass.rest is None:
+        pytest.skip("the shipped bundle has no first pass with a graph rest")
+    faces = bundle.probe_faces()
+    served = loaded.predict_proba(faces)
+    assert isinstance(loaded.session, bundle.DeferredSession) and not loaded.session.loaded
+    # asked for, the whole graph loads; where the first pass is unsure, the rest reads as it does
+    sure = loaded.answered_by_first_pass(faces)
+    whole = run_graph(loaded.session, graph_input(faces))
+    assert loaded.session.loaded and (~sure).any()
+    np.testing.assert_allclose(served[~sure], whole[~sure], atol=0.01)
+    assert bundle.open_bundle(bundle.BundleRef(str(folder), None), every_graph=True).session.get_inputs()
+
+    # a whole graph onnxruntime cannot read, its hash rewritten to match: served from the first pass
+    # and the rest as before, named when something asks for it, and never promoted
+    broken = b"not an ONNX graph"
+    (folder / bundle.MODEL_NAME).write_bytes(broken)
+    manifest = json.loads((folder / bundle.MANIFEST_NAME).read_text())
+    manifest["files"][bundle.MODEL_NAME] = {"bytes": len(broken), "sha256": bundle.sha256_bytes(broken)}
+    (folder / bundle.MANIFEST_NAME).write_text(json.dumps(manifest))
+    still = bundle.load_bundle(str(folder))
+    np.testing.assert_array_equal(still.predict_proba(faces), served)
+    with pytest.raises(BundleIntegrityError, match="model.onnx cannot be loaded by onnxruntime"):
+        run_graph(still.session, graph_input(faces))
+    with pytest.raises(BundleIntegrityError, match="model.onnx cannot be loaded by onnxruntime"):
+        registry.promote(str(tmp_path), run_id, "a test")
+    assert bundle.read_latest(str(tmp_path)) is None
