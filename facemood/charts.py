@@ -3,8 +3,8 @@
 Streamlit draws a dict given to ``st.vega_lite_chart`` as it is. Building the same charts with
 Altair validated each one against the Vega-Lite schema on every script run: a third of the app's
 CPU per check-in (bench/load_bench.py), for specifications that never change shape. Each chart's
-data sits inside its one layer (:func:`chart_data`): Streamlit moves top-level data through pandas
-and Arrow, a tenth of a check-in's CPU for a dozen values.
+data sits inside its layers (the first: :func:`chart_data`): Streamlit moves top-level data through
+pandas and Arrow, a tenth of a check-in's CPU for a dozen values.
 """
 
 from __future__ import annotations
