@@ -104,12 +104,15 @@ model-photos: $(VENV)/.extras-dev
 		$(if $(FROM),--from-checkpoint $(FROM))
 
 # The page's messages (docs/languages.md): extracted from the code into the template, merged into each
-# catalogue (new ones come in untranslated, changed ones fuzzy: tests/test_i18n.py fails until translated).
+# catalogue (new ones come in untranslated, changed ones fuzzy: tests/test_i18n.py fails until translated),
+# then each catalogue compiled to the .mo the page reads (fuzzy entries left out). Run it again after
+# translating: the page needs no Babel, so it reads only what was compiled.
 messages: $(VENV)/.extras-dev
 	$(BIN)/pybabel extract -F babel.cfg -o facemood/locales/facemood.pot --no-location --sort-output \
 		-c TRANSLATORS: --project FaceMood --copyright-holder FaceMood .
 	$(BIN)/pybabel update -i facemood/locales/facemood.pot -d facemood/locales -D facemood \
 		--ignore-obsolete --width 120
+	$(BIN)/python -m scripts.compile_catalogues
 
 # The Lambda, app and training images, from the Dockerfiles deploy.sh pushes, on Debian stand-ins
 # for the official bases; podman's layer cache and the base images are kept between runs.

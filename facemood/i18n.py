@@ -1,17 +1,18 @@
 """The page's languages: gettext catalogues (``facemood/locales/<language>/LC_MESSAGES/facemood.po``,
-read with Babel), the choice from a browser's ``Accept-Language`` header, and the names of the
-expressions in each language.
+compiled beside it into ``facemood.mo``, which the page reads with Python's own gettext), the choice
+from a browser's ``Accept-Language`` header, and the names of the expressions in each language.
 
 Every string a student sees is an English message id wrapped in ``gettext``/``ngettext``/
-``pgettext`` where it is written; ``make messages`` extracts them into ``facemood.pot`` and
-merges them into each catalogue, and ``tests/test_i18n.py`` checks that every catalogue
-translates every message. English needs no catalogue: its translations are the ids themselves.
+``pgettext`` where it is written; ``make messages`` extracts them into ``facemood.pot``, merges
+them into each catalogue and compiles each one (fuzzy entries left out: an unchecked translation is
+never shown). ``tests/test_i18n.py`` checks that every catalogue translates every message and that
+each compiled catalogue holds exactly its ``.po``'s checked translations. English needs no
+catalogue: its translations are the ids themselves.
 """
 
 from __future__ import annotations
 
 import gettext
-import io
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -28,31 +29,30 @@ Words = gettext.NullTranslations  # what turns a message id into the student's l
 
 
 def catalogue_path(language: str) -> Path:
-    """Where ``language``'s catalogue lives."""
+    """Where ``language``'s catalogue, the one translators edit, lives."""
     return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+def compiled_path(language: str) -> Path:
+    """Where ``language``'s compiled catalogue, the one the page reads, lives."""
+    return catalogue_path(language).with_suffix(".mo")
+
+
 def catalogue_languages() -> tuple[str, ...]:
-    """English and every language with a catalogue, English first."""
-    found = sorted(p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    """English and every language with a compiled catalogue, English first."""
+    found = sorted(p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.mo"))
     return (SOURCE_LANGUAGE, *[lang for lang in found if lang != SOURCE_LANGUAGE])
 
 
 @cache
 def words_for(language: str) -> Words:
     """The translations of ``language`` (English: the message ids as they are), read once per
-    process. Raises FileNotFoundError for a language without a catalogue."""
+    process. Raises FileNotFoundError for a language without a compiled catalogue."""
     if language == SOURCE_LANGUAGE:
         return gettext.NullTranslations()
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    with catalogue_path(language).open("rb") as po:
-        catalogue = read_po(po, locale=language, domain=DOMAIN)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalogue)  # fuzzy entries are left out: an unchecked translation is not shown
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    # compiled by `make messages` (Babel, a development tool): the page needs only the standard library
+    with compiled_path(language).open("rb") as compiled:
+        return gettext.GNUTranslations(compiled)
 
 
 def preferred_languages(accept_language: str) -> list[str]:

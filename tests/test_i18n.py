@@ -5,7 +5,11 @@ resources come out in it."""
 from __future__ import annotations
 
 import ast
+import gettext
 import re
+import subprocess
+import sys
+import tomllib
 from dataclasses import replace
 
 import pytest
@@ -135,20 +139,64 @@ def test_a_reading_is_said_in_the_students_language():
     assert expression_names(ENGLISH)["disgust"] == "disgusted"
 
 
-def test_a_catalogue_entry_marked_fuzzy_is_not_shown(tmp_path, monkeypatch):
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_each_compiled_catalogue_says_what_its_po_says(language):
+    """The page reads the .mo `make messages` compiles: a .po translated or changed without compiling
+    it again would never reach a student."""
+    words_for.cache_clear()
+    words = words_for(language)
+    books = catalogue(language)
+    checked = 0
+    for message in books:
+        if not message.id:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        shown = strings if not message.fuzzy else ids  # a fuzzy entry is compiled out: English stands
+        if len(ids) == 1:
+            said = words.pgettext(message.context, ids[0]) if message.context else words.gettext(ids[0])
+            assert said == shown[0], f"{language}: {ids[0]!r} (make messages compiles the catalogues)"
+        else:  # each plural form, as the catalogue's plural rule picks it
+            for count in range(30):
+                said = words.ngettext(ids[0], ids[1], count)
+                expected = shown[plural_form(books, count)] if not message.fuzzy else ids[count != 1]
+                assert said == expected, f"{language}: {ids[0]!r} for {count}"
+        checked += 1
+    assert checked == len(code_messages())
+
+
+def plural_form(books, count: int) -> int:
+    """The plural form ``books``' Plural-Forms header picks for ``count``."""
+    return gettext.c2py(books.plural_expr)(count)
+
+
+def test_a_catalogue_entry_marked_fuzzy_is_compiled_out_and_not_shown(tmp_path, monkeypatch):
     """An unchecked translation (fuzzy) falls back to English rather than reach a student."""
+    from scripts.compile_catalogues import compile_catalogue
+
     text = catalogue_path("es").read_text(encoding="utf-8")
     marked = text.replace('msgid "Cancel"', '#, fuzzy\nmsgid "Cancel"', 1)
     folder = tmp_path / "es" / "LC_MESSAGES"
     folder.mkdir(parents=True)
     (folder / "facemood.po").write_text(marked, encoding="utf-8")
     monkeypatch.setattr("facemood.i18n.LOCALE_DIR", tmp_path)
+    compile_catalogue("es")
     words_for.cache_clear()
     try:
         assert words_for("es").gettext("Cancel") == "Cancel"
         assert words_for("es").gettext("Sign in") == "Iniciar sesión"
     finally:
         words_for.cache_clear()
+
+
+def test_the_page_reads_its_languages_without_babel():
+    """Babel (36 MB) is a development tool: the app's install leaves it out."""
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert not [d for d in extras["app"] + extras["lambda"] + extras["cli"] + extras["local"] if d.startswith("babel")]
+    code = subprocess.run([sys.executable, "-c", "import sys; sys.modules['babel'] = None\n"
+                           "from facemood.i18n import words_for\nprint(words_for('zh').gettext('Sign in'))"],
+                          capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert code.stdout.strip() == words_for("zh").gettext("Sign in") != "Sign in"
 
 
 def test_resources_are_configured_per_language_and_placeholders_stay_hidden(tmp_path):
