@@ -21,13 +21,18 @@ help:
 	@echo "make messages     - extract the page's messages into facemood/locales and merge them into each catalogue"
 	@echo "make screenshots  - refresh the screenshots under images/ from the browser test"
 
+# --no-compile: pip would byte-compile every module it installs (about 140 MB for the demo's extras);
+# Python compiles the ones a command imports on first use instead. Python 3.11 seeds a venv with
+# setuptools 65, which nothing here runs (pip builds this package in an isolated environment).
+PIP_INSTALL = $(BIN)/python -m pip install --quiet --no-compile
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PIP_INSTALL) --upgrade pip
+	$(BIN)/python -m pip uninstall --quiet --yes setuptools
 
 # One stamp per set of extras, e.g. .venv/.extras-app+local installs '.[app,local]'.
 $(VENV)/.extras-%: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[$(subst +,$(comma),$*)]'
+	$(PIP_INSTALL) -e '.[$(subst +,$(comma),$*)]'
 	touch $@
 
 demo: $(VENV)/.extras-app+local $(if $(DATA),$(VENV)/.extras-train)
