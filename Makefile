@@ -1,6 +1,7 @@
 # FaceMood: `make demo` runs the main job, `make test` runs every test.
 # Each target creates the virtual environment (.venv) and installs only the extras it runs:
-#   demo: app + local (+ train when DATA is given); test, lint, bench, model: dev (everything).
+#   demo: app + local (+ train when DATA is given, sign-in when SIGN_IN is); test, lint, bench, model: dev
+#   (everything).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -22,20 +23,21 @@ help:
 	@echo "make screenshots  - refresh the screenshots under images/ from the browser test"
 
 # --no-compile: pip would byte-compile every module it installs (about 140 MB for the demo's extras);
-# Python compiles the ones a command imports on first use instead. Python 3.11 seeds a venv with
-# setuptools 65, which nothing here runs (pip builds this package in an isolated environment).
-PIP_INSTALL = $(BIN)/python -m pip install --quiet --no-compile
+# Python compiles those a command imports, on first use, instead. Nor is pip's own byte-code kept
+# (7 MB): pip runs only here. Python 3.11 seeds a venv with setuptools 65, which nothing here runs
+# (pip builds this package in an isolated environment).
+PIP_INSTALL = PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m pip install --quiet --no-compile
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
-	$(BIN)/python -m pip uninstall --quiet --yes setuptools
+	PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m pip uninstall --quiet --yes setuptools
 
 # One stamp per set of extras, e.g. .venv/.extras-app+local installs '.[app,local]'.
 $(VENV)/.extras-%: pyproject.toml | $(BIN)/python
 	$(PIP_INSTALL) -e '.[$(subst +,$(comma),$*)]'
 	touch $@
 
-demo: $(VENV)/.extras-app+local $(if $(DATA),$(VENV)/.extras-train)
+demo: $(VENV)/.extras-app+local $(if $(DATA),$(VENV)/.extras-train) $(if $(SIGN_IN),$(VENV)/.extras-sign-in)
 	$(BIN)/facemood demo $(if $(DATA),--data $(DATA)) $(if $(SIGN_IN),--sign-in)
 
 # The tests run on both cores (pytest-xdist) with lint beside them at a lower priority; the tests'

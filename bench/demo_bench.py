@@ -1,5 +1,6 @@
 """Benchmark: `make demo` from a fresh clone, as a new developer runs it: seconds until the page
-answers, the install's share of them, and the size of the virtual environment it made.
+answers, the install's share of them, and the size of the virtual environment it made (with the
+byte-code Python compiled for what the page imported: the install itself compiles nothing).
 
     python -m bench.demo_bench                # pip's download cache as this machine has it
     python -m bench.demo_bench --no-pip-cache # every wheel downloaded again
@@ -93,12 +94,14 @@ def main() -> None:
             environment["PIP_NO_CACHE_DIR"] = "1"
         to_page, installed, url = time_demo(clone, environment, args.limit)
         size = folder_bytes(clone / ".venv")
+        byte_code = sum(folder_bytes(cache) for cache in (clone / ".venv").rglob("__pycache__"))
         largest = sorted(((folder_bytes(p), p.name) for p in (clone / ".venv").glob("lib/python*/site-packages/*")
                           if p.is_dir()), reverse=True)[:6]
     cache = "no pip cache" if args.no_pip_cache else "pip's cache as this machine has it"
     print(f"make demo from a fresh clone ({cache}): the page answered at {url} after {to_page:.1f} s "
           f"(the install done at {installed:.1f} s)")
-    print(f"the demo's .venv: {size / 1e6:,.0f} MB; largest packages: "
+    print(f"the demo's .venv: {size / 1e6:,.0f} MB ({size / 2**20:,.0f} MiB), of which {byte_code / 1e6:,.0f} MB is "
+          f"byte-code Python wrote as the page started; largest packages: "
           + ", ".join(f"{name} {nbytes / 1e6:.0f} MB" for nbytes, name in largest))
     sys.stdout.flush()
 

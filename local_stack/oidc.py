@@ -6,8 +6,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
+from facemood.errors import LocalStackError
 from facemood.sign_in import CALLBACK_PATH, SignInSecrets
 
 log = logging.getLogger(__name__)
@@ -48,17 +51,28 @@ class LocalProvider:
         self._exit.close()
 
 
-def start_oidc_provider(port: int = 0) -> LocalProvider:
-    """Serve the test provider on localhost (``port`` 0: any free one) in a background thread."""
-    import warnings
+def require_oidc_provider() -> None:
+    """Raise LocalStackError, saying how to install it, unless the test provider is installed (the
+    ``sign-in`` extra: the demo without sign-in leaves it out)."""
+    try:
+        _import_provider()
+    except ModuleNotFoundError as exc:
+        raise LocalStackError("sign-in on this machine needs the OpenID Connect test provider, which is not "
+                              "installed: `make demo SIGN_IN=1` installs it (or pip install -e '.[sign-in]')") from exc
 
-    # Its Authlib imports warn of Authlib's own future renames (Authlib forces them "always"):
-    # recorded here and dropped, not printed over the demo's output.
+
+def _import_provider() -> Any:
+    """The ``oidc_provider_mock`` module. Its Authlib imports warn of Authlib's own future renames
+    (Authlib forces them "always"): recorded here and dropped, not printed over the demo's output."""
     with warnings.catch_warnings(record=True):
         import oidc_provider_mock
+    return oidc_provider_mock
 
+
+def start_oidc_provider(port: int = 0) -> LocalProvider:
+    """Serve the test provider on localhost (``port`` 0: any free one) in a background thread."""
     exit_stack = contextlib.ExitStack()
-    server = exit_stack.enter_context(oidc_provider_mock.run_server_in_thread(port=port, require_nonce=True))
+    server = exit_stack.enter_context(_import_provider().run_server_in_thread(port=port, require_nonce=True))
     issuer = f"http://localhost:{server.server_port}"
     log.info("OpenID Connect test provider listening on %s", issuer)
     return LocalProvider(issuer, exit_stack)

@@ -13,7 +13,7 @@ from facemood import bundle, journal, registry, secret_store, storage
 from facemood import config as cfg
 from facemood.app_settings import LOCAL_FACE_STEP, load_app_settings
 from local_stack.event_relay import EventHandler, EventRelay
-from local_stack.oidc import LocalProvider, start_oidc_provider
+from local_stack.oidc import LocalProvider, require_oidc_provider, start_oidc_provider
 from local_stack.s3_server import S3Server, local_environment, port_is_free, start_s3_server
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ class LocalStack:
     def start(self) -> LocalStack:
         """Start serving, create the buckets, seed the model, start the relay (given a handler)."""
         settings = self.settings
+        if self.sign_in:  # before anything starts: nothing to stop when it is missing
+            require_oidc_provider()
         port = settings.port if settings.port and port_is_free(settings.host, settings.port) else 0
         if port == 0 and settings.port:
             log.warning("port %d is taken; using a free port", settings.port)

@@ -75,3 +75,16 @@ def test_local_up_relays_events_and_status_and_down_work(tmp_path, fer2013):
     finally:
         if up.poll() is None:
             up.kill()
+
+
+def test_sign_in_without_its_provider_installed_says_how_to_install_it_and_starts_nothing(tmp_path):
+    """The demo without sign-in installs no OpenID Connect test provider (the `sign-in` extra)."""
+    state = tmp_path / "stack.json"
+    env = {**os.environ, "FACEMOOD_STATE_FILE": str(state)}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", "import sys; sys.modules['oidc_provider_mock'] = None\n"
+                           "from cli import main\nmain(['local', 'up', '--sign-in'])"],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "make demo SIGN_IN=1" in done.stderr and "Traceback" not in done.stderr
+    assert not state.exists() and time.monotonic() - started < 30
