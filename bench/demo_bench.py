@@ -88,6 +88,7 @@ def main() -> None:
             (Path(folder) / "shared").symlink_to(shared)
         environment = {key: value for key, value in os.environ.items() if not key.startswith(("FACEMOOD_", "AWS_"))}
         environment.pop("VIRTUAL_ENV", None)
+        environment.pop("PYTHONDONTWRITEBYTECODE", None)  # as a developer's shell: Python keeps what it compiles
         environment["PATH"] = os.pathsep.join(p for p in environment["PATH"].split(os.pathsep)
                                               if not p.startswith(str(REPO_ROOT)))
         if args.no_pip_cache:
