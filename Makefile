@@ -19,7 +19,7 @@ help:
 	@echo "make model        - retrain the shipped model's FER2013 networks on ../shared/data/fer2013.npz (4 networks: about 1 h each with native bfloat16, 3.6 h in float32 on AVX2; rerun resumes; STAGE_MINUTES=70 stops each run after 70 min)"
 	@echo "make model-photos - then its real-photo stage (../shared/data/wild; about 20 min per network) and publish it beside the served one (FROM=models/<run>/model.onnx: start from a FER2013 bundle instead)"
 	@echo "make images       - build the three container images with podman and print their sizes (docs/deploy.md)"
-	@echo "make messages     - extract the page's messages into facemood/locales and merge them into each catalogue"
+	@echo "make messages     - extract the page's messages into facemood/locales, merge them into each catalogue and compile each one"
 	@echo "make screenshots  - refresh the screenshots under images/ from the browser test"
 
 # --no-compile: pip would byte-compile every module it installs (about 140 MB for the demo's extras);
