@@ -26,11 +26,12 @@ help:
 # Python compiles those a command imports, on first use, instead. Nor is pip's own byte-code kept
 # (7 MB): pip runs only here. Python 3.11 seeds a venv with setuptools 65, which nothing here runs
 # (pip builds this package in an isolated environment).
-PIP_INSTALL = PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m pip install --quiet --no-compile
+PIP = PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m pip
+PIP_INSTALL = $(PIP) install --quiet --no-compile
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
-	PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m pip uninstall --quiet --yes setuptools
+	$(PIP) uninstall --quiet --yes setuptools
 
 # One stamp per set of extras, e.g. .venv/.extras-app+local installs '.[app,local]'.
 $(VENV)/.extras-%: pyproject.toml | $(BIN)/python
